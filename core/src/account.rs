@@ -1,0 +1,222 @@
+//! What the engine keeps per account and per account x type.
+
+use crate::bodies::BodyRings;
+use crate::histogram::TimingBody;
+use crate::hll::AtomicHll;
+use crate::ring::{Bucket, CountRings, Layout, Write};
+use crate::table::AppendOnly;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, OnceLock};
+
+/// How many app names an account remembers (the first ones seen).
+pub(crate) const MAX_APPS: usize = 8;
+
+/// An event count kept exactly since start and in rolling buckets at every resolution.
+pub(crate) struct Series {
+    total: AtomicU64,
+    /// 1 + the finest-resolution epoch of the latest write (0: never written). Lets snapshots
+    /// skip series that were idle for the whole window without reading their buckets.
+    last_active: AtomicU64,
+    pub(crate) rings: CountRings,
+}
+
+/// Whether an event's writes were not all kept, for the engine's health counters.
+#[derive(Default, Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Misses {
+    pub(crate) saturated: bool,
+    pub(crate) too_old: bool,
+}
+
+impl Misses {
+    pub(crate) fn note(&mut self, write: Write) {
+        match write {
+            Write::Counted => {}
+            Write::Saturated => self.saturated = true,
+            Write::TooOld => self.too_old = true,
+        }
+    }
+}
+
+impl Series {
+    pub(crate) fn new(layout: &Layout) -> Self {
+        Series {
+            total: AtomicU64::new(0),
+            last_active: AtomicU64::new(0),
+            rings: CountRings::new(layout),
+        }
+    }
+
+    /// Adds `n` events at `buckets` (one per resolution, finest first).
+    pub(crate) fn record(&self, layout: &Layout, buckets: &[Bucket], n: u64, misses: &mut Misses) {
+        self.total.fetch_add(n, Relaxed);
+        for (level, &bucket) in layout.levels().iter().zip(buckets) {
+            misses.note(self.rings.add(level, bucket, n));
+        }
+        let active = buckets[0].epoch + 1;
+        if self.last_active.load(Relaxed) < active {
+            self.last_active.fetch_max(active, Relaxed);
+        }
+    }
+
+    pub(crate) fn total(&self) -> u64 {
+        self.total.load(Relaxed)
+    }
+
+    /// The finest-resolution epoch of the latest write.
+    pub(crate) fn last_active(&self) -> Option<u64> {
+        self.last_active.load(Relaxed).checked_sub(1)
+    }
+
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.rings.heap_bytes()
+    }
+}
+
+/// A gauge's last value; StatsD semantics (a delta to a gauge never set starts from 0).
+pub(crate) struct Gauge {
+    bits: AtomicU64,
+}
+
+/// Not a value any set or delta can produce: finite inputs only.
+const UNSET: u64 = u64::MAX;
+
+impl Default for Gauge {
+    fn default() -> Self {
+        Gauge {
+            bits: AtomicU64::new(UNSET),
+        }
+    }
+}
+
+impl Gauge {
+    pub(crate) fn set(&self, value: f64) {
+        if value.is_finite() {
+            self.bits.store(value.to_bits(), Relaxed);
+        }
+    }
+
+    pub(crate) fn add(&self, delta: f64) {
+        if !delta.is_finite() {
+            return;
+        }
+        let _ = self.bits.fetch_update(Relaxed, Relaxed, |bits| {
+            let current = if bits == UNSET { 0.0 } else { f64::from_bits(bits) };
+            Some((current + delta).to_bits())
+        });
+    }
+
+    pub(crate) fn get(&self) -> Option<f64> {
+        let bits = self.bits.load(Relaxed);
+        (bits != UNSET).then(|| f64::from_bits(bits))
+    }
+}
+
+/// One event type of one account.
+pub(crate) struct TypeEntry {
+    pub(crate) name: Arc<str>,
+    pub(crate) counts: Series,
+    /// Allocated on the first timing, if the engine's cap on timing series allows (else `None`).
+    pub(crate) timings: OnceLock<Option<BodyRings<TimingBody>>>,
+    /// Allocated on the first set member, likewise capped.
+    pub(crate) sets: OnceLock<Option<BodyRings<AtomicHll>>>,
+    pub(crate) gauge: Gauge,
+}
+
+impl TypeEntry {
+    fn new(name: Arc<str>, layout: &Layout) -> Self {
+        TypeEntry {
+            name,
+            counts: Series::new(layout),
+            timings: OnceLock::new(),
+            sets: OnceLock::new(),
+            gauge: Gauge::default(),
+        }
+    }
+
+    pub(crate) fn heap_bytes(&self) -> usize {
+        let timings = self
+            .timings
+            .get()
+            .and_then(Option::as_ref)
+            .map_or(0, BodyRings::heap_bytes);
+        let sets = self
+            .sets
+            .get()
+            .and_then(Option::as_ref)
+            .map_or(0, BodyRings::heap_bytes);
+        self.counts.heap_bytes() + timings + sets + self.name.len()
+    }
+}
+
+/// One account: its own counts, its types (capped, then folded into `(other)`) and apps.
+pub(crate) struct Account {
+    pub(crate) name: Arc<str>,
+    pub(crate) counts: Series,
+    pub(crate) types: AppendOnly<Box<TypeEntry>>,
+    pub(crate) apps: AppendOnly<Arc<str>>,
+    /// Serialises appends to `types` and `apps`; never taken by readers or known types.
+    insert: Mutex<()>,
+}
+
+impl Account {
+    pub(crate) fn new(name: Arc<str>, layout: &Layout, max_types: usize) -> Self {
+        Account {
+            name,
+            counts: Series::new(layout),
+            // One more than the cap: room for the `(other)` type.
+            types: AppendOnly::with_capacity(max_types + 1),
+            apps: AppendOnly::with_capacity(MAX_APPS),
+            insert: Mutex::new(()),
+        }
+    }
+
+    fn find_type(&self, name: &str) -> Option<usize> {
+        self.types.iter().position(|t| &*t.name == name)
+    }
+
+    /// The index of type `name`, adding it (or folding it into `(other)` past `max_types`).
+    pub(crate) fn resolve_type(&self, name: &str, layout: &Layout, max_types: usize) -> usize {
+        if let Some(index) = self.find_type(name) {
+            return index;
+        }
+        let _insert = self.insert.lock().unwrap_or_else(|poison| poison.into_inner());
+        if let Some(index) = self.find_type(name) {
+            return index;
+        }
+        let name = if self.types.len() < max_types {
+            name
+        } else {
+            if let Some(index) = self.find_type(crate::OTHER) {
+                return index;
+            }
+            crate::OTHER
+        };
+        let entry = Box::new(TypeEntry::new(Arc::from(name), layout));
+        match self.types.push(entry) {
+            Ok(index) => index,
+            // Unreachable by construction: capacity is max_types + 1 and (other) comes last.
+            Err(_) => self.types.capacity() - 1,
+        }
+    }
+
+    pub(crate) fn note_app(&self, app: &str) {
+        if self.apps.len() == MAX_APPS || self.apps.iter().any(|a| &**a == app) {
+            return;
+        }
+        let _insert = self.insert.lock().unwrap_or_else(|poison| poison.into_inner());
+        if !self.apps.iter().any(|a| &**a == app) {
+            let _ = self.apps.push(Arc::from(crate::event::clamp_name(app)));
+        }
+    }
+
+    pub(crate) fn heap_bytes(&self) -> usize {
+        let types: usize = self
+            .types
+            .iter()
+            .map(|t| std::mem::size_of::<TypeEntry>() + t.heap_bytes())
+            .sum();
+        let table = self.types.capacity() * std::mem::size_of::<OnceLock<Box<TypeEntry>>>()
+            + self.apps.capacity() * std::mem::size_of::<OnceLock<Arc<str>>>();
+        self.counts.heap_bytes() + types + table + self.name.len()
+    }
+}

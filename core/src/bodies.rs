@@ -1,0 +1,132 @@
+//! Rings of bucket *bodies* too large for one word: timing histograms and HyperLogLog registers.
+//!
+//! # Protocol
+//! Each slot has a `state` word, `(epoch + 1) << 1 | ready`, next to a lazily allocated body.
+//! - A writer for epoch `e` that finds `ready(e)` updates the body with relaxed RMWs.
+//! - A writer that finds an older epoch *claims* the slot by CAS to `resetting(e)`, clears the
+//!   body, then publishes `ready(e)` with a `Release` store. Writers of `e` that load `ready(e)`
+//!   with `Acquire` therefore see the cleared body before they add to it: nothing is lost to
+//!   the reset.
+//! - A writer that finds `resetting(e)` (another thread is clearing the slot for its own epoch)
+//!   spins for a bounded number of rounds; if the claimer was descheduled it gives up and the
+//!   caller counts the sample as skipped. No thread ever waits without bound.
+//! - Readers validate like a seqlock: load `state` (`Acquire`), copy the body, `fence(Acquire)`,
+//!   load `state` again. The claimer issues `fence(Release)` between its claim and its clearing
+//!   stores, so a reader whose copy saw any clearing store is guaranteed to see the claim on its
+//!   second load, and discards the copy.
+//!
+//! A writer that loaded `ready(e)` and then stalled for a whole ring period (minutes to hours)
+//! before adding could land in the next lap's bucket; counts are kept in [`crate::ring`], where
+//! this cannot happen, so at worst such a sample moves between two histograms.
+
+use crate::ring::{Bucket, Level, Write};
+use crate::sync::{AtomicU64, Ordering, fence, spin};
+use std::sync::OnceLock;
+
+/// A bucket body: state that a claimer clears with relaxed stores.
+pub(crate) trait Body: Default {
+    fn clear(&self);
+}
+
+struct Slot<B> {
+    state: AtomicU64,
+    body: OnceLock<Box<B>>,
+}
+
+/// One body per bucket at every resolution of a layout, allocated on first use.
+pub(crate) struct BodyRings<B> {
+    slots: Box<[Slot<B>]>,
+}
+
+/// How long a writer waits for another thread's reset before skipping its sample.
+const SPIN_LIMIT: u32 = if cfg!(loom) { 2 } else { 1 << 10 };
+
+const fn ready(epoch: u64) -> u64 {
+    ((epoch + 1) << 1) | 1
+}
+
+const fn resetting(epoch: u64) -> u64 {
+    (epoch + 1) << 1
+}
+
+/// The epoch a non-empty state word belongs to.
+const fn epoch_of(state: u64) -> u64 {
+    (state >> 1) - 1
+}
+
+impl<B: Body> BodyRings<B> {
+    pub(crate) fn new(slots: usize) -> Self {
+        BodyRings {
+            slots: (0..slots)
+                .map(|_| Slot {
+                    state: AtomicU64::new(0),
+                    body: OnceLock::new(),
+                })
+                .collect(),
+        }
+    }
+
+    /// Runs `update` on the body of `bucket`, resetting a stale body first. Returns
+    /// [`Write::TooOld`] if the slot already holds a newer epoch and `None` if another writer
+    /// was resetting the slot for too long (the caller counts the sample as skipped).
+    pub(crate) fn update(&self, bucket: Bucket, update: impl FnOnce(&B)) -> Option<Write> {
+        let slot = &self.slots[bucket.slot];
+        let epoch = bucket.epoch;
+        let body = slot.body.get_or_init(Box::default);
+        let mut state = slot.state.load(Ordering::Acquire);
+        let mut spins = 0;
+        loop {
+            if state == ready(epoch) {
+                update(body);
+                return Some(Write::Counted);
+            }
+            if state != 0 && epoch_of(state) > epoch {
+                return Some(Write::TooOld);
+            }
+            if state == resetting(epoch) {
+                if spins == SPIN_LIMIT {
+                    return None;
+                }
+                spins += 1;
+                spin();
+                state = slot.state.load(Ordering::Acquire);
+                continue;
+            }
+            match slot.state.compare_exchange_weak(
+                state,
+                resetting(epoch),
+                Ordering::Relaxed,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => {
+                    fence(Ordering::Release);
+                    body.clear();
+                    slot.state.store(ready(epoch), Ordering::Release);
+                    update(body);
+                    return Some(Write::Counted);
+                }
+                Err(actual) => state = actual,
+            }
+        }
+    }
+
+    /// Copies what bucket `epoch` holds with `copy`, or `None` if the slot holds another epoch
+    /// (or was recycled while being copied).
+    pub(crate) fn read<T>(&self, level: &Level, epoch: u64, copy: impl FnOnce(&B) -> T) -> Option<T> {
+        let slot = &self.slots[level.bucket(epoch).slot];
+        let before = slot.state.load(Ordering::Acquire);
+        if before != ready(epoch) {
+            return None;
+        }
+        let body = slot.body.get()?;
+        let value = copy(body);
+        fence(Ordering::Acquire);
+        (slot.state.load(Ordering::Relaxed) == before).then_some(value)
+    }
+
+    /// Bytes held on the heap, counting only the bodies allocated so far.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        let allocated = self.slots.iter().filter(|s| s.body.get().is_some()).count();
+        std::mem::size_of_val(&*self.slots) + allocated * std::mem::size_of::<B>()
+    }
+}

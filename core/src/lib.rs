@@ -1,0 +1,36 @@
+//! tally's core: the event model, per-account rolling windows in lock-free rings, timing
+//! histograms, distinct counts, and the [`Snapshot`]s that the terminal view, the desktop app
+//! and `tally stat` draw.
+//!
+//! No I/O, no threads of its own, no async runtime, no clock: callers pass time in, so
+//! everything here is plain data and maths, testable with unit and property tests.
+//!
+//! The path of one event: a decoder builds an [`Event`] borrowing from its buffer, the ingest
+//! thread's [`Recorder`] resolves the account and type (a cached hash lookup) and adds to
+//! epoch-tagged buckets at every resolution with atomic read-modify-writes. A UI calls
+//! [`Engine::snapshot`] a few times a second; it reads the same buckets without locks.
+
+mod account;
+mod bodies;
+mod engine;
+mod event;
+pub mod histogram;
+pub mod hll;
+pub mod palette;
+mod rejection;
+mod ring;
+mod snapshot;
+mod sync;
+mod table;
+mod time;
+
+pub use engine::{Engine, EngineConfig, Recorder};
+pub use event::{Event, MAX_NAME_BYTES, OTHER, SampleError, Value, clamp_name, scale_sampled};
+pub use histogram::TimingSummary;
+pub use rejection::{KEPT_SAMPLES, RejectSample, Rejection, escape};
+pub use ring::{HORIZON_MS, LayoutError};
+pub use snapshot::{
+    AccountDetail, AccountStats, Layer, RejectionCount, Snapshot, SnapshotRequest, Stack, Totals, TypeStats,
+    Window, WindowInfo,
+};
+pub use time::{Resolution, Timestamp, human_duration};

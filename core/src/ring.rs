@@ -1,0 +1,365 @@
+//! Lock-free rolling counters: rings of epoch-tagged buckets, one ring per resolution.
+//!
+//! # How a bucket is kept
+//! Every bucket is one `AtomicU64` holding `tag << count_bits | count`, where `tag` is the
+//! bucket's epoch (the bucket number since the engine's origin). A writer for epoch `e` loads the
+//! slot `e % buckets` and, in one compare-and-swap,
+//! - adds to the count when the tag is `e`,
+//! - replaces the slot with `(e, delta)` when the tag is older (the ring wrapped onto a stale
+//!   bucket: this *is* the lazy reset, no tick thread needed),
+//! - or gives up when the tag is newer (the event is older than the whole ring).
+//!
+//! A reader asking for epoch `e` loads the slot and trusts the count only if the tag is `e`.
+//!
+//! # Why `Relaxed` is enough
+//! Everything a bucket means (which epoch, how many) lives in one atomic word and changes only
+//! through read-modify-write operations, so every thread agrees on one modification order per
+//! slot and no load can see a tag with another epoch's count. No value is published *through* a
+//! slot (nothing else is read because of what a slot says), so there is no other memory whose
+//! visibility needs ordering against it: `Relaxed` loads and CASes are sufficient, and the
+//! loom model in `tests/loom.rs` checks exactly this. The only thing concurrency changes is
+//! *when* a reader sees an increment, never whether it is counted or in which bucket.
+//!
+//! # Why the tag never lies
+//! The tag width is chosen per resolution so that epochs do not wrap within [`HORIZON_MS`]
+//! (about 136 years of uptime): a stale slot can never carry the tag of a current epoch. What is
+//! left for the count is at least ~4 x 10^9 per second of bucket time at every resolution;
+//! beyond that a bucket saturates (and the engine counts it) instead of overflowing into the tag.
+
+use crate::sync::{AtomicU64, Ordering::Relaxed};
+use crate::time::{Resolution, Timestamp};
+
+/// Epoch tags must stay unique for this long after the engine's origin.
+pub const HORIZON_MS: u64 = (1 << 32) * 1000;
+
+/// What happened to one write into one ring.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Write {
+    Counted,
+    /// The count hit the bucket's maximum; the excess was not kept.
+    Saturated,
+    /// The event's bucket was already recycled for a newer epoch.
+    TooOld,
+}
+
+/// A bucket's epoch and the absolute index of its slot, computed once per bucket period by the
+/// recorder so the hot path divides nothing.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Bucket {
+    pub(crate) epoch: u64,
+    pub(crate) slot: usize,
+}
+
+/// Where one resolution's ring lives inside a series' slot array, and how its words are split.
+#[derive(Clone, Debug)]
+pub(crate) struct Level {
+    pub(crate) resolution: Resolution,
+    pub(crate) offset: usize,
+    count_bits: u32,
+}
+
+impl Level {
+    pub(crate) fn buckets(&self) -> usize {
+        self.resolution.buckets as usize
+    }
+
+    fn count_max(&self) -> u64 {
+        (1 << self.count_bits) - 1
+    }
+
+    fn tag_mask(&self) -> u64 {
+        u64::MAX >> self.count_bits
+    }
+
+    pub(crate) fn bucket(&self, epoch: u64) -> Bucket {
+        Bucket {
+            epoch,
+            slot: self.offset + (epoch % self.resolution.buckets as u64) as usize,
+        }
+    }
+
+    fn pack(&self, epoch: u64, count: u64) -> u64 {
+        ((epoch & self.tag_mask()) << self.count_bits) | count
+    }
+
+    fn tag(&self, word: u64) -> u64 {
+        word >> self.count_bits
+    }
+
+    fn count(&self, word: u64) -> u64 {
+        word & self.count_max()
+    }
+}
+
+/// The shape shared by every series of an engine: the resolutions, their place in a slot array,
+/// and the origin that epochs count from.
+#[derive(Clone, Debug)]
+pub(crate) struct Layout {
+    levels: Box<[Level]>,
+    slots: usize,
+    origin_ms: u64,
+}
+
+/// Why a set of resolutions cannot be used.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LayoutError {
+    NoResolutions,
+    ZeroBucket,
+    ZeroBuckets,
+    TooManyBuckets(u32),
+}
+
+impl std::fmt::Display for LayoutError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LayoutError::NoResolutions => write!(f, "at least one resolution is needed"),
+            LayoutError::ZeroBucket => write!(f, "a bucket must be at least 1 ms long"),
+            LayoutError::ZeroBuckets => write!(f, "a resolution needs at least one bucket"),
+            LayoutError::TooManyBuckets(n) => {
+                write!(f, "{n} buckets is too many for one ring (at most 100000)")
+            }
+        }
+    }
+}
+
+impl std::error::Error for LayoutError {}
+
+impl Layout {
+    /// `start` is rounded down to a whole bucket of the coarsest resolution, so buckets of every
+    /// resolution begin on wall-clock boundaries (whole seconds, minutes, hours).
+    pub(crate) fn new(resolutions: &[Resolution], start: Timestamp) -> Result<Self, LayoutError> {
+        if resolutions.is_empty() {
+            return Err(LayoutError::NoResolutions);
+        }
+        let mut levels = Vec::with_capacity(resolutions.len());
+        let mut offset = 0;
+        for &resolution in resolutions {
+            if resolution.bucket_ms == 0 {
+                return Err(LayoutError::ZeroBucket);
+            }
+            match resolution.buckets {
+                0 => return Err(LayoutError::ZeroBuckets),
+                n if n > 100_000 => return Err(LayoutError::TooManyBuckets(n)),
+                _ => {}
+            }
+            let max_epoch = HORIZON_MS / resolution.bucket_ms;
+            let tag_bits = u64::BITS - max_epoch.leading_zeros();
+            levels.push(Level {
+                resolution,
+                offset,
+                count_bits: u64::BITS - tag_bits,
+            });
+            offset += resolution.buckets as usize;
+        }
+        let coarsest = resolutions.iter().map(|r| r.bucket_ms).max().unwrap_or(1);
+        Ok(Layout {
+            levels: levels.into(),
+            slots: offset,
+            origin_ms: start.as_millis() / coarsest * coarsest,
+        })
+    }
+
+    pub(crate) fn levels(&self) -> &[Level] {
+        &self.levels
+    }
+
+    pub(crate) fn slots(&self) -> usize {
+        self.slots
+    }
+
+    #[cfg(test)]
+    pub(crate) fn origin(&self) -> Timestamp {
+        Timestamp::from_millis(self.origin_ms)
+    }
+
+    /// The epoch of `time` at `level`, or `None` before the origin.
+    pub(crate) fn epoch(&self, level: usize, time: Timestamp) -> Option<u64> {
+        let since = time.as_millis().checked_sub(self.origin_ms)?;
+        Some(since / self.levels[level].resolution.bucket_ms)
+    }
+
+    /// When bucket `epoch` of `level` starts.
+    pub(crate) fn bucket_start(&self, level: usize, epoch: u64) -> Timestamp {
+        let bucket_ms = self.levels[level].resolution.bucket_ms;
+        Timestamp::from_millis(self.origin_ms + epoch * bucket_ms)
+    }
+}
+
+/// One counter kept at every resolution of a layout: `slots` holds all rings back to back.
+pub(crate) struct CountRings {
+    slots: Box<[AtomicU64]>,
+}
+
+impl CountRings {
+    pub(crate) fn new(layout: &Layout) -> Self {
+        CountRings {
+            slots: (0..layout.slots()).map(|_| AtomicU64::new(0)).collect(),
+        }
+    }
+
+    /// Adds `delta` to `bucket` at `level`.
+    pub(crate) fn add(&self, level: &Level, bucket: Bucket, delta: u64) -> Write {
+        let slot = &self.slots[bucket.slot];
+        let epoch = bucket.epoch;
+        let tag = epoch & level.tag_mask();
+        let mut current = slot.load(Relaxed);
+        loop {
+            let current_tag = level.tag(current);
+            let (count, outcome) = if current_tag == tag {
+                let sum = level.count(current).saturating_add(delta);
+                if sum > level.count_max() {
+                    (level.count_max(), Write::Saturated)
+                } else {
+                    (sum, Write::Counted)
+                }
+            } else if current_tag < tag {
+                if delta > level.count_max() {
+                    (level.count_max(), Write::Saturated)
+                } else {
+                    (delta, Write::Counted)
+                }
+            } else {
+                return Write::TooOld;
+            };
+            match slot.compare_exchange_weak(current, level.pack(epoch, count), Relaxed, Relaxed) {
+                Ok(_) => return outcome,
+                Err(actual) => current = actual,
+            }
+        }
+    }
+
+    fn count_at(&self, level: &Level, slot: usize, epoch: u64) -> u64 {
+        let word = self.slots[slot].load(Relaxed);
+        if level.tag(word) == epoch & level.tag_mask() {
+            level.count(word)
+        } else {
+            0
+        }
+    }
+
+    /// The count of bucket `epoch` at `level` (0 if the slot holds another epoch).
+    #[cfg(any(test, loom))]
+    pub(crate) fn get(&self, level: &Level, epoch: u64) -> u64 {
+        self.count_at(level, level.bucket(epoch).slot, epoch)
+    }
+
+    /// Calls `f(i, count)` for the `len` buckets ending at `last` (oldest first, `i` from 0;
+    /// buckets before the origin are skipped). `len` must not exceed the level's bucket count.
+    pub(crate) fn for_each(&self, level: &Level, last: u64, len: usize, mut f: impl FnMut(usize, u64)) {
+        debug_assert!(len <= level.buckets());
+        let first = (last + 1).saturating_sub(len as u64);
+        let skipped = len - (last + 1 - first) as usize;
+        let end = level.offset + level.buckets();
+        let mut slot = level.bucket(first).slot;
+        for (i, epoch) in (first..=last).enumerate() {
+            f(skipped + i, self.count_at(level, slot, epoch));
+            slot += 1;
+            if slot == end {
+                slot = level.offset;
+            }
+        }
+    }
+
+    /// Sum of the `len` buckets ending at `last`.
+    pub(crate) fn sum(&self, level: &Level, last: u64, len: usize) -> u64 {
+        let mut total = 0u64;
+        self.for_each(level, last, len, |_, count| total = total.saturating_add(count));
+        total
+    }
+
+    pub(crate) fn heap_bytes(&self) -> usize {
+        std::mem::size_of_val(&*self.slots)
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    fn layout() -> Layout {
+        Layout::new(
+            &[Resolution::new(1000, 4), Resolution::new(60_000, 3)],
+            Timestamp::from_millis(0),
+        )
+        .expect("valid layout")
+    }
+
+    #[test]
+    fn tag_widths_leave_room_for_billions_per_second() {
+        let layout = Layout::new(
+            &[
+                Resolution::new(1, 10),
+                Resolution::new(1000, 300),
+                Resolution::new(60_000, 60),
+                Resolution::new(3_600_000, 24),
+            ],
+            Timestamp::from_millis(0),
+        )
+        .expect("valid layout");
+        for level in layout.levels() {
+            let per_second = level.count_max() as f64 * 1000.0 / level.resolution.bucket_ms as f64;
+            assert!(
+                per_second > 2e9,
+                "{:?} holds only {per_second}/s",
+                level.resolution
+            );
+            let max_epoch = HORIZON_MS / level.resolution.bucket_ms;
+            assert_eq!(max_epoch & level.tag_mask(), max_epoch, "tag too narrow");
+        }
+    }
+
+    #[test]
+    fn wrapping_onto_a_stale_bucket_resets_it() {
+        let layout = layout();
+        let level = &layout.levels()[0];
+        let rings = CountRings::new(&layout);
+        assert_eq!(rings.add(level, level.bucket(1), 5), Write::Counted);
+        assert_eq!(rings.add(level, level.bucket(1), 2), Write::Counted);
+        assert_eq!(rings.get(level, 1), 7);
+        // Epoch 5 lands in the same slot as epoch 1 (4 buckets).
+        assert_eq!(rings.add(level, level.bucket(5), 3), Write::Counted);
+        assert_eq!(rings.get(level, 5), 3);
+        assert_eq!(rings.get(level, 1), 0, "the old epoch is gone, not mixed in");
+        assert_eq!(rings.add(level, level.bucket(1), 1), Write::TooOld);
+        assert_eq!(rings.get(level, 5), 3);
+    }
+
+    #[test]
+    fn saturates_instead_of_overflowing_into_the_tag() {
+        let layout = layout();
+        let level = &layout.levels()[0];
+        let rings = CountRings::new(&layout);
+        let max = level.count_max();
+        assert_eq!(rings.add(level, level.bucket(2), max - 1), Write::Counted);
+        assert_eq!(rings.add(level, level.bucket(2), 10), Write::Saturated);
+        assert_eq!(rings.get(level, 2), max);
+        assert_eq!(rings.get(level, 3), 0);
+    }
+
+    #[test]
+    fn windows_read_oldest_first_and_pad_before_the_origin() {
+        let layout = layout();
+        let level = &layout.levels()[0];
+        let rings = CountRings::new(&layout);
+        rings.add(level, level.bucket(0), 1);
+        rings.add(level, level.bucket(1), 2);
+        let mut seen = vec![];
+        rings.for_each(level, 1, 4, |i, c| seen.push((i, c)));
+        assert_eq!(seen, vec![(2, 1), (3, 2)]);
+        assert_eq!(rings.sum(level, 1, 4), 3);
+    }
+
+    #[test]
+    fn origin_is_aligned_to_the_coarsest_bucket() {
+        let layout = Layout::new(
+            &[Resolution::new(1000, 10), Resolution::new(60_000, 10)],
+            Timestamp::from_millis(125_500),
+        )
+        .expect("valid layout");
+        assert_eq!(layout.origin(), Timestamp::from_millis(120_000));
+        assert_eq!(layout.epoch(0, Timestamp::from_millis(125_500)), Some(5));
+        assert_eq!(layout.epoch(1, Timestamp::from_millis(125_500)), Some(0));
+        assert_eq!(layout.epoch(0, Timestamp::from_millis(1)), None);
+        assert_eq!(layout.bucket_start(0, 5), Timestamp::from_millis(125_000));
+    }
+}

@@ -1,0 +1,600 @@
+//! Snapshots: everything a UI draws for one frame, computed from the rings without locks.
+//!
+//! A snapshot reads each account's total (one load) and, for accounts active in the window, its
+//! buckets at the window's resolution. Idle accounts cost a couple of loads, so an idle engine's
+//! snapshot is cheap however many accounts it knows. Values written while a snapshot is taken
+//! may or may not be in it; nothing is ever half-counted.
+
+use crate::OTHER;
+use crate::account::{Account, Series, TypeEntry};
+use crate::engine::Engine;
+use crate::histogram::{Histogram, TimingSummary};
+use crate::hll::Hll;
+use crate::palette::{self, OTHER_COLOUR};
+use crate::rejection::{RejectSample, Rejection};
+use crate::ring::Level;
+use crate::time::{Resolution, Timestamp};
+use hashbrown::HashMap;
+use serde::{Deserialize, Serialize};
+use std::cmp::Ordering;
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+
+/// Which stretch of time a snapshot covers: the last `buckets` buckets of resolution `level`.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Window {
+    pub level: usize,
+    pub buckets: u32,
+}
+
+/// What to compute. `Default` is the dashboard's opening view: the last minute at the finest
+/// resolution, stacked by the top 10 accounts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SnapshotRequest {
+    pub window: Window,
+    /// Accounts (or, when focused, types) stacked in the bars; the rest is `(other)`.
+    pub top: usize,
+    /// The first `detail` accounts by rank also get types, timings and a sparkline.
+    pub detail: usize,
+    /// Drill down: stack this account's bars by type and always give its detail.
+    pub focus: Option<String>,
+    /// Also total the types over all accounts (costs a pass over every active type).
+    pub all_types: bool,
+    /// "Current rate" is measured over this much of the finest resolution.
+    pub rate_ms: u64,
+}
+
+impl Default for SnapshotRequest {
+    fn default() -> Self {
+        SnapshotRequest {
+            window: Window {
+                level: 0,
+                buckets: 60,
+            },
+            top: 10,
+            detail: 20,
+            focus: None,
+            all_types: false,
+            rate_ms: 5000,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub time: Timestamp,
+    pub window: WindowInfo,
+    pub totals: Totals,
+    /// Every account seen since start, busiest in the window first (then by rate, then name).
+    pub accounts: Vec<AccountStats>,
+    pub stack: Stack,
+    /// Types over all accounts, busiest first (only when requested).
+    pub types: Vec<TypeStats>,
+    /// Rejected input by reason (reasons with a non-zero count).
+    pub rejections: Vec<RejectionCount>,
+    /// The latest rejected payloads, newest last.
+    pub recent_rejects: Vec<RejectSample>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WindowInfo {
+    pub level: usize,
+    pub resolution: Resolution,
+    pub buckets: u32,
+    /// Start of the oldest bucket shown.
+    pub start: Timestamp,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Totals {
+    /// Events since start, exact.
+    pub total: u64,
+    pub window_total: u64,
+    /// Events per second now.
+    pub rate: f64,
+    /// Highest per-second rate of any complete bucket in the window.
+    pub peak_rate: f64,
+    /// Accounts tracked by name (not counting `(other)`).
+    pub accounts: usize,
+    /// Accounts with events in the window.
+    pub active_accounts: usize,
+    /// Distinct account names folded into `(other)` (HyperLogLog estimate, about 6.5%).
+    pub folded_accounts: u64,
+    /// Events counted under `(other)` because the account cap was reached.
+    pub folded_events: u64,
+    pub rejected: u64,
+    /// Events that hit a bucket's maximum count somewhere.
+    pub saturated: u64,
+    /// Events too old for at least one ring (its bucket was already recycled).
+    pub too_old: u64,
+    /// Timing or set samples left out of one bucket's histogram or registers while another
+    /// thread was resetting it (their counts are kept).
+    pub skipped_samples: u64,
+    /// Timing or set samples without a histogram or registers because of the series caps.
+    pub uncapped_samples: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AccountStats {
+    pub name: Arc<str>,
+    /// Colour index of the account's layer in the stack; `None` when it is drawn as `(other)`.
+    pub colour: Option<u8>,
+    pub total: u64,
+    pub window_total: u64,
+    pub rate: f64,
+    /// Fraction (0..=1) of the window's events.
+    pub share: f64,
+    /// Start of the finest bucket of its latest event.
+    pub last_seen: Option<Timestamp>,
+    pub detail: Option<AccountDetail>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AccountDetail {
+    /// Busiest in the window first.
+    pub types: Vec<TypeStats>,
+    /// Count per bucket of the window, oldest first.
+    pub sparkline: Vec<u64>,
+    /// All the account's timings merged.
+    pub timing: Option<TimingSummary>,
+    pub apps: Vec<Arc<str>>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TypeStats {
+    pub name: Arc<str>,
+    pub total: u64,
+    pub window_total: u64,
+    pub rate: f64,
+    pub timing: Option<TimingSummary>,
+    pub gauge: Option<f64>,
+    /// Distinct set members in the window (HyperLogLog estimate).
+    pub distinct: Option<u64>,
+}
+
+/// Stacked bars: one value per layer per bucket, oldest bucket first.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Stack {
+    /// `Some(account)` when the bars are that account's types.
+    pub focus: Option<Arc<str>>,
+    pub start: Timestamp,
+    pub bucket_ms: u64,
+    /// All events per bucket (the height of each bar).
+    pub totals: Vec<u64>,
+    /// In a stable order (by name), `(other)` last.
+    pub layers: Vec<Layer>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Layer {
+    pub name: Arc<str>,
+    pub colour: u8,
+    pub values: Vec<u64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RejectionCount {
+    pub reason: Rejection,
+    pub count: u64,
+}
+
+/// Where "now" falls, and which buckets a request reads.
+struct Frame<'a> {
+    level: &'a Level,
+    last: u64,
+    len: usize,
+    /// Finest-resolution epoch of the window's first bucket start.
+    window_start_fine: u64,
+    rate: RateFrame<'a>,
+}
+
+struct RateFrame<'a> {
+    level: &'a Level,
+    now: u64,
+    complete: usize,
+    seconds: f64,
+}
+
+impl RateFrame<'_> {
+    fn rate(&self, series: &Series) -> f64 {
+        if self.seconds <= 0.0
+            || series
+                .last_active()
+                .is_none_or(|e| e + (self.complete as u64) < self.now)
+        {
+            return 0.0;
+        }
+        series.rings.sum(self.level, self.now, self.complete + 1) as f64 / self.seconds
+    }
+}
+
+impl Frame<'_> {
+    fn active(&self, series: &Series) -> bool {
+        series.last_active().is_some_and(|e| e >= self.window_start_fine)
+    }
+
+    fn window_sum(&self, series: &Series) -> u64 {
+        if self.active(series) {
+            series.rings.sum(self.level, self.last, self.len)
+        } else {
+            0
+        }
+    }
+
+    fn values(&self, series: &Series) -> Vec<u64> {
+        let mut values = vec![0; self.len];
+        if self.active(series) {
+            series
+                .rings
+                .for_each(self.level, self.last, self.len, |i, c| values[i] = c);
+        }
+        values
+    }
+}
+
+fn by_window_then_rate_then_name(a: (u64, f64, &str), b: (u64, f64, &str)) -> Ordering {
+    b.0.cmp(&a.0).then(b.1.total_cmp(&a.1)).then(a.2.cmp(b.2))
+}
+
+impl Engine {
+    /// The windows a UI offers, shortest first: a minute at the finest resolution (when the
+    /// ring is longer), then each resolution's whole ring.
+    pub fn window_presets(&self) -> Vec<Window> {
+        let mut presets = vec![];
+        let levels = self.layout.levels();
+        if let Some(finest) = levels.first() {
+            let minute = (60_000 / finest.resolution.bucket_ms) as u32;
+            if minute > 1 && minute < finest.resolution.buckets {
+                presets.push(Window {
+                    level: 0,
+                    buckets: minute,
+                });
+            }
+        }
+        presets.extend(levels.iter().enumerate().map(|(level, l)| Window {
+            level,
+            buckets: l.resolution.buckets,
+        }));
+        presets
+    }
+
+    pub fn snapshot(&self, request: &SnapshotRequest, now: Timestamp) -> Snapshot {
+        let layout = &self.layout;
+        let levels = layout.levels();
+        let level_index = request.window.level.min(levels.len() - 1);
+        let level = &levels[level_index];
+        let len = (request.window.buckets.max(1) as usize).min(level.buckets());
+        let last = layout.epoch(level_index, now).unwrap_or(0);
+        // May lie before the origin: those buckets are shown, empty.
+        let window_start = layout
+            .bucket_start(level_index, last)
+            .saturating_sub_millis((len as u64 - 1) * level.resolution.bucket_ms);
+
+        let fine = &levels[0];
+        let fine_now = layout.epoch(0, now).unwrap_or(0);
+        let fine_ms = fine.resolution.bucket_ms;
+        let complete = ((request.rate_ms / fine_ms).max(1) as usize)
+            .min(fine.buckets() - 1)
+            .min(fine_now as usize);
+        let into_bucket = now
+            .as_millis()
+            .saturating_sub(layout.bucket_start(0, fine_now).as_millis());
+        let frame = Frame {
+            level,
+            last,
+            len,
+            window_start_fine: layout.epoch(0, window_start).unwrap_or(0),
+            rate: RateFrame {
+                level: fine,
+                now: fine_now,
+                complete,
+                seconds: (complete as f64 * fine_ms as f64 + into_bucket as f64) / 1000.0,
+            },
+        };
+
+        // One pass: totals, window sums, rates, and the bars' heights.
+        let mut heights = vec![0u64; len];
+        let mut rows: Vec<(&Account, AccountStats)> = Vec::with_capacity(self.accounts.len());
+        let mut totals = Totals::default();
+        for account in self.accounts.iter() {
+            let counts = &account.counts;
+            let mut window_total = 0;
+            if frame.active(counts) {
+                counts.rings.for_each(level, last, len, |i, c| {
+                    heights[i] += c;
+                    window_total += c;
+                });
+                totals.active_accounts += 1;
+            }
+            let rate = frame.rate.rate(counts);
+            totals.total += counts.total();
+            totals.rate += rate;
+            rows.push((
+                account,
+                AccountStats {
+                    name: Arc::clone(&account.name),
+                    colour: None,
+                    total: counts.total(),
+                    window_total,
+                    rate,
+                    share: 0.0,
+                    last_seen: counts.last_active().map(|e| layout.bucket_start(0, e)),
+                    detail: None,
+                },
+            ));
+        }
+        totals.window_total = heights.iter().sum();
+        let bucket_seconds = level.resolution.bucket_ms as f64 / 1000.0;
+        let complete_heights = if len > 1 {
+            &heights[..len - 1]
+        } else {
+            &heights[..]
+        };
+        totals.peak_rate = complete_heights
+            .iter()
+            .max()
+            .map_or(0.0, |&h| h as f64 / bucket_seconds);
+        rows.sort_by(|(_, a), (_, b)| {
+            by_window_then_rate_then_name(
+                (a.window_total, a.rate, &a.name),
+                (b.window_total, b.rate, &b.name),
+            )
+        });
+        for (_, row) in &mut rows {
+            row.share = if totals.window_total == 0 {
+                0.0
+            } else {
+                row.window_total as f64 / totals.window_total as f64
+            };
+        }
+
+        let focus = request
+            .focus
+            .as_deref()
+            .and_then(|name| rows.iter().position(|(a, _)| &*a.name == name));
+        let stack = match focus {
+            Some(index) => type_stack(rows[index].0, &frame, request.top, window_start),
+            None => account_stack(&mut rows, &frame, request.top, &heights, window_start),
+        };
+
+        let detailed = rows.iter().take(request.detail).count();
+        for (index, (account, row)) in rows.iter_mut().enumerate() {
+            if index < detailed || Some(index) == focus {
+                row.detail = Some(self.detail(account, &frame));
+            }
+        }
+
+        let types = if request.all_types {
+            all_types(&rows, &frame)
+        } else {
+            vec![]
+        };
+
+        let counters = &self.counters;
+        let rejections: Vec<RejectionCount> = Rejection::ALL
+            .iter()
+            .map(|&reason| RejectionCount {
+                reason,
+                count: counters.rejected[reason.index()].load(Relaxed),
+            })
+            .filter(|r| r.count > 0)
+            .collect();
+        totals.accounts = rows.iter().filter(|(a, _)| &*a.name != OTHER).count();
+        totals.rejected = rejections.iter().map(|r| r.count).sum();
+        let mut folded = Hll::default();
+        folded.add_atomic(&self.folded_names);
+        totals.folded_accounts = if counters.folded_events.load(Relaxed) > 0 {
+            folded.estimate().max(1)
+        } else {
+            0
+        };
+        totals.folded_events = counters.folded_events.load(Relaxed);
+        totals.saturated = counters.saturated.load(Relaxed);
+        totals.too_old = counters.too_old.load(Relaxed);
+        totals.skipped_samples = counters.skipped_samples.load(Relaxed);
+        totals.uncapped_samples = counters.uncapped_samples.load(Relaxed);
+
+        Snapshot {
+            time: now,
+            window: WindowInfo {
+                level: level_index,
+                resolution: level.resolution,
+                buckets: len as u32,
+                start: window_start,
+            },
+            totals,
+            accounts: rows.into_iter().map(|(_, row)| row).collect(),
+            stack,
+            types,
+            rejections,
+            recent_rejects: self.recent_rejects(),
+        }
+    }
+
+    fn detail(&self, account: &Account, frame: &Frame<'_>) -> AccountDetail {
+        let mut merged = Histogram::default();
+        let mut types: Vec<TypeStats> = account
+            .types
+            .iter()
+            .map(|entry| {
+                let histogram = self.window_histogram(entry, frame);
+                if let Some(h) = &histogram {
+                    merged.merge(h);
+                }
+                TypeStats {
+                    name: Arc::clone(&entry.name),
+                    total: entry.counts.total(),
+                    window_total: frame.window_sum(&entry.counts),
+                    rate: frame.rate.rate(&entry.counts),
+                    timing: histogram.and_then(|h| h.summary()),
+                    gauge: entry.gauge.get(),
+                    distinct: self.window_distinct(entry, frame),
+                }
+            })
+            .collect();
+        types.sort_by(|a, b| {
+            by_window_then_rate_then_name(
+                (a.window_total, a.rate, &a.name),
+                (b.window_total, b.rate, &b.name),
+            )
+        });
+        AccountDetail {
+            types,
+            sparkline: frame.values(&account.counts),
+            timing: merged.summary(),
+            apps: account.apps.iter().cloned().collect(),
+        }
+    }
+
+    fn window_histogram(&self, entry: &TypeEntry, frame: &Frame<'_>) -> Option<Histogram> {
+        let rings = entry.timings.get()?.as_ref()?;
+        let mut merged = Histogram::default();
+        if frame.active(&entry.counts) {
+            let first = (frame.last + 1).saturating_sub(frame.len as u64);
+            let mut bucket = Histogram::default();
+            for epoch in first..=frame.last {
+                bucket.clear();
+                if rings
+                    .read(frame.level, epoch, |body| bucket.add_body(body))
+                    .is_some()
+                {
+                    merged.merge(&bucket);
+                }
+            }
+        }
+        Some(merged)
+    }
+
+    fn window_distinct(&self, entry: &TypeEntry, frame: &Frame<'_>) -> Option<u64> {
+        let rings = entry.sets.get()?.as_ref()?;
+        let mut merged = Hll::default();
+        if frame.active(&entry.counts) {
+            let first = (frame.last + 1).saturating_sub(frame.len as u64);
+            for epoch in first..=frame.last {
+                let mut bucket = Hll::default();
+                if rings
+                    .read(frame.level, epoch, |body| bucket.add_atomic(body))
+                    .is_some()
+                {
+                    merged.merge(&bucket);
+                }
+            }
+        }
+        Some(merged.estimate())
+    }
+}
+
+/// Layers for the top accounts, named in a stable order, and `(other)` for the rest.
+fn account_stack(
+    rows: &mut [(&Account, AccountStats)],
+    frame: &Frame<'_>,
+    top: usize,
+    heights: &[u64],
+    start: Timestamp,
+) -> Stack {
+    let shown: Vec<usize> = rows
+        .iter()
+        .enumerate()
+        .filter(|(_, (account, row))| row.window_total > 0 && &*account.name != OTHER)
+        .map(|(i, _)| i)
+        .take(top)
+        .collect();
+    let names: Vec<&str> = shown.iter().map(|&i| &*rows[i].0.name).collect();
+    let colours = palette::assign(&names);
+    let mut layers: Vec<Layer> = shown
+        .iter()
+        .zip(colours)
+        .map(|(&i, colour)| {
+            rows[i].1.colour = Some(colour);
+            Layer {
+                name: Arc::clone(&rows[i].0.name),
+                colour,
+                values: frame.values(&rows[i].0.counts),
+            }
+        })
+        .collect();
+    layers.sort_by(|a, b| a.name.cmp(&b.name));
+    finish_stack(None, layers, frame, heights, start)
+}
+
+/// Layers for the focused account's top types, and `(other)` for its other types.
+fn type_stack(account: &Account, frame: &Frame<'_>, top: usize, start: Timestamp) -> Stack {
+    let mut types: Vec<(&TypeEntry, u64)> = account
+        .types
+        .iter()
+        .map(|t| (&**t, frame.window_sum(&t.counts)))
+        .filter(|(t, sum)| *sum > 0 && &*t.name != OTHER)
+        .collect();
+    types.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.name.cmp(&b.0.name)));
+    types.truncate(top);
+    types.sort_by(|a, b| a.0.name.cmp(&b.0.name));
+    let names: Vec<&str> = types.iter().map(|(t, _)| &*t.name).collect();
+    let colours = palette::assign(&names);
+    let layers = types
+        .iter()
+        .zip(colours)
+        .map(|((entry, _), colour)| Layer {
+            name: Arc::clone(&entry.name),
+            colour,
+            values: frame.values(&entry.counts),
+        })
+        .collect();
+    let totals = frame.values(&account.counts);
+    finish_stack(Some(Arc::clone(&account.name)), layers, frame, &totals, start)
+}
+
+fn finish_stack(
+    focus: Option<Arc<str>>,
+    mut layers: Vec<Layer>,
+    frame: &Frame<'_>,
+    heights: &[u64],
+    start: Timestamp,
+) -> Stack {
+    let rest: Vec<u64> = (0..frame.len)
+        .map(|i| heights[i].saturating_sub(layers.iter().map(|l| l.values[i]).sum()))
+        .collect();
+    if rest.iter().any(|&v| v > 0) {
+        layers.push(Layer {
+            name: Arc::from(OTHER),
+            colour: OTHER_COLOUR,
+            values: rest,
+        });
+    }
+    Stack {
+        focus,
+        start,
+        bucket_ms: frame.level.resolution.bucket_ms,
+        totals: heights.to_vec(),
+        layers,
+    }
+}
+
+fn all_types(rows: &[(&Account, AccountStats)], frame: &Frame<'_>) -> Vec<TypeStats> {
+    let mut by_name: HashMap<Arc<str>, TypeStats> = HashMap::new();
+    for (account, _) in rows {
+        for entry in account.types.iter() {
+            let stats = by_name
+                .entry(Arc::clone(&entry.name))
+                .or_insert_with(|| TypeStats {
+                    name: Arc::clone(&entry.name),
+                    total: 0,
+                    window_total: 0,
+                    rate: 0.0,
+                    timing: None,
+                    gauge: None,
+                    distinct: None,
+                });
+            stats.total += entry.counts.total();
+            stats.window_total += frame.window_sum(&entry.counts);
+            stats.rate += frame.rate.rate(&entry.counts);
+        }
+    }
+    let mut types: Vec<TypeStats> = by_name.into_values().collect();
+    types.sort_by(|a, b| {
+        by_window_then_rate_then_name(
+            (a.window_total, a.rate, &a.name),
+            (b.window_total, b.rate, &b.name),
+        )
+    });
+    types
+}

@@ -1,0 +1,424 @@
+//! The engine's behaviour through its public API, with a fake clock.
+
+use std::sync::Arc;
+use tally_core::{
+    AccountStats, Engine, EngineConfig, Event, OTHER, Rejection, Resolution, Snapshot, SnapshotRequest,
+    Timestamp, Value, Window, palette, scale_sampled,
+};
+
+const T0: u64 = 1_700_002_800_000; // a whole hour, so buckets of every resolution start at T0
+
+fn at(ms: u64) -> Timestamp {
+    Timestamp::from_millis(T0 + ms)
+}
+
+fn engine() -> Arc<Engine> {
+    Engine::new(EngineConfig::default(), at(0)).expect("default config is valid")
+}
+
+fn count<'a>(account: &'a str, event_type: &'a str, n: u64, time: Timestamp) -> Event<'a> {
+    Event {
+        account,
+        event_type,
+        app: None,
+        value: Value::Count(n),
+        time,
+    }
+}
+
+fn account<'s>(snapshot: &'s Snapshot, name: &str) -> &'s AccountStats {
+    snapshot
+        .accounts
+        .iter()
+        .find(|a| &*a.name == name)
+        .unwrap_or_else(|| panic!("no account {name} in {:?}", snapshot.accounts))
+}
+
+fn types_of(snapshot: &Snapshot, name: &str) -> Vec<tally_core::TypeStats> {
+    account(snapshot, name)
+        .detail
+        .as_ref()
+        .expect("account has detail")
+        .types
+        .clone()
+}
+
+fn last_minute() -> SnapshotRequest {
+    SnapshotRequest::default()
+}
+
+#[test]
+fn counts_totals_windows_rates_and_shares() {
+    let engine = engine();
+    let mut recorder = engine.recorder();
+    // acme: 2 events per second for 10 s; globex: 1 per second for the last 5 s.
+    for s in 0..10 {
+        recorder.record(&count("acme", "pageview", 1, at(s * 1000)));
+        recorder.record(&count("acme", "order.create", 1, at(s * 1000 + 500)));
+        if s >= 5 {
+            recorder.record(&count("globex", "pageview", 1, at(s * 1000 + 10)));
+        }
+    }
+    let snap = engine.snapshot(&last_minute(), at(10_000));
+    assert_eq!(snap.totals.total, 25);
+    assert_eq!(snap.totals.window_total, 25);
+    assert_eq!(snap.totals.accounts, 2);
+    assert_eq!(snap.totals.active_accounts, 2);
+    let acme = account(&snap, "acme");
+    assert_eq!((acme.total, acme.window_total), (20, 20));
+    assert!((acme.share - 0.8).abs() < 1e-9);
+    // The last 5 complete seconds, with the current (empty, just started) bucket.
+    assert!((acme.rate - 2.0).abs() < 1e-9, "rate {}", acme.rate);
+    assert!((account(&snap, "globex").rate - 1.0).abs() < 1e-9);
+    assert!((snap.totals.rate - 3.0).abs() < 1e-9);
+    assert!((snap.totals.peak_rate - 3.0).abs() < 1e-9);
+    assert_eq!(&*snap.accounts[0].name, "acme", "busiest first");
+
+    let types = types_of(&snap, "acme");
+    let names: Vec<&str> = types.iter().map(|t| &*t.name).collect();
+    assert_eq!(names, ["order.create", "pageview"], "equal counts: by name");
+    assert!(types.iter().all(|t| t.window_total == 10));
+
+    // The window's buckets: the last 60 seconds, the newest being the current (empty) second.
+    assert_eq!(snap.stack.totals.len(), 60);
+    assert_eq!(snap.window.start, Timestamp::from_millis(T0 + 10_000 - 59_000));
+    assert_eq!(snap.stack.totals[49..], [2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 0]);
+}
+
+#[test]
+fn sampled_counters_scale_by_the_rate() {
+    let engine = engine();
+    let mut recorder = engine.recorder();
+    let n = scale_sampled(5.0, 0.1).expect("valid");
+    recorder.record(&count("acme", "x", n, at(0)));
+    let snap = engine.snapshot(&last_minute(), at(500));
+    assert_eq!(account(&snap, "acme").total, 50);
+}
+
+#[test]
+fn stack_has_top_accounts_in_name_order_and_other_last() {
+    let engine = engine();
+    let mut recorder = engine.recorder();
+    for (i, name) in ["delta", "alpha", "charlie", "bravo", "echo"].iter().enumerate() {
+        // delta busiest, echo quietest.
+        recorder.record(&count(name, "hit", 10 - i as u64, at(1000)));
+    }
+    let request = SnapshotRequest {
+        top: 3,
+        ..last_minute()
+    };
+    let snap = engine.snapshot(&request, at(2000));
+    let layers: Vec<&str> = snap.stack.layers.iter().map(|l| &*l.name).collect();
+    assert_eq!(layers, ["alpha", "charlie", "delta", OTHER]);
+    let other = snap.stack.layers.last().expect("other layer");
+    assert_eq!(other.colour, palette::OTHER_COLOUR);
+    assert_eq!(other.values.iter().sum::<u64>(), 7 + 6, "bravo and echo");
+    for column in 0..snap.stack.totals.len() {
+        let stacked: u64 = snap.stack.layers.iter().map(|l| l.values[column]).sum();
+        assert_eq!(stacked, snap.stack.totals[column], "layers add up to the bar");
+    }
+    // Colours: the stack's and the table's agree, and differ between shown accounts.
+    for layer in &snap.stack.layers[..3] {
+        assert_eq!(account(&snap, &layer.name).colour, Some(layer.colour));
+    }
+    assert_eq!(account(&snap, "bravo").colour, None, "drawn as (other)");
+    let mut colours: Vec<u8> = snap.stack.layers.iter().map(|l| l.colour).collect();
+    colours.sort();
+    colours.dedup();
+    assert_eq!(colours.len(), 4);
+    // Same colours on the next frame, whatever the rank changes.
+    recorder.record(&count("charlie", "hit", 100, at(2500)));
+    let again = engine.snapshot(&request, at(3000));
+    assert_eq!(&*again.accounts[0].name, "charlie");
+    for layer in &again.stack.layers {
+        if let Some(before) = snap.stack.layers.iter().find(|l| l.name == layer.name) {
+            assert_eq!(before.colour, layer.colour, "{} changed colour", layer.name);
+        }
+    }
+}
+
+#[test]
+fn focus_stacks_the_account_by_type() {
+    let engine = engine();
+    let mut recorder = engine.recorder();
+    recorder.record(&count("acme", "pageview", 4, at(100)));
+    recorder.record(&count("acme", "checkout", 1, at(200)));
+    recorder.record(&count("globex", "pageview", 9, at(300)));
+    let request = SnapshotRequest {
+        focus: Some("acme".into()),
+        detail: 0,
+        ..last_minute()
+    };
+    let snap = engine.snapshot(&request, at(1000));
+    assert_eq!(snap.stack.focus.as_deref(), Some("acme"));
+    let layers: Vec<(&str, u64)> = snap
+        .stack
+        .layers
+        .iter()
+        .map(|l| (&*l.name, l.values.iter().sum()))
+        .collect();
+    assert_eq!(layers, [("checkout", 1), ("pageview", 4)]);
+    assert_eq!(snap.stack.totals.iter().sum::<u64>(), 5);
+    assert!(
+        account(&snap, "acme").detail.is_some(),
+        "the focus always has detail"
+    );
+    assert!(account(&snap, "globex").detail.is_none());
+}
+
+#[test]
+fn accounts_past_the_cap_fold_into_other_with_exact_totals() {
+    let config = EngineConfig {
+        max_accounts: 3,
+        max_types_per_account: 2,
+        ..EngineConfig::default()
+    };
+    let engine = Engine::new(config, at(0)).expect("valid");
+    let mut recorder = engine.recorder();
+    for i in 0..10 {
+        let name = format!("acct-{i}");
+        recorder.record(&count(&name, "a", 1, at(10)));
+        recorder.record(&count(&name, "a", 1, at(20)));
+    }
+    for t in ["a", "b", "c", "d"] {
+        recorder.record(&count("acct-0", t, 1, at(30)));
+    }
+    let snap = engine.snapshot(&last_minute(), at(1000));
+    assert_eq!(snap.totals.total, 24, "nothing lost to the cap");
+    assert_eq!(snap.totals.accounts, 3);
+    assert_eq!(account(&snap, OTHER).total, 14);
+    assert_eq!(snap.totals.folded_events, 14);
+    assert_eq!(snap.totals.folded_accounts, 7, "small sets are exact");
+    let types: Vec<(String, u64)> = types_of(&snap, "acct-0")
+        .iter()
+        .map(|t| (t.name.to_string(), t.total))
+        .collect();
+    let expected = [("a", 3), (OTHER, 2), ("b", 1)].map(|(n, c)| (n.to_string(), c));
+    assert_eq!(types, expected);
+    // The folded account is never a layer of its own.
+    assert_eq!(snap.stack.layers.iter().filter(|l| &*l.name == OTHER).count(), 1);
+}
+
+#[test]
+fn timings_give_percentiles_per_type_and_account() {
+    let engine = engine();
+    let mut recorder = engine.recorder();
+    for ms in 1..=100 {
+        let event = Event {
+            account: "acme",
+            event_type: "api.latency",
+            app: Some("shop"),
+            value: Value::Timing {
+                ms: ms as f64,
+                count: 1,
+            },
+            time: at(ms * 10),
+        };
+        recorder.record(&event);
+    }
+    let snap = engine.snapshot(&last_minute(), at(2000));
+    let acme = account(&snap, "acme");
+    let detail = acme.detail.as_ref().expect("detail");
+    let timing = detail.types[0].timing.as_ref().expect("timing stats");
+    assert_eq!(timing.count, 100);
+    assert_eq!((timing.min, timing.max), (1.0, 100.0));
+    assert!((timing.mean - 50.5).abs() < 1e-9);
+    for (got, exact) in [(timing.p50, 50.0), (timing.p90, 90.0), (timing.p99, 99.0)] {
+        assert!((got - exact).abs() / exact <= 0.02, "{got} vs {exact}");
+    }
+    assert_eq!(detail.timing.as_ref().map(|t| t.count), Some(100));
+    assert_eq!(detail.apps.iter().map(|a| &**a).collect::<Vec<_>>(), ["shop"]);
+    assert_eq!(acme.total, 100, "each timing is an event");
+}
+
+#[test]
+fn gauges_keep_the_last_value_with_statsd_deltas() {
+    let engine = engine();
+    let mut recorder = engine.recorder();
+    let mut gauge = |value| {
+        recorder.record(&Event {
+            account: "acme",
+            event_type: "queue",
+            app: None,
+            value,
+            time: at(5),
+        })
+    };
+    gauge(Value::GaugeDelta(-10.0)); // a new gauge sent -10 is -10
+    gauge(Value::GaugeDelta(4.0));
+    assert_eq!(
+        types_of(&engine.snapshot(&last_minute(), at(100)), "acme")[0].gauge,
+        Some(-6.0)
+    );
+    gauge(Value::Gauge(333.0));
+    gauge(Value::GaugeDelta(f64::NAN));
+    assert_eq!(
+        types_of(&engine.snapshot(&last_minute(), at(100)), "acme")[0].gauge,
+        Some(333.0)
+    );
+}
+
+#[test]
+fn sets_count_distinct_members_per_window() {
+    let engine = engine();
+    let mut recorder = engine.recorder();
+    let members: Vec<String> = (0..50).map(|i| format!("user-{i}")).collect();
+    for (i, member) in members.iter().enumerate() {
+        for repeat in 0..3u64 {
+            recorder.record(&Event {
+                account: "acme",
+                event_type: "uniques",
+                app: None,
+                value: Value::SetMember(member),
+                time: at(i as u64 * 100 + repeat),
+            });
+        }
+    }
+    let within_error = |estimate: Option<u64>| estimate.is_some_and(|e| e.abs_diff(50) <= 3);
+    let stats = &types_of(&engine.snapshot(&last_minute(), at(6000)), "acme")[0];
+    assert!(within_error(stats.distinct), "{:?}", stats.distinct);
+    assert_eq!(stats.window_total, 150);
+    // Two minutes later the members have left the 1-minute window, but not the hour's.
+    let stats = &types_of(&engine.snapshot(&last_minute(), at(126_000)), "acme")[0];
+    assert_eq!(stats.distinct, Some(0));
+    let hour = SnapshotRequest {
+        window: Window {
+            level: 1,
+            buckets: 60,
+        },
+        ..last_minute()
+    };
+    let stats = &types_of(&engine.snapshot(&hour, at(126_000)), "acme")[0];
+    assert!(within_error(stats.distinct), "{:?}", stats.distinct);
+}
+
+#[test]
+fn old_buckets_leave_the_window_but_not_the_totals() {
+    let engine = engine();
+    let mut recorder = engine.recorder();
+    recorder.record(&count("acme", "x", 7, at(0)));
+    // 10 minutes later: beyond the 5-minute fine ring, inside the hour.
+    recorder.record(&count("acme", "x", 1, at(600_000)));
+    let five_minutes = SnapshotRequest {
+        window: Window {
+            level: 0,
+            buckets: 300,
+        },
+        ..last_minute()
+    };
+    let snap = engine.snapshot(&five_minutes, at(600_500));
+    assert_eq!(account(&snap, "acme").window_total, 1);
+    assert_eq!(account(&snap, "acme").total, 8);
+    let hour = SnapshotRequest {
+        window: Window {
+            level: 1,
+            buckets: 60,
+        },
+        ..last_minute()
+    };
+    let snap = engine.snapshot(&hour, at(600_500));
+    assert_eq!(account(&snap, "acme").window_total, 8);
+    assert_eq!(snap.stack.totals.len(), 60);
+    assert_eq!(snap.stack.totals[59], 1);
+    assert_eq!(snap.stack.totals[49], 7);
+    // A late event whose 1 s slot was recycled (epoch 300 shares a slot with epoch 600) is
+    // reported as too old there, and still counted in the total and the coarser rings.
+    recorder.record(&count("acme", "x", 1, at(300_000)));
+    let snap = engine.snapshot(&hour, at(600_500));
+    assert_eq!(account(&snap, "acme").total, 9);
+    assert_eq!(account(&snap, "acme").window_total, 9);
+    assert_eq!(snap.totals.too_old, 1);
+}
+
+#[test]
+fn rejections_are_counted_with_escaped_evidence() {
+    let engine = engine();
+    engine.reject(Rejection::Json, "EOF while parsing", b"{\"type\":\"pagev", at(1));
+    engine.reject(Rejection::Utf8, "invalid utf-8", b"acme.x:1|c\xff\x1b[2J", at(2));
+    engine.reject_many(Rejection::QueueFull, 5);
+    let snap = engine.snapshot(&last_minute(), at(10));
+    assert_eq!(snap.totals.rejected, 7);
+    let reasons: Vec<(Rejection, u64)> = snap.rejections.iter().map(|r| (r.reason, r.count)).collect();
+    assert_eq!(
+        reasons,
+        [
+            (Rejection::Json, 1),
+            (Rejection::Utf8, 1),
+            (Rejection::QueueFull, 5)
+        ]
+    );
+    assert_eq!(snap.recent_rejects[1].payload, "acme.x:1|c\\xff\\x1b[2J");
+}
+
+#[test]
+fn all_types_totals_over_accounts() {
+    let engine = engine();
+    let mut recorder = engine.recorder();
+    recorder.record(&count("acme", "pageview", 3, at(1)));
+    recorder.record(&count("globex", "pageview", 2, at(1)));
+    recorder.record(&count("globex", "signup", 1, at(1)));
+    let request = SnapshotRequest {
+        all_types: true,
+        ..last_minute()
+    };
+    let snap = engine.snapshot(&request, at(1000));
+    let types: Vec<(&str, u64)> = snap.types.iter().map(|t| (&*t.name, t.window_total)).collect();
+    assert_eq!(types, [("pageview", 5), ("signup", 1)]);
+}
+
+#[test]
+fn snapshots_round_trip_through_json() {
+    let engine = engine();
+    let mut recorder = engine.recorder();
+    recorder.record(&count("acme", "pageview", 3, at(1)));
+    engine.reject(Rejection::Statsd, "bad rate", b"x:1|c|@7", at(1));
+    let snap = engine.snapshot(&last_minute(), at(1000));
+    let json = serde_json::to_string(&snap).expect("serialises");
+    let back: Snapshot = serde_json::from_str(&json).expect("deserialises");
+    assert_eq!(back, snap);
+    assert!(json.contains("\"reason\":\"statsd\""), "{json}");
+}
+
+#[test]
+fn presets_and_invalid_configs() {
+    let engine = engine();
+    assert_eq!(
+        engine.window_presets(),
+        [
+            Window {
+                level: 0,
+                buckets: 60
+            },
+            Window {
+                level: 0,
+                buckets: 300
+            },
+            Window {
+                level: 1,
+                buckets: 60
+            },
+            Window {
+                level: 2,
+                buckets: 24
+            },
+        ]
+    );
+    let bad = EngineConfig {
+        resolutions: vec![Resolution::new(0, 10)],
+        ..EngineConfig::default()
+    };
+    assert!(Engine::new(bad, at(0)).is_err());
+    let config: EngineConfig = serde_json::from_str(r#"{"max_accounts": 5}"#).expect("partial config");
+    assert_eq!(config.max_accounts, 5);
+    assert_eq!(config.resolutions, EngineConfig::default().resolutions);
+}
+
+#[test]
+fn long_names_are_bounded() {
+    let engine = engine();
+    let mut recorder = engine.recorder();
+    let long = "a".repeat(10_000);
+    recorder.record(&count(&long, &long, 1, at(1)));
+    let snap = engine.snapshot(&last_minute(), at(1000));
+    assert_eq!(snap.accounts[0].name.len(), tally_core::MAX_NAME_BYTES);
+}

@@ -1,0 +1,1 @@
+//! The desktop dashboard (not built yet).
