@@ -543,6 +543,9 @@ fn type_stack(account: &Account, frame: &Frame<'_>, top: usize, start: Timestamp
     finish_stack(Some(Arc::clone(&account.name)), layers, frame, &totals, start)
 }
 
+/// Adds the `(other)` layer. The layers were read after `heights`, so under concurrent ingest
+/// they may hold a little more; each bar's total is made the sum of its layers, so the layers
+/// always add up to the bar.
 fn finish_stack(
     focus: Option<Arc<str>>,
     mut layers: Vec<Layer>,
@@ -550,9 +553,15 @@ fn finish_stack(
     heights: &[u64],
     start: Timestamp,
 ) -> Stack {
-    let rest: Vec<u64> = (0..frame.len)
-        .map(|i| heights[i].saturating_sub(layers.iter().map(|l| l.values[i]).sum()))
+    let shown: Vec<u64> = (0..frame.len)
+        .map(|i| layers.iter().map(|l| l.values[i]).sum())
         .collect();
+    let rest: Vec<u64> = heights
+        .iter()
+        .zip(&shown)
+        .map(|(h, s)| h.saturating_sub(*s))
+        .collect();
+    let totals = shown.iter().zip(&rest).map(|(s, r)| s + r).collect();
     if rest.iter().any(|&v| v > 0) {
         layers.push(Layer {
             name: Arc::from(OTHER),
@@ -564,7 +573,7 @@ fn finish_stack(
         focus,
         start,
         bucket_ms: frame.level.resolution.bucket_ms,
-        totals: heights.to_vec(),
+        totals,
         layers,
     }
 }
