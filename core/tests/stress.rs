@@ -87,7 +87,7 @@ fn concurrent_writers_and_a_reader_give_exact_counts() {
     let snapshots = reader.join().expect("reader");
     assert!(snapshots > 0);
 
-    let mut totals = vec![0u64; ACCOUNTS];
+    let mut totals = [0u64; ACCOUNTS];
     for w in 0..WRITERS {
         for j in 0..EVENTS_PER_WRITER {
             let (account, n, _) = event(w, j);
