@@ -1,1 +1,156 @@
-fn main() {}
+//! Engine costs: recording (1 and 2 threads) and snapshots of 10,000 accounts.
+//! `cargo bench -p tally-core --bench engine`; figures go to docs/PERFORMANCE.md.
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use std::hint::black_box;
+use std::sync::{Arc, Barrier};
+use std::thread;
+use std::time::{Duration, Instant};
+use tally_core::{Engine, EngineConfig, Event, SnapshotRequest, Timestamp, Value, Window};
+
+const T0: u64 = 1_700_002_800_000;
+
+fn count<'a>(account: &'a str, event_type: &'a str, time: Timestamp) -> Event<'a> {
+    Event {
+        account,
+        event_type,
+        app: None,
+        value: Value::Count(1),
+        time,
+    }
+}
+
+fn engine() -> Arc<Engine> {
+    Engine::new(EngineConfig::default(), Timestamp::from_millis(T0)).expect("valid")
+}
+
+fn record(c: &mut Criterion) {
+    let mut group = c.benchmark_group("record");
+    let engine = engine();
+    let mut recorder = engine.recorder();
+    let now = Timestamp::from_millis(T0 + 1234);
+    recorder.record(&count("acme", "pageview", now));
+    group.bench_function("warm_account", |b| {
+        b.iter(|| recorder.record(black_box(&count("acme", "pageview", now))))
+    });
+
+    let names: Vec<String> = (0..1000).map(|i| format!("account-{i}")).collect();
+    for name in &names {
+        recorder.record(&count(name, "pageview", now));
+    }
+    let mut next = 0;
+    group.bench_function("1000_accounts_round_robin", |b| {
+        b.iter(|| {
+            next = (next + 1) % names.len();
+            recorder.record(black_box(&count(&names[next], "pageview", now)));
+        })
+    });
+
+    for (label, same) in [
+        ("2_threads_different_accounts", false),
+        ("2_threads_same_account", true),
+    ] {
+        group.bench_function(label, |b| {
+            b.iter_custom(|iters| two_threads(&engine, iters, same, now));
+        });
+    }
+    group.finish();
+}
+
+/// Wall time per event while two threads record `iters` events each.
+fn two_threads(engine: &Arc<Engine>, iters: u64, same_account: bool, now: Timestamp) -> Duration {
+    let barrier = Arc::new(Barrier::new(2));
+    let workers: Vec<_> = (0..2)
+        .map(|t| {
+            let (engine, barrier) = (Arc::clone(engine), Arc::clone(&barrier));
+            thread::spawn(move || {
+                let account = if same_account {
+                    "shared".to_owned()
+                } else {
+                    format!("thread-{t}")
+                };
+                let mut recorder = engine.recorder();
+                recorder.record(&count(&account, "pageview", now));
+                barrier.wait();
+                let start = Instant::now();
+                for _ in 0..iters {
+                    recorder.record(black_box(&count(&account, "pageview", now)));
+                }
+                start.elapsed()
+            })
+        })
+        .collect();
+    workers
+        .into_iter()
+        .map(|w| w.join().expect("worker"))
+        .max()
+        .unwrap_or_default()
+}
+
+/// 10,000 accounts, each with events in the last 5 minutes and the last day.
+fn busy_engine() -> (Arc<Engine>, Timestamp) {
+    let engine = engine();
+    let mut recorder = engine.recorder();
+    let names: Vec<String> = (0..10_000).map(|i| format!("account-{i:05}")).collect();
+    let now_ms = T0 + 3 * 3_600_000;
+    for (i, name) in names.iter().enumerate() {
+        for step in 0..40u64 {
+            // Spread over the last 5 minutes, plus a few events hours ago.
+            let age = if step < 36 {
+                step * 8_000 + i as u64 % 1000
+            } else {
+                step * 2_000_000
+            };
+            recorder.record(&count(
+                name,
+                if step % 2 == 0 { "pageview" } else { "order" },
+                Timestamp::from_millis(now_ms - age),
+            ));
+        }
+    }
+    (engine, Timestamp::from_millis(now_ms))
+}
+
+fn snapshot(c: &mut Criterion) {
+    let mut group = c.benchmark_group("snapshot_10000_accounts");
+    group.sample_size(30);
+    let (engine, now) = busy_engine();
+    for window in engine.window_presets() {
+        let request = SnapshotRequest {
+            window,
+            top: 20,
+            ..SnapshotRequest::default()
+        };
+        let label = format!("top20_level{}_x{}", window.level, window.buckets);
+        group.bench_function(label, |b| b.iter(|| black_box(engine.snapshot(&request, now))));
+    }
+    let request = SnapshotRequest {
+        window: Window {
+            level: 0,
+            buckets: 300,
+        },
+        top: 20,
+        all_types: true,
+        ..SnapshotRequest::default()
+    };
+    group.bench_function("top20_5min_with_all_types", |b| {
+        b.iter(|| black_box(engine.snapshot(&request, now)))
+    });
+    // The same engine an hour after the last event: nothing in the 5-minute window.
+    let idle = Timestamp::from_millis(now.as_millis() + 3_600_000);
+    let request = SnapshotRequest {
+        window: Window {
+            level: 0,
+            buckets: 300,
+        },
+        top: 20,
+        ..SnapshotRequest::default()
+    };
+    group.bench_function("idle_5min", |b| {
+        b.iter(|| black_box(engine.snapshot(&request, idle)))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, record, snapshot);
+criterion_main!(benches);

@@ -5,7 +5,7 @@
 //! resolution, so recording an event into a known account takes no lock, allocates nothing and
 //! divides nothing: a hash lookup and a handful of atomic read-modify-writes.
 
-use crate::account::{Account, Misses};
+use crate::account::{Account, Misses, Series};
 use crate::bodies::BodyRings;
 use crate::event::{Event, OTHER, Value, clamp_name};
 use crate::hll::AtomicHll;
@@ -73,6 +73,8 @@ pub struct Engine {
     pub(crate) config: EngineConfig,
     pub(crate) accounts: AppendOnly<Account>,
     index: Mutex<Index>,
+    /// Every account's events together: the bars' heights and the overall totals and rates.
+    pub(crate) all: Series,
     pub(crate) folded_names: AtomicHll,
     pub(crate) counters: Counters,
     rejects: Mutex<RejectLog>,
@@ -99,6 +101,7 @@ impl Engine {
     /// An engine whose buckets count from `start` (rounded down to the coarsest bucket).
     pub fn new(config: EngineConfig, start: Timestamp) -> Result<Arc<Self>, LayoutError> {
         let layout = Layout::new(&config.resolutions, start)?;
+        let all = Series::new(&layout);
         Ok(Arc::new(Engine {
             layout,
             // One more than the cap: room for `(other)`.
@@ -108,6 +111,7 @@ impl Engine {
                 other: None,
             }),
             config,
+            all,
             folded_names: AtomicHll::default(),
             counters: Counters::default(),
             rejects: Mutex::new(RejectLog::default()),
@@ -133,6 +137,8 @@ impl Engine {
                 .iter()
                 .map(|_| BucketSpan::default())
                 .collect(),
+            pending: Vec::with_capacity(PENDING_KEYS),
+            pending_events: 0,
         }
     }
 
@@ -193,18 +199,28 @@ impl Engine {
             .is_ok()
     }
 
-    fn apply(&self, account: &Account, type_index: usize, buckets: &[Bucket], event: &Event<'_>) {
+    /// Adds `n` events of `account` / `type_index` at `buckets`.
+    fn add_count(&self, account: usize, type_index: usize, buckets: &[Bucket], n: u64) {
+        let Some(account) = self.accounts.get(account) else {
+            return;
+        };
         let Some(entry) = account.types.get(type_index) else {
+            return;
+        };
+        let mut misses = Misses::default();
+        account.counts.record(&self.layout, buckets, n, &mut misses);
+        entry.counts.record(&self.layout, buckets, n, &mut misses);
+        self.note_misses(misses);
+    }
+
+    /// Records what an event carries besides its count: a timing, a gauge, a set member.
+    fn add_measure(&self, account: usize, type_index: usize, buckets: &[Bucket], value: &Value<'_>) {
+        let Some(entry) = self.accounts.get(account).and_then(|a| a.types.get(type_index)) else {
             return;
         };
         let layout = &self.layout;
         let mut misses = Misses::default();
-        let n = event.value.events();
-        if n > 0 {
-            account.counts.record(layout, buckets, n, &mut misses);
-            entry.counts.record(layout, buckets, n, &mut misses);
-        }
-        match event.value {
+        match *value {
             Value::Count(_) => {}
             Value::Gauge(value) => entry.gauge.set(value),
             Value::GaugeDelta(delta) => entry.gauge.add(delta),
@@ -213,47 +229,43 @@ impl Engine {
                     Self::claim(&self.timing_series, self.config.max_timing_series)
                         .then(|| BodyRings::new(layout.slots()))
                 });
-                match rings {
-                    Some(rings) => {
-                        for &bucket in buckets {
-                            match rings.update(bucket, |body| body.record(ms)) {
-                                Some(write) => misses.note(write),
-                                None => {
-                                    self.counters.skipped_samples.fetch_add(1, Relaxed);
-                                }
-                            }
-                        }
-                    }
-                    None => {
-                        self.counters.uncapped_samples.fetch_add(1, Relaxed);
-                    }
-                }
+                self.update_bodies(rings.as_ref(), buckets, &mut misses, |body| body.record(ms));
             }
             Value::SetMember(member) => {
                 let rings = entry.sets.get_or_init(|| {
                     Self::claim(&self.set_series, self.config.max_set_series)
                         .then(|| BodyRings::new(layout.slots()))
                 });
-                match rings {
-                    Some(rings) => {
-                        for &bucket in buckets {
-                            match rings.update(bucket, |body| body.insert(member.as_bytes())) {
-                                Some(write) => misses.note(write),
-                                None => {
-                                    self.counters.skipped_samples.fetch_add(1, Relaxed);
-                                }
-                            }
-                        }
-                    }
-                    None => {
-                        self.counters.uncapped_samples.fetch_add(1, Relaxed);
-                    }
+                self.update_bodies(rings.as_ref(), buckets, &mut misses, |body| {
+                    body.insert(member.as_bytes())
+                });
+            }
+        }
+        self.note_misses(misses);
+    }
+
+    fn update_bodies<B: crate::bodies::Body>(
+        &self,
+        rings: Option<&BodyRings<B>>,
+        buckets: &[Bucket],
+        misses: &mut Misses,
+        update: impl Fn(&B),
+    ) {
+        let Some(rings) = rings else {
+            self.counters.uncapped_samples.fetch_add(1, Relaxed);
+            return;
+        };
+        for &bucket in buckets {
+            match rings.update(bucket, &update) {
+                Some(write) => misses.note(write),
+                None => {
+                    self.counters.skipped_samples.fetch_add(1, Relaxed);
                 }
             }
         }
-        if let Some(app) = event.app {
-            account.note_app(app);
-        }
+    }
+
+    fn note_misses(&self, misses: Misses) {
         if misses.saturated {
             self.counters.saturated.fetch_add(1, Relaxed);
         }
@@ -297,8 +309,28 @@ impl Equivalent<NameKey> for (&str, &str) {
     }
 }
 
+/// Counts buffered by a recorder before they are added to the shared rings.
+#[derive(Clone, Copy, Debug)]
+struct Pending {
+    account: u32,
+    type_index: u32,
+    count: u64,
+}
+
+/// Distinct (account, type) pairs a recorder buffers before flushing.
+const PENDING_KEYS: usize = 16;
+/// Events a recorder buffers before flushing, so readers never lag far behind.
+const PENDING_EVENTS: u32 = 256;
+
 /// Records events for one ingest thread. Not shared: each thread makes its own with
 /// [`Engine::recorder`].
+///
+/// Counts are buffered per (account, type) and added to the shared rings in one go: when the
+/// time moves to another bucket, after [`PENDING_EVENTS`] events or [`PENDING_KEYS`] distinct
+/// pairs, on [`Recorder::flush`], and on drop. A hot account thus costs a few atomic operations
+/// per batch instead of per event, and threads recording the same account rarely contend.
+/// Ingest loops call `flush` after each receive batch, so snapshots lag by microseconds.
+/// Timings, gauges and set members are recorded at once (their counts are buffered too).
 pub struct Recorder {
     engine: Arc<Engine>,
     /// (account, type) -> (account index, type index); bounded because folded accounts are
@@ -307,6 +339,8 @@ pub struct Recorder {
     /// The bucket of each resolution for the latest event time, and the span it covers.
     buckets: Box<[Bucket]>,
     spans: Box<[BucketSpan]>,
+    pending: Vec<Pending>,
+    pending_events: u32,
 }
 
 impl std::fmt::Debug for Recorder {
@@ -326,20 +360,98 @@ impl Recorder {
         let account_name = clamp_name(event.account);
         let type_name = clamp_name(event.event_type);
         let (account, type_index) = match self.names.get(&(account_name, type_name)) {
-            Some(&(a, t)) => (a as usize, t as usize),
+            Some(&(a, t)) => (a, t),
             None => self.resolve(account_name, type_name),
         };
-        let engine = &*self.engine;
-        if !advance(engine, &mut self.spans, &mut self.buckets, event.time) {
-            engine.counters.too_old.fetch_add(1, Relaxed);
-            return;
+        if !self.in_current_buckets(event.time) {
+            self.flush();
+            if !self.move_to(event.time) {
+                self.engine.counters.too_old.fetch_add(1, Relaxed);
+                return;
+            }
         }
-        if let Some(account) = engine.accounts.get(account) {
-            engine.apply(account, type_index, &self.buckets, event);
+        if let Some(app) = event.app
+            && let Some(account) = self.engine.accounts.get(account as usize)
+        {
+            account.note_app(app);
+        }
+        let n = event.value.events();
+        if n > 0 {
+            self.buffer(account, type_index, n);
+        }
+        if !matches!(event.value, Value::Count(_)) {
+            self.engine
+                .add_measure(account as usize, type_index as usize, &self.buckets, &event.value);
         }
     }
 
-    fn resolve(&mut self, account_name: &str, type_name: &str) -> (usize, usize) {
+    fn buffer(&mut self, account: u32, type_index: u32, n: u64) {
+        let found = self
+            .pending
+            .iter_mut()
+            .find(|p| p.account == account && p.type_index == type_index);
+        match found {
+            Some(pending) => pending.count += n,
+            None => {
+                if self.pending.len() == PENDING_KEYS {
+                    self.flush();
+                }
+                self.pending.push(Pending {
+                    account,
+                    type_index,
+                    count: n,
+                });
+            }
+        }
+        self.pending_events += 1;
+        if self.pending_events >= PENDING_EVENTS {
+            self.flush();
+        }
+    }
+
+    /// Adds the buffered counts to the shared rings, where snapshots see them.
+    pub fn flush(&mut self) {
+        let mut flushed = 0;
+        for pending in self.pending.drain(..) {
+            let (account, type_index) = (pending.account as usize, pending.type_index as usize);
+            self.engine
+                .add_count(account, type_index, &self.buckets, pending.count);
+            flushed += pending.count;
+        }
+        if flushed > 0 {
+            let engine = &*self.engine;
+            engine
+                .all
+                .record(&engine.layout, &self.buckets, flushed, &mut Misses::default());
+        }
+        self.pending_events = 0;
+    }
+
+    fn in_current_buckets(&self, time: Timestamp) -> bool {
+        let ms = time.as_millis();
+        self.spans
+            .iter()
+            .all(|span| span.start_ms <= ms && ms < span.end_ms)
+    }
+
+    /// Makes the buckets `time` falls in current (`false` before the engine's origin).
+    fn move_to(&mut self, time: Timestamp) -> bool {
+        let layout = &self.engine.layout;
+        let levels = layout.levels().iter().enumerate();
+        for ((span, bucket), (index, level)) in self.spans.iter_mut().zip(self.buckets.iter_mut()).zip(levels)
+        {
+            let Some(epoch) = layout.epoch(index, time) else {
+                *span = BucketSpan::default();
+                return false;
+            };
+            span.start_ms = layout.bucket_start(index, epoch).as_millis();
+            span.end_ms = span.start_ms + level.resolution.bucket_ms;
+            *bucket = level.bucket(epoch);
+        }
+        true
+    }
+
+    fn resolve(&mut self, account_name: &str, type_name: &str) -> (u32, u32) {
         let engine = &*self.engine;
         let (account, folded) = engine.resolve_account(account_name);
         let type_index = engine.accounts.get(account).map_or(0, |a| {
@@ -352,25 +464,12 @@ impl Recorder {
             };
             self.names.insert(key, (account as u32, type_index as u32));
         }
-        (account, type_index)
+        (account as u32, type_index as u32)
     }
 }
 
-/// Moves each resolution's current bucket to the one `time` falls in; `false` before the
-/// engine's origin. Divides only when `time` leaves the cached bucket.
-fn advance(engine: &Engine, spans: &mut [BucketSpan], buckets: &mut [Bucket], time: Timestamp) -> bool {
-    let ms = time.as_millis();
-    let layout = &engine.layout;
-    let levels = layout.levels().iter().enumerate();
-    for ((span, bucket), (index, level)) in spans.iter_mut().zip(buckets.iter_mut()).zip(levels) {
-        if ms < span.start_ms || ms >= span.end_ms {
-            let Some(epoch) = layout.epoch(index, time) else {
-                return false;
-            };
-            span.start_ms = layout.bucket_start(index, epoch).as_millis();
-            span.end_ms = span.start_ms + level.resolution.bucket_ms;
-            *bucket = level.bucket(epoch);
-        }
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        self.flush();
     }
-    true
 }

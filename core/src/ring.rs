@@ -91,6 +91,23 @@ impl Level {
     }
 }
 
+/// Adds a run of consecutive epochs' slots (starting at `epoch`) into `out`.
+fn add_run(level: &Level, slots: &[AtomicU64], mut epoch: u64, out: &mut [u64]) -> u64 {
+    let mut sum = 0;
+    for (out, slot) in out.iter_mut().zip(slots) {
+        let word = slot.load(Relaxed);
+        let count = if level.tag(word) == epoch & level.tag_mask() {
+            level.count(word)
+        } else {
+            0
+        };
+        *out += count;
+        sum += count;
+        epoch += 1;
+    }
+    sum
+}
+
 /// The shape shared by every series of an engine: the resolutions, their place in a slot array,
 /// and the origin that epochs count from.
 #[derive(Clone, Debug)]
@@ -228,42 +245,54 @@ impl CountRings {
         }
     }
 
-    fn count_at(&self, level: &Level, slot: usize, epoch: u64) -> u64 {
-        let word = self.slots[slot].load(Relaxed);
-        if level.tag(word) == epoch & level.tag_mask() {
-            level.count(word)
-        } else {
-            0
-        }
-    }
-
     /// The count of bucket `epoch` at `level` (0 if the slot holds another epoch).
     #[cfg(any(test, loom))]
     pub(crate) fn get(&self, level: &Level, epoch: u64) -> u64 {
-        self.count_at(level, level.bucket(epoch).slot, epoch)
+        let mut count = [0];
+        self.add_window(level, epoch, &mut count);
+        count[0]
     }
 
-    /// Calls `f(i, count)` for the `len` buckets ending at `last` (oldest first, `i` from 0;
-    /// buckets before the origin are skipped). `len` must not exceed the level's bucket count.
-    pub(crate) fn for_each(&self, level: &Level, last: u64, len: usize, mut f: impl FnMut(usize, u64)) {
-        debug_assert!(len <= level.buckets());
-        let first = (last + 1).saturating_sub(len as u64);
-        let skipped = len - (last + 1 - first) as usize;
-        let end = level.offset + level.buckets();
-        let mut slot = level.bucket(first).slot;
-        for (i, epoch) in (first..=last).enumerate() {
-            f(skipped + i, self.count_at(level, slot, epoch));
-            slot += 1;
-            if slot == end {
-                slot = level.offset;
-            }
-        }
+    /// Adds the counts of the `out.len()` buckets ending at `last` into `out`, oldest first
+    /// (buckets before the origin add nothing), and returns their sum. `out` must not be longer
+    /// than the ring. This is the snapshot's inner loop: the window is read as (at most) two
+    /// contiguous runs of slots, with no per-slot index arithmetic.
+    pub(crate) fn add_window(&self, level: &Level, last: u64, out: &mut [u64]) -> u64 {
+        let buckets = level.buckets();
+        debug_assert!(out.len() <= buckets);
+        let first = (last + 1).saturating_sub(out.len() as u64);
+        let before_origin = out.len() - (last + 1 - first) as usize;
+        let out = &mut out[before_origin..];
+        let ring = &self.slots[level.offset..level.offset + buckets];
+        let start = (first % buckets as u64) as usize;
+        let run = (buckets - start).min(out.len());
+        let (out_first, out_rest) = out.split_at_mut(run);
+        let sum = add_run(level, &ring[start..start + run], first, out_first);
+        sum + add_run(level, &ring[..out_rest.len()], first + run as u64, out_rest)
+    }
+
+    /// Loads a slot (see [`Level::bucket`]) and discards it: a hint to bring it into cache before
+    /// [`CountRings::add_window`] needs it.
+    pub(crate) fn touch(&self, slot: usize) {
+        std::hint::black_box(self.slots[slot].load(Relaxed));
     }
 
     /// Sum of the `len` buckets ending at `last`.
     pub(crate) fn sum(&self, level: &Level, last: u64, len: usize) -> u64 {
-        let mut total = 0u64;
-        self.for_each(level, last, len, |_, count| total = total.saturating_add(count));
+        const CHUNK: usize = 64;
+        let mut scratch = [0u64; CHUNK];
+        let mut total = 0;
+        let mut remaining = len;
+        let mut chunk_last = last;
+        while remaining > 0 {
+            let n = remaining.min(CHUNK);
+            total += self.add_window(level, chunk_last, &mut scratch[..n]);
+            remaining -= n;
+            match chunk_last.checked_sub(n as u64) {
+                Some(next) => chunk_last = next,
+                None => break,
+            }
+        }
         total
     }
 
@@ -343,10 +372,15 @@ mod tests {
         let rings = CountRings::new(&layout);
         rings.add(level, level.bucket(0), 1);
         rings.add(level, level.bucket(1), 2);
-        let mut seen = vec![];
-        rings.for_each(level, 1, 4, |i, c| seen.push((i, c)));
-        assert_eq!(seen, vec![(2, 1), (3, 2)]);
+        let mut window = [0; 4];
+        assert_eq!(rings.add_window(level, 1, &mut window), 3);
+        assert_eq!(window, [0, 0, 1, 2]);
         assert_eq!(rings.sum(level, 1, 4), 3);
+        // A window that wraps around the end of the ring.
+        rings.add(level, level.bucket(4), 5);
+        let mut window = [0; 4];
+        assert_eq!(rings.add_window(level, 4, &mut window), 7);
+        assert_eq!(window, [2, 0, 0, 5]);
     }
 
     #[test]

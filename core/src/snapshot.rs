@@ -126,7 +126,7 @@ pub struct AccountStats {
     pub share: f64,
     /// Start of the finest bucket of its latest event.
     pub last_seen: Option<Timestamp>,
-    pub detail: Option<AccountDetail>,
+    pub detail: Option<Box<AccountDetail>>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -178,14 +178,31 @@ pub struct RejectionCount {
     pub count: u64,
 }
 
+/// How many accounts ahead a snapshot asks for the buckets it will read.
+const LOOK_AHEAD: usize = 8;
+
+/// One account's numbers from the first pass, small so that sorting them is cheap.
+struct Measured<'e> {
+    account: &'e Account,
+    total: u64,
+    window_total: u64,
+    rate: f64,
+}
+
 /// Where "now" falls, and which buckets a request reads.
 struct Frame<'a> {
     level: &'a Level,
+    /// The next coarser resolution and how many of our buckets make one of its, when its
+    /// buckets nest exactly in ours: then whole coarse buckets can stand in for ours.
+    coarse: Option<(&'a Level, u64)>,
+    first: u64,
     last: u64,
     len: usize,
     /// Finest-resolution epoch of the window's first bucket start.
     window_start_fine: u64,
     rate: RateFrame<'a>,
+    /// Where each run of slots that a window read starts (the same in every series).
+    touch_slots: Vec<usize>,
 }
 
 struct RateFrame<'a> {
@@ -213,20 +230,41 @@ impl Frame<'_> {
         series.last_active().is_some_and(|e| e >= self.window_start_fine)
     }
 
+    /// The window's total for `series`. The window's interior is read from whole coarser
+    /// buckets where they nest (a 5-minute window is at most 2 x 59 one-second buckets and
+    /// 5 one-minute buckets instead of 300 reads); exact, since a coarse bucket holds exactly
+    /// what its fine buckets hold.
     fn window_sum(&self, series: &Series) -> u64 {
-        if self.active(series) {
-            series.rings.sum(self.level, self.last, self.len)
-        } else {
-            0
+        if !self.active(series) {
+            return 0;
+        }
+        let rings = &series.rings;
+        let (first, last) = (self.first, self.last);
+        if let Some((coarse, ratio)) = self.coarse {
+            let (inner_first, inner_end) = (first.div_ceil(ratio), (last + 1) / ratio);
+            if inner_end > inner_first && inner_end - inner_first <= coarse.buckets() as u64 {
+                let left = (inner_first * ratio - first) as usize;
+                let right = (last + 1 - inner_end * ratio) as usize;
+                return rings.sum(self.level, inner_first * ratio - 1, left)
+                    + rings.sum(coarse, inner_end - 1, (inner_end - inner_first) as usize)
+                    + rings.sum(self.level, last, right);
+            }
+        }
+        rings.sum(self.level, last, self.len)
+    }
+
+    /// Asks for the first cache line of each run of buckets that [`Frame::window_sum`] and
+    /// [`RateFrame::rate`] will read for `series`.
+    fn touch(&self, series: &Series) {
+        for &slot in &self.touch_slots {
+            series.rings.touch(slot);
         }
     }
 
     fn values(&self, series: &Series) -> Vec<u64> {
         let mut values = vec![0; self.len];
         if self.active(series) {
-            series
-                .rings
-                .for_each(self.level, self.last, self.len, |i, c| values[i] = c);
+            series.rings.add_window(self.level, self.last, &mut values);
         }
         values
     }
@@ -279,8 +317,24 @@ impl Engine {
         let into_bucket = now
             .as_millis()
             .saturating_sub(layout.bucket_start(0, fine_now).as_millis());
+        let first = (last + 1).saturating_sub(len as u64);
+        let coarse = levels.get(level_index + 1).and_then(|coarse| {
+            let (fine_ms, coarse_ms) = (level.resolution.bucket_ms, coarse.resolution.bucket_ms);
+            (coarse_ms % fine_ms == 0 && coarse_ms > fine_ms).then_some((coarse, coarse_ms / fine_ms))
+        });
+        let mut touch_slots = vec![
+            level.bucket(first).slot,
+            level.bucket(last).slot,
+            fine.bucket(fine_now).slot,
+        ];
+        if let Some((coarse, ratio)) = coarse {
+            touch_slots.push(coarse.bucket(first.div_ceil(ratio)).slot);
+        }
         let frame = Frame {
+            touch_slots,
             level,
+            coarse,
+            first,
             last,
             len,
             window_start_fine: layout.epoch(0, window_start).unwrap_or(0),
@@ -292,36 +346,36 @@ impl Engine {
             },
         };
 
-        // One pass: totals, window sums, rates, and the bars' heights.
+        // One pass over the accounts for their totals, window sums and rates; idle ones cost two
+        // loads. The buckets of an account a few places ahead are requested early, so that
+        // cache misses overlap. The bars' heights and the overall numbers come from `all`.
         let mut heights = vec![0u64; len];
-        let mut rows: Vec<(&Account, AccountStats)> = Vec::with_capacity(self.accounts.len());
-        let mut totals = Totals::default();
-        for account in self.accounts.iter() {
-            let counts = &account.counts;
-            let mut window_total = 0;
-            if frame.active(counts) {
-                counts.rings.for_each(level, last, len, |i, c| {
-                    heights[i] += c;
-                    window_total += c;
-                });
-                totals.active_accounts += 1;
+        if frame.active(&self.all) {
+            self.all.rings.add_window(level, last, &mut heights);
+        }
+        let mut totals = Totals {
+            total: self.all.total(),
+            rate: frame.rate.rate(&self.all),
+            ..Totals::default()
+        };
+        let mut measured: Vec<Measured<'_>> = Vec::with_capacity(self.accounts.len());
+        let ahead = self.accounts.iter().skip(LOOK_AHEAD);
+        let accounts = self.accounts.iter();
+        for (account, upcoming) in accounts.zip(ahead.map(Some).chain(std::iter::repeat(None))) {
+            if let Some(upcoming) = upcoming
+                && frame.active(&upcoming.counts)
+            {
+                frame.touch(&upcoming.counts);
             }
-            let rate = frame.rate.rate(counts);
-            totals.total += counts.total();
-            totals.rate += rate;
-            rows.push((
+            let counts = &account.counts;
+            let window_total = frame.window_sum(counts);
+            totals.active_accounts += usize::from(frame.active(counts));
+            measured.push(Measured {
                 account,
-                AccountStats {
-                    name: Arc::clone(&account.name),
-                    colour: None,
-                    total: counts.total(),
-                    window_total,
-                    rate,
-                    share: 0.0,
-                    last_seen: counts.last_active().map(|e| layout.bucket_start(0, e)),
-                    detail: None,
-                },
-            ));
+                total: counts.total(),
+                window_total,
+                rate: frame.rate.rate(counts),
+            });
         }
         totals.window_total = heights.iter().sum();
         let bucket_seconds = level.resolution.bucket_ms as f64 / 1000.0;
@@ -334,12 +388,28 @@ impl Engine {
             .iter()
             .max()
             .map_or(0.0, |&h| h as f64 / bucket_seconds);
-        rows.sort_by(|(_, a), (_, b)| {
+        measured.sort_by(|a, b| {
             by_window_then_rate_then_name(
-                (a.window_total, a.rate, &a.name),
-                (b.window_total, b.rate, &b.name),
+                (a.window_total, a.rate, &a.account.name),
+                (b.window_total, b.rate, &b.account.name),
             )
         });
+        let mut rows: Vec<(&Account, AccountStats)> = measured
+            .into_iter()
+            .map(|m| {
+                let stats = AccountStats {
+                    name: Arc::clone(&m.account.name),
+                    colour: None,
+                    total: m.total,
+                    window_total: m.window_total,
+                    rate: m.rate,
+                    share: 0.0,
+                    last_seen: m.account.counts.last_active().map(|e| layout.bucket_start(0, e)),
+                    detail: None,
+                };
+                (m.account, stats)
+            })
+            .collect();
         for (_, row) in &mut rows {
             row.share = if totals.window_total == 0 {
                 0.0
@@ -360,7 +430,7 @@ impl Engine {
         let detailed = rows.iter().take(request.detail).count();
         for (index, (account, row)) in rows.iter_mut().enumerate() {
             if index < detailed || Some(index) == focus {
-                row.detail = Some(self.detail(account, &frame));
+                row.detail = Some(Box::new(self.detail(account, &frame)));
             }
         }
 

@@ -59,6 +59,7 @@ fn counts_totals_windows_rates_and_shares() {
             recorder.record(&count("globex", "pageview", 1, at(s * 1000 + 10)));
         }
     }
+    recorder.flush();
     let snap = engine.snapshot(&last_minute(), at(10_000));
     assert_eq!(snap.totals.total, 25);
     assert_eq!(snap.totals.window_total, 25);
@@ -91,6 +92,7 @@ fn sampled_counters_scale_by_the_rate() {
     let mut recorder = engine.recorder();
     let n = scale_sampled(5.0, 0.1).expect("valid");
     recorder.record(&count("acme", "x", n, at(0)));
+    recorder.flush();
     let snap = engine.snapshot(&last_minute(), at(500));
     assert_eq!(account(&snap, "acme").total, 50);
 }
@@ -107,6 +109,7 @@ fn stack_has_top_accounts_in_name_order_and_other_last() {
         top: 3,
         ..last_minute()
     };
+    recorder.flush();
     let snap = engine.snapshot(&request, at(2000));
     let layers: Vec<&str> = snap.stack.layers.iter().map(|l| &*l.name).collect();
     assert_eq!(layers, ["alpha", "charlie", "delta", OTHER]);
@@ -128,6 +131,7 @@ fn stack_has_top_accounts_in_name_order_and_other_last() {
     assert_eq!(colours.len(), 4);
     // Same colours on the next frame, whatever the rank changes.
     recorder.record(&count("charlie", "hit", 100, at(2500)));
+    recorder.flush();
     let again = engine.snapshot(&request, at(3000));
     assert_eq!(&*again.accounts[0].name, "charlie");
     for layer in &again.stack.layers {
@@ -149,6 +153,7 @@ fn focus_stacks_the_account_by_type() {
         detail: 0,
         ..last_minute()
     };
+    recorder.flush();
     let snap = engine.snapshot(&request, at(1000));
     assert_eq!(snap.stack.focus.as_deref(), Some("acme"));
     let layers: Vec<(&str, u64)> = snap
@@ -183,6 +188,7 @@ fn accounts_past_the_cap_fold_into_other_with_exact_totals() {
     for t in ["a", "b", "c", "d"] {
         recorder.record(&count("acct-0", t, 1, at(30)));
     }
+    recorder.flush();
     let snap = engine.snapshot(&last_minute(), at(1000));
     assert_eq!(snap.totals.total, 24, "nothing lost to the cap");
     assert_eq!(snap.totals.accounts, 3);
@@ -216,6 +222,7 @@ fn timings_give_percentiles_per_type_and_account() {
         };
         recorder.record(&event);
     }
+    recorder.flush();
     let snap = engine.snapshot(&last_minute(), at(2000));
     let acme = account(&snap, "acme");
     let detail = acme.detail.as_ref().expect("detail");
@@ -275,10 +282,12 @@ fn sets_count_distinct_members_per_window() {
         }
     }
     let within_error = |estimate: Option<u64>| estimate.is_some_and(|e| e.abs_diff(50) <= 3);
+    recorder.flush();
     let stats = &types_of(&engine.snapshot(&last_minute(), at(6000)), "acme")[0];
     assert!(within_error(stats.distinct), "{:?}", stats.distinct);
     assert_eq!(stats.window_total, 150);
     // Two minutes later the members have left the 1-minute window, but not the hour's.
+    recorder.flush();
     let stats = &types_of(&engine.snapshot(&last_minute(), at(126_000)), "acme")[0];
     assert_eq!(stats.distinct, Some(0));
     let hour = SnapshotRequest {
@@ -288,6 +297,7 @@ fn sets_count_distinct_members_per_window() {
         },
         ..last_minute()
     };
+    recorder.flush();
     let stats = &types_of(&engine.snapshot(&hour, at(126_000)), "acme")[0];
     assert!(within_error(stats.distinct), "{:?}", stats.distinct);
 }
@@ -306,6 +316,7 @@ fn old_buckets_leave_the_window_but_not_the_totals() {
         },
         ..last_minute()
     };
+    recorder.flush();
     let snap = engine.snapshot(&five_minutes, at(600_500));
     assert_eq!(account(&snap, "acme").window_total, 1);
     assert_eq!(account(&snap, "acme").total, 8);
@@ -316,6 +327,7 @@ fn old_buckets_leave_the_window_but_not_the_totals() {
         },
         ..last_minute()
     };
+    recorder.flush();
     let snap = engine.snapshot(&hour, at(600_500));
     assert_eq!(account(&snap, "acme").window_total, 8);
     assert_eq!(snap.stack.totals.len(), 60);
@@ -324,6 +336,7 @@ fn old_buckets_leave_the_window_but_not_the_totals() {
     // A late event whose 1 s slot was recycled (epoch 300 shares a slot with epoch 600) is
     // reported as too old there, and still counted in the total and the coarser rings.
     recorder.record(&count("acme", "x", 1, at(300_000)));
+    recorder.flush();
     let snap = engine.snapshot(&hour, at(600_500));
     assert_eq!(account(&snap, "acme").total, 9);
     assert_eq!(account(&snap, "acme").window_total, 9);
@@ -361,6 +374,7 @@ fn all_types_totals_over_accounts() {
         all_types: true,
         ..last_minute()
     };
+    recorder.flush();
     let snap = engine.snapshot(&request, at(1000));
     let types: Vec<(&str, u64)> = snap.types.iter().map(|t| (&*t.name, t.window_total)).collect();
     assert_eq!(types, [("pageview", 5), ("signup", 1)]);
@@ -372,6 +386,7 @@ fn snapshots_round_trip_through_json() {
     let mut recorder = engine.recorder();
     recorder.record(&count("acme", "pageview", 3, at(1)));
     engine.reject(Rejection::Statsd, "bad rate", b"x:1|c|@7", at(1));
+    recorder.flush();
     let snap = engine.snapshot(&last_minute(), at(1000));
     let json = serde_json::to_string(&snap).expect("serialises");
     let back: Snapshot = serde_json::from_str(&json).expect("deserialises");
@@ -419,6 +434,31 @@ fn long_names_are_bounded() {
     let mut recorder = engine.recorder();
     let long = "a".repeat(10_000);
     recorder.record(&count(&long, &long, 1, at(1)));
+    recorder.flush();
     let snap = engine.snapshot(&last_minute(), at(1000));
     assert_eq!(snap.accounts[0].name.len(), tally_core::MAX_NAME_BYTES);
+}
+
+#[test]
+fn buffered_counts_reach_the_rings_without_an_explicit_flush() {
+    let engine = engine();
+    let mut recorder = engine.recorder();
+    let total = |engine: &Engine| engine.snapshot(&last_minute(), at(900)).totals.total;
+    for _ in 0..255 {
+        recorder.record(&count("acme", "x", 1, at(100)));
+    }
+    assert_eq!(total(&engine), 0, "buffered in the recorder");
+    recorder.record(&count("acme", "x", 1, at(100)));
+    assert_eq!(total(&engine), 256, "flushed after 256 events");
+    recorder.record(&count("acme", "x", 1, at(100)));
+    recorder.record(&count("acme", "x", 1, at(1100)));
+    assert_eq!(total(&engine), 257, "flushed when time moved to the next bucket");
+    let window = engine.snapshot(&last_minute(), at(1500));
+    assert_eq!(
+        window.stack.totals[58..],
+        [257, 0],
+        "each count in its own bucket"
+    );
+    drop(recorder);
+    assert_eq!(total(&engine), 258, "flushed on drop");
 }

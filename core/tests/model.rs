@@ -108,6 +108,7 @@ proptest! {
                 detail: ACCOUNTS.len(),
                 ..SnapshotRequest::default()
             };
+            recorder.flush();
             let snap = engine.snapshot(&request, now);
             let mut heights = vec![0u64; len];
             for (a, name) in ACCOUNTS.iter().enumerate() {
