@@ -3,6 +3,7 @@
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -45,6 +46,25 @@ fn record(c: &mut Criterion) {
             recorder.record(black_box(&count(&names[next], "pageview", now)));
         })
     });
+
+    // A UI snapshotting 10,000 accounts back to back on the other core (far more often than
+    // any UI does): recording must not slow down beyond cache effects.
+    let (busy, busy_now) = busy_engine();
+    let mut busy_recorder = busy.recorder();
+    let stop = Arc::new(AtomicBool::new(false));
+    let reader = {
+        let (busy, stop) = (Arc::clone(&busy), Arc::clone(&stop));
+        thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                black_box(busy.snapshot(&SnapshotRequest::default(), busy_now));
+            }
+        })
+    };
+    group.bench_function("warm_account_while_snapshotting", |b| {
+        b.iter(|| busy_recorder.record(black_box(&count("account-00042", "pageview", busy_now))))
+    });
+    stop.store(true, Ordering::Relaxed);
+    reader.join().expect("reader");
 
     for (label, same) in [
         ("2_threads_different_accounts", false),
