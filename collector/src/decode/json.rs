@@ -1,0 +1,258 @@
+//! Events in the classic events hub's shape, as JSON or msgpack:
+//! `{"type":"pageview","time":"...","data":{"account":"acme","app":"shop",...}}`.
+//!
+//! `account` and `app` are read from `data`, or from the top level (the flat form some
+//! producers use). `type` is used when it is a string, else the type is `""` (as the hub
+//! routed it). `time` is ignored: events are stamped on arrival. Other fields are ignored.
+
+use super::Sink;
+use serde::Deserialize;
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use std::borrow::Cow;
+use std::fmt;
+use tally_core::{Event, Rejection, Timestamp, Value};
+
+/// A string field that tolerates other types (read as absent), borrowing when it can.
+#[derive(Debug, Default)]
+struct Text<'a>(Option<Cow<'a, str>>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct TextVisitor<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for TextVisitor<'a> {
+            type Value = Text<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string or any other value")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Text(Some(Cow::Borrowed(v))))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Text(Some(Cow::Owned(v.to_owned()))))
+            }
+            fn visit_borrowed_bytes<E: de::Error>(self, v: &'de [u8]) -> Result<Self::Value, E> {
+                Ok(Text(std::str::from_utf8(v).ok().map(Cow::Borrowed)))
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(Text(None))
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(Text(None))
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(Text(None))
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(Text(None))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(Text(None))
+            }
+            fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(Text(None))
+            }
+            fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+                Text::deserialize(d)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Text(None))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(Text(None))
+            }
+        }
+        deserializer.deserialize_any(TextVisitor(std::marker::PhantomData))
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct Data<'a> {
+    #[serde(default, borrow)]
+    account: Text<'a>,
+    #[serde(default, borrow)]
+    app: Text<'a>,
+}
+
+#[derive(Debug, Deserialize)]
+struct HubEvent<'a> {
+    #[serde(default, borrow, rename = "type")]
+    event_type: Text<'a>,
+    #[serde(default, borrow)]
+    data: Option<Data<'a>>,
+    #[serde(default, borrow)]
+    account: Text<'a>,
+    #[serde(default, borrow)]
+    app: Text<'a>,
+}
+
+fn emit(event: &HubEvent<'_>, time: Timestamp, payload: &[u8], sink: &mut impl Sink) {
+    let data = event.data.as_ref();
+    let account = data
+        .and_then(|d| d.account.0.as_deref())
+        .or(event.account.0.as_deref());
+    let Some(account) = account.filter(|a| !a.is_empty()) else {
+        return sink.reject(
+            Rejection::NoAccount,
+            "no account in data.account or account",
+            payload,
+        );
+    };
+    let app = data.and_then(|d| d.app.0.as_deref()).or(event.app.0.as_deref());
+    sink.event(&Event {
+        account,
+        event_type: event.event_type.0.as_deref().unwrap_or(""),
+        app,
+        value: Value::Count(1),
+        time,
+    });
+}
+
+/// Whether a document is an array (of events) rather than one event. Decided up front: serde
+/// would otherwise read an array as an event's fields in order.
+fn is_array(payload: &[u8], markers: std::ops::RangeInclusive<u8>, alt: &[u8]) -> bool {
+    let first = payload.iter().find(|b| !b.is_ascii_whitespace());
+    first.is_some_and(|b| markers.contains(b) || alt.contains(b))
+}
+
+pub(super) fn decode_json(payload: &[u8], time: Timestamp, sink: &mut impl Sink) {
+    let parsed = if is_array(payload, b'['..=b'[', &[]) {
+        serde_json::from_slice::<Vec<HubEvent<'_>>>(payload).map(|events| {
+            events.iter().for_each(|e| emit(e, time, payload, sink));
+        })
+    } else {
+        serde_json::from_slice::<HubEvent<'_>>(payload).map(|event| emit(&event, time, payload, sink))
+    };
+    if let Err(error) = parsed {
+        let reason = if std::str::from_utf8(payload).is_err() {
+            Rejection::Utf8
+        } else {
+            Rejection::Json
+        };
+        sink.reject(reason, &error.to_string(), payload);
+    }
+}
+
+pub(super) fn decode_msgpack(payload: &[u8], time: Timestamp, sink: &mut impl Sink) {
+    // fixarray, array16, array32.
+    let parsed = if is_array(payload, 0x90..=0x9f, &[0xdc, 0xdd]) {
+        rmp_serde::from_slice::<Vec<HubEvent<'_>>>(payload).map(|events| {
+            events.iter().for_each(|e| emit(e, time, payload, sink));
+        })
+    } else {
+        rmp_serde::from_slice::<HubEvent<'_>>(payload).map(|event| emit(&event, time, payload, sink))
+    };
+    if let Err(error) = parsed {
+        sink.reject(Rejection::Msgpack, &error.to_string(), payload);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::decode::testing::run;
+    use serde::Serialize;
+    use tally_core::Rejection;
+
+    fn event(account: &str, event_type: &str) -> (String, String, Option<String>, String) {
+        (account.into(), event_type.into(), None, "Count(1)".into())
+    }
+
+    #[test]
+    fn classic_hub_events() {
+        let got = run(br#"{"type":"pageview","time":"2014-03-09T19:17:27.5Z","data":{"account":"acme","app":"shop","tz":"-3","unq":"1","browser":{"name":"Chrome"}}}"#);
+        assert_eq!(
+            got.events,
+            [(
+                "acme".into(),
+                "pageview".into(),
+                Some("shop".into()),
+                "Count(1)".into()
+            )]
+        );
+        // The flat form, a non-string type, an escaped name, an array.
+        let got = run(
+            br#"{"type":"order.create","account":"acme","app":"shop","time":"2014-12-11 12:45:21 +0000"}"#,
+        );
+        assert_eq!(got.events[0].2.as_deref(), Some("shop"));
+        assert_eq!(
+            run(br#"{"type":7,"data":{"account":"acme"}}"#).events,
+            [event("acme", "")]
+        );
+        assert_eq!(
+            run(br#"{"data":{"account":"ac\u006de"}}"#).events,
+            [event("acme", "")]
+        );
+        let many = run(br#"[{"type":"a","data":{"account":"x"}},{"type":"b","account":"y"}]"#);
+        assert_eq!(many.events, [event("x", "a"), event("y", "b")]);
+    }
+
+    #[test]
+    fn bad_json_is_rejected_with_a_reason() {
+        let cases: [(&[u8], Rejection); 6] = [
+            (br#"{"type":"pagev"#, Rejection::Json),
+            (br#"{"type":"pageview"}"#, Rejection::NoAccount),
+            (br#"{"data":{"account":""}}"#, Rejection::NoAccount),
+            (br#"[1, 2]"#, Rejection::Json),
+            (br#"{"data":"acme"}"#, Rejection::Json),
+            (b"{\"data\":{\"account\":\"a\xffb\"}}", Rejection::Utf8),
+        ];
+        for (payload, reason) in cases {
+            let got = run(payload);
+            assert!(got.events.is_empty(), "{:?}", String::from_utf8_lossy(payload));
+            assert_eq!(got.rejects.len(), 1);
+            assert_eq!(
+                got.rejects[0].0,
+                reason,
+                "{:?}: {:?}",
+                String::from_utf8_lossy(payload),
+                got.rejects
+            );
+        }
+    }
+
+    #[derive(Serialize)]
+    struct Data<'a> {
+        account: &'a str,
+        app: &'a str,
+    }
+
+    #[derive(Serialize)]
+    struct Hub<'a> {
+        #[serde(rename = "type")]
+        event_type: &'a str,
+        data: Data<'a>,
+    }
+
+    #[test]
+    fn msgpack_events_of_the_same_shape() {
+        let one = Hub {
+            event_type: "pageview",
+            data: Data {
+                account: "acme",
+                app: "shop",
+            },
+        };
+        let bytes = rmp_serde::to_vec_named(&one).expect("encodes");
+        let got = run(&bytes);
+        assert_eq!(
+            got.events,
+            [(
+                "acme".into(),
+                "pageview".into(),
+                Some("shop".into()),
+                "Count(1)".into()
+            )]
+        );
+        let bytes = rmp_serde::to_vec_named(&[&one, &one]).expect("encodes");
+        assert_eq!(run(&bytes).events.len(), 2);
+        let broken = &rmp_serde::to_vec_named(&one).expect("encodes")[..10];
+        let got = run(broken);
+        assert!(got.events.is_empty());
+        assert_eq!(got.rejects[0].0, Rejection::Msgpack);
+        // Wrong types: an account that is a number.
+        let bytes = rmp_serde::to_vec_named(&serde_json::json!({"type": "x", "data": {"account": 5}}))
+            .expect("encodes");
+        assert_eq!(run(&bytes).rejects[0].0, Rejection::NoAccount);
+    }
+}

@@ -1,0 +1,275 @@
+//! StatsD lines, as etsy statsd and DogStatsD send them:
+//! `<bucket>:<value>|<type>[|@<rate>][|#tag,k:v][|c:<container>][|T<ts>]`.
+//!
+//! One line may carry several metrics (`a:1|c:2|ms`, etsy) or several values of one metric
+//! (`n:1:2:3|h`, DogStatsD 1.1). A bad metric is counted and the rest of the line and packet
+//! are still read. Parsing borrows from the packet and allocates only to clean up a bucket
+//! name that contains characters StatsD does not keep.
+
+use super::{AccountFrom, Sink, clean_key};
+use tally_core::{Event, Rejection, Timestamp, Value, scale_sampled};
+
+/// Decodes every line of `text`.
+pub fn decode(text: &str, time: Timestamp, accounts: &AccountFrom, sink: &mut impl Sink) {
+    for line in text.split('\n') {
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        if !line.trim().is_empty() {
+            decode_line(line, time, accounts, sink);
+        }
+    }
+}
+
+/// One metric of a line, before its values are read.
+struct Metric<'a> {
+    values: &'a str,
+    kind: &'a str,
+    rate: f64,
+    tags: Option<&'a str>,
+}
+
+fn decode_line(line: &str, time: Timestamp, accounts: &AccountFrom, sink: &mut impl Sink) {
+    if line.starts_with("_e{") || line.starts_with("_sc|") {
+        return sink.reject(
+            Rejection::UnknownType,
+            "DogStatsD events and service checks are not metrics",
+            line.as_bytes(),
+        );
+    }
+    let Some((bucket, mut rest)) = line.split_once(':') else {
+        return sink.reject(
+            Rejection::Statsd,
+            "no ':' between name and value",
+            line.as_bytes(),
+        );
+    };
+    let bucket = clean_key(bucket.trim());
+    if bucket.is_empty() {
+        return sink.reject(Rejection::Statsd, "empty metric name", line.as_bytes());
+    }
+    loop {
+        let (metric, next) = match split_metric(rest) {
+            Ok(split) => split,
+            Err(why) => return sink.reject(Rejection::Statsd, why, line.as_bytes()),
+        };
+        record(&bucket, &metric, line, time, accounts, sink);
+        match next {
+            Some(next) => rest = next,
+            None => return,
+        }
+    }
+}
+
+/// Splits off the first metric of `rest` (what follows `bucket:`), and what comes after it
+/// when the line holds another metric.
+fn split_metric(rest: &str) -> Result<(Metric<'_>, Option<&str>), &'static str> {
+    let bar = rest.find('|').ok_or("no '|<type>' after the value")?;
+    let values = &rest[..bar];
+    let after = &rest[bar + 1..];
+    // The type ends at '|' (more fields), ':' (another metric follows) or the end.
+    let kind_end = after.find(['|', ':']).unwrap_or(after.len());
+    let mut metric = Metric {
+        values,
+        kind: &after[..kind_end],
+        rate: 1.0,
+        tags: None,
+    };
+    let mut cursor = &after[kind_end..];
+    loop {
+        match cursor.as_bytes().first() {
+            None => return Ok((metric, None)),
+            Some(b':') => return Ok((metric, Some(&cursor[1..]))),
+            _ => {
+                let field = &cursor[1..];
+                // Tags and container ids contain ':', so only '|' ends them.
+                let ends_at_bar = field.starts_with('#') || field.starts_with("c:");
+                let end = if ends_at_bar {
+                    field.find('|')
+                } else {
+                    field.find(['|', ':'])
+                }
+                .unwrap_or(field.len());
+                let value = &field[..end];
+                if let Some(rate) = value.strip_prefix('@') {
+                    metric.rate = rate.parse().map_err(|_| "sample rate is not a number")?;
+                } else if let Some(tags) = value.strip_prefix('#') {
+                    metric.tags = Some(tags);
+                }
+                // Other fields (container ids, timestamps, future ones) do not change counts.
+                cursor = &field[end..];
+            }
+        }
+    }
+}
+
+fn record(
+    bucket: &str,
+    metric: &Metric<'_>,
+    line: &str,
+    time: Timestamp,
+    accounts: &AccountFrom,
+    sink: &mut impl Sink,
+) {
+    let (account, event_type) = accounts.split(bucket, metric.tags);
+    if !(metric.rate > 0.0 && metric.rate <= 1.0) {
+        return sink.reject(
+            Rejection::Statsd,
+            "sample rate must be in (0, 1]",
+            line.as_bytes(),
+        );
+    }
+    for raw in metric.values.split(':') {
+        let raw = raw.trim();
+        let value = match metric.kind {
+            "c" => number(raw, true).and_then(|n| {
+                scale_sampled(n, metric.rate)
+                    .map(Value::Count)
+                    .map_err(|_| "counter must be a number >= 0")
+            }),
+            "ms" | "h" | "d" => number(raw, false).and_then(|ms| {
+                if ms >= 0.0 {
+                    Ok(Value::Timing {
+                        ms,
+                        count: (1.0 / metric.rate).round() as u64,
+                    })
+                } else {
+                    Err("timing must be >= 0")
+                }
+            }),
+            "g" => number(raw, false).map(|n| {
+                if raw.starts_with(['+', '-']) {
+                    Value::GaugeDelta(n)
+                } else {
+                    Value::Gauge(n)
+                }
+            }),
+            "s" => Ok(Value::SetMember(raw)),
+            "" => {
+                sink.reject(Rejection::Statsd, "missing metric type", line.as_bytes());
+                return;
+            }
+            _ => {
+                sink.reject(Rejection::UnknownType, "unknown metric type", line.as_bytes());
+                return;
+            }
+        };
+        match value {
+            Ok(value) => sink.event(&Event {
+                account,
+                event_type,
+                app: None,
+                value,
+                time,
+            }),
+            Err(why) => sink.reject(Rejection::Statsd, why, line.as_bytes()),
+        }
+    }
+}
+
+/// A finite number; an empty counter value counts as 1 (etsy statsd).
+fn number(raw: &str, empty_is_one: bool) -> Result<f64, &'static str> {
+    if raw.is_empty() {
+        return if empty_is_one {
+            Ok(1.0)
+        } else {
+            Err("missing value")
+        };
+    }
+    match raw.parse::<f64>() {
+        Ok(n) if n.is_finite() => Ok(n),
+        _ => Err("value is not a number"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::decode::testing::run;
+    use tally_core::Rejection;
+
+    fn values(payload: &str) -> Vec<String> {
+        let got = run(payload.as_bytes());
+        assert!(got.rejects.is_empty(), "{payload}: {:?}", got.rejects);
+        got.events
+            .into_iter()
+            .map(|(a, t, _, v)| format!("{a}/{t} {v}"))
+            .collect()
+    }
+
+    fn rejected(payload: &str) -> Vec<Rejection> {
+        run(payload.as_bytes())
+            .rejects
+            .into_iter()
+            .map(|(r, _)| r)
+            .collect()
+    }
+
+    #[test]
+    fn the_documented_examples() {
+        assert_eq!(values("gorets:1|c"), ["gorets/ Count(1)"]);
+        assert_eq!(values("acme.x:5|c|@0.1"), ["acme/x Count(50)"]);
+        assert_eq!(
+            values("acme.glork:320|ms|@0.1"),
+            ["acme/glork Timing { ms: 320.0, count: 10 }"]
+        );
+        assert_eq!(values("acme.gaugor:+4|g"), ["acme/gaugor GaugeDelta(4.0)"]);
+        assert_eq!(values("acme.gaugor:-10|g"), ["acme/gaugor GaugeDelta(-10.0)"]);
+        assert_eq!(values("acme.gaugor:333|g"), ["acme/gaugor Gauge(333.0)"]);
+        assert_eq!(values("acme.uniques:765|s"), ["acme/uniques SetMember(\"765\")"]);
+        assert_eq!(
+            values("acme.x:|c"),
+            ["acme/x Count(1)"],
+            "a missing counter value counts 1"
+        );
+    }
+
+    #[test]
+    fn several_metrics_values_and_lines() {
+        assert_eq!(
+            values("acme.a:1|c:2|ms"),
+            ["acme/a Count(1)", "acme/a Timing { ms: 2.0, count: 1 }"]
+        );
+        assert_eq!(values("acme.n:1:2:3|h").len(), 3);
+        assert_eq!(values("acme.a:1|c\n\nacme.b:2|c\r\n").len(), 2);
+        // DogStatsD tags, container ids and timestamps do not get in the way.
+        assert_eq!(
+            values("acme.page.views:1|c|@0.5|#env:prod,region:eu|c:abc123|T1656581400"),
+            ["acme/page.views Count(2)"]
+        );
+        assert_eq!(values("acme.d:7|d|#a:b"), ["acme/d Timing { ms: 7.0, count: 1 }"]);
+    }
+
+    #[test]
+    fn bad_lines_are_counted_and_the_rest_is_kept() {
+        let got = run(b"acme.ok:1|c\nacme.bad:1|c|@7\nacme.neg:-5|ms\nacme.t:1|zz\nnocolon\nacme.also:2|c");
+        let kept: Vec<&str> = got.events.iter().map(|e| e.1.as_str()).collect();
+        assert_eq!(kept, ["ok", "also"]);
+        let reasons: Vec<Rejection> = got.rejects.iter().map(|r| r.0).collect();
+        assert_eq!(
+            reasons,
+            [
+                Rejection::Statsd,
+                Rejection::Statsd,
+                Rejection::UnknownType,
+                Rejection::Statsd
+            ]
+        );
+        assert_eq!(rejected("acme.x:1"), [Rejection::Statsd], "no type");
+        assert_eq!(rejected("acme.x:1|"), [Rejection::Statsd], "empty type");
+        assert_eq!(rejected("acme.x:abc|c"), [Rejection::Statsd]);
+        assert_eq!(rejected("acme.x:-1|c"), [Rejection::Statsd], "negative counter");
+        assert_eq!(rejected("acme.g:abc|g"), [Rejection::Statsd]);
+        assert_eq!(rejected("acme.x:1|c|@abc"), [Rejection::Statsd]);
+        assert_eq!(rejected("acme.x:1|c|@0"), [Rejection::Statsd]);
+        assert_eq!(rejected("acme.x:NaN|ms"), [Rejection::Statsd]);
+        assert_eq!(rejected(":1|c"), [Rejection::Statsd]);
+        assert_eq!(rejected("_e{5,4}:title|text"), [Rejection::UnknownType]);
+        assert_eq!(run(b"acme.x:1|c\xff").rejects[0].0, Rejection::Utf8);
+    }
+
+    #[test]
+    fn names_are_cleaned() {
+        assert_eq!(
+            values("acme.page view/home:1|c"),
+            ["acme/page_view-home Count(1)"]
+        );
+    }
+}
