@@ -1,0 +1,314 @@
+//! The UDP listener: one receive thread per `SO_REUSEPORT` socket, batched receives
+//! (`recvmmsg`), decode, record; a flush to the engine after every batch.
+
+use crate::decode::{self, DecodeOptions, Sink};
+use crate::source::{SourceHealth, SourceState, now};
+use nix::errno::Errno;
+use nix::sys::socket::{MsgFlags, MultiHeaders, SockaddrStorage, recvmmsg};
+use socket2::{Domain, Protocol, Socket, Type};
+use std::fmt;
+use std::io::{self, IoSliceMut};
+use std::net::{SocketAddr, UdpSocket};
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::MetadataExt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::thread::JoinHandle;
+use std::time::Duration;
+use tally_core::{Engine, Event, Recorder, Rejection, Timestamp};
+
+/// The largest UDP payload; every datagram up to it is read whole.
+pub const MAX_DATAGRAM: usize = 64 * 1024;
+/// Datagrams one receive call may return.
+const BATCH: usize = 64;
+/// How often an idle receive thread looks at the stop flag.
+const STOP_CHECK: Duration = Duration::from_millis(200);
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UdpOptions {
+    /// Receive threads (and sockets) per address; 0 means one per core.
+    pub threads: usize,
+    /// Receive buffer to ask the kernel for, per socket.
+    pub recv_buffer: usize,
+    pub decode: DecodeOptions,
+}
+
+impl Default for UdpOptions {
+    fn default() -> Self {
+        UdpOptions {
+            threads: 0,
+            recv_buffer: 8 << 20,
+            decode: DecodeOptions::default(),
+        }
+    }
+}
+
+/// Why a UDP address could not be listened on, worded for the person who typed it.
+#[derive(Debug)]
+pub struct BindError {
+    pub address: SocketAddr,
+    pub error: io::Error,
+}
+
+impl fmt::Display for BindError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let address = self.address;
+        match self.error.kind() {
+            io::ErrorKind::AddrInUse => write!(
+                f,
+                "UDP {address} is already in use (another collector?): stop it, or listen elsewhere with --udp 127.0.0.1:PORT"
+            ),
+            io::ErrorKind::AddrNotAvailable => write!(
+                f,
+                "UDP {address} is not an address of this machine: use 127.0.0.1, 0.0.0.0, [::1] or one of its interfaces"
+            ),
+            io::ErrorKind::PermissionDenied => write!(
+                f,
+                "UDP {address}: permission denied (ports below 1024 need privileges): pick a port above 1024"
+            ),
+            _ => write!(f, "UDP {address}: {}", self.error),
+        }
+    }
+}
+
+impl std::error::Error for BindError {}
+
+/// A running UDP listener.
+#[derive(Debug)]
+pub struct UdpListener {
+    local: SocketAddr,
+    health: Arc<SourceHealth>,
+    inodes: Vec<u64>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+fn bind_one(address: SocketAddr, recv_buffer: usize) -> io::Result<(Socket, usize)> {
+    let socket = Socket::new(Domain::for_address(address), Type::DGRAM, Some(Protocol::UDP))?;
+    socket.set_reuse_port(true)?;
+    if address.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    // Linux reports twice what it applied (the rest is bookkeeping).
+    let _ = socket.set_recv_buffer_size(recv_buffer);
+    let granted = socket.recv_buffer_size().map_or(0, |doubled| doubled / 2);
+    socket.bind(&address.into())?;
+    socket.set_read_timeout(Some(STOP_CHECK))?;
+    Ok((socket, granted))
+}
+
+impl UdpListener {
+    /// Binds `address` (`threads` sockets sharing the port) and starts receiving into `engine`.
+    pub fn start(
+        address: SocketAddr,
+        engine: &Arc<Engine>,
+        options: &UdpOptions,
+        stop: &Arc<AtomicBool>,
+    ) -> Result<Self, BindError> {
+        let threads = match options.threads {
+            0 => std::thread::available_parallelism().map_or(1, usize::from),
+            n => n,
+        };
+        let fail = |error| BindError { address, error };
+        if address.port() != 0 {
+            // Our sockets share their port with each other (SO_REUSEPORT), and would silently
+            // share it with another tally too, each seeing part of the traffic. A plain socket
+            // bound first makes that case the error it should be.
+            drop(UdpSocket::bind(address).map_err(fail)?);
+        }
+        let (first, granted) = bind_one(address, options.recv_buffer).map_err(fail)?;
+        let local = first
+            .local_addr()
+            .map_err(fail)?
+            .as_socket()
+            .ok_or_else(|| fail(io::Error::other("not an internet address")))?;
+        let mut sockets = vec![first];
+        for _ in 1..threads {
+            // Bind the port the first socket got (it may have been 0, "any free port").
+            let (socket, _) = bind_one(local, options.recv_buffer).map_err(|error| BindError {
+                address: local,
+                error,
+            })?;
+            sockets.push(socket);
+        }
+        let health = Arc::new(SourceHealth::new(
+            "udp",
+            local.to_string(),
+            SourceState::Listening,
+        ));
+        if granted < options.recv_buffer {
+            let note = format!(
+                "receive buffer {} KiB of {} KiB asked: raise it with `sysctl -w net.core.rmem_max={}`",
+                granted / 1024,
+                options.recv_buffer / 1024,
+                options.recv_buffer
+            );
+            tracing::warn!("UDP {local}: {note}");
+            health.set_note(note);
+        }
+        let inodes = sockets
+            .iter()
+            .filter_map(|s| socket_inode(s.as_raw_fd()))
+            .collect();
+        let threads = sockets
+            .into_iter()
+            .enumerate()
+            .map(|(i, socket)| {
+                let receiver = Receiver {
+                    socket: socket.into(),
+                    recorder: engine.recorder(),
+                    engine: Arc::clone(engine),
+                    health: Arc::clone(&health),
+                    decode: options.decode.clone(),
+                    stop: Arc::clone(stop),
+                };
+                std::thread::Builder::new()
+                    .name(format!("udp-{}-{i}", local.port()))
+                    .spawn(move || receiver.run())
+                    .map_err(|error| BindError {
+                        address: local,
+                        error,
+                    })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(UdpListener {
+            local,
+            health,
+            inodes,
+            threads,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+
+    pub fn health(&self) -> &Arc<SourceHealth> {
+        &self.health
+    }
+
+    /// Datagrams the kernel dropped on this listener's sockets since they were opened.
+    pub fn kernel_drops(&self) -> Option<u64> {
+        kernel_drops(&self.inodes)
+    }
+
+    /// Waits for the receive threads (after the stop flag was set).
+    pub fn join(self) {
+        for thread in self.threads {
+            let _ = thread.join();
+        }
+        self.health.set_state(SourceState::Stopped);
+    }
+}
+
+struct Receiver {
+    socket: UdpSocket,
+    recorder: Recorder,
+    engine: Arc<Engine>,
+    health: Arc<SourceHealth>,
+    decode: DecodeOptions,
+    stop: Arc<AtomicBool>,
+}
+
+impl Receiver {
+    fn run(mut self) {
+        // Zeroed on demand by the kernel: only the bytes datagrams fill become resident.
+        let mut buffers = vec![0u8; BATCH * MAX_DATAGRAM];
+        let mut headers = MultiHeaders::<SockaddrStorage>::preallocate(BATCH, None);
+        let mut lengths = [0usize; BATCH];
+        while !self.stop.load(Relaxed) {
+            let received = {
+                let mut slices: Vec<[IoSliceMut<'_>; 1]> = buffers
+                    .chunks_mut(MAX_DATAGRAM)
+                    .map(|b| [IoSliceMut::new(b)])
+                    .collect();
+                let fd = self.socket.as_raw_fd();
+                match recvmmsg(
+                    fd,
+                    &mut headers,
+                    slices.iter_mut(),
+                    MsgFlags::MSG_WAITFORONE,
+                    None,
+                ) {
+                    Ok(results) => {
+                        let mut n = 0;
+                        for (length, message) in lengths.iter_mut().zip(results) {
+                            *length = message.bytes;
+                            n += 1;
+                        }
+                        n
+                    }
+                    Err(Errno::EAGAIN | Errno::EINTR) => continue,
+                    Err(error) => {
+                        tracing::error!("UDP receive failed: {error}");
+                        std::thread::sleep(STOP_CHECK);
+                        continue;
+                    }
+                }
+            };
+            let time = now();
+            let mut sink = RecordSink {
+                recorder: &mut self.recorder,
+                engine: &self.engine,
+                time,
+                events: 0,
+                bad: 0,
+            };
+            let mut bytes = 0;
+            for (i, &length) in lengths[..received].iter().enumerate() {
+                let start = i * MAX_DATAGRAM;
+                decode::decode(&buffers[start..start + length], time, &self.decode, &mut sink);
+                bytes += length as u64;
+            }
+            let (events, bad) = (sink.events, sink.bad);
+            self.recorder.flush();
+            self.health.received(received as u64, bytes, events, bad, time);
+        }
+    }
+}
+
+/// Records decoded events and counts rejections, for any listener.
+pub(crate) struct RecordSink<'a> {
+    pub(crate) recorder: &'a mut Recorder,
+    pub(crate) engine: &'a Engine,
+    pub(crate) time: Timestamp,
+    pub(crate) events: u64,
+    pub(crate) bad: u64,
+}
+
+impl Sink for RecordSink<'_> {
+    fn event(&mut self, event: &Event<'_>) {
+        self.recorder.record(event);
+        self.events += 1;
+    }
+
+    fn reject(&mut self, reason: Rejection, detail: &str, payload: &[u8]) {
+        self.engine.reject(reason, detail, payload, self.time);
+        self.bad += 1;
+    }
+}
+
+fn socket_inode(fd: i32) -> Option<u64> {
+    std::fs::metadata(format!("/proc/self/fd/{fd}"))
+        .ok()
+        .map(|m| m.ino())
+}
+
+/// Sums the `drops` column of `/proc/net/udp{,6}` for the sockets with these inodes.
+fn kernel_drops(inodes: &[u64]) -> Option<u64> {
+    let mut found = false;
+    let mut drops = 0;
+    for table in ["/proc/net/udp", "/proc/net/udp6"] {
+        let Ok(text) = std::fs::read_to_string(table) else {
+            continue;
+        };
+        for line in text.lines().skip(1) {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let inode = fields.get(9).and_then(|f| f.parse::<u64>().ok());
+            if inode.is_some_and(|i| inodes.contains(&i)) {
+                found = true;
+                drops += fields.last().and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
+            }
+        }
+    }
+    found.then_some(drops)
+}

@@ -1,0 +1,138 @@
+//! The UDP listener over real loopback sockets.
+
+use std::net::UdpSocket;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::{Duration, Instant};
+use tally_collector::source::now;
+use tally_collector::udp::{UdpListener, UdpOptions};
+use tally_core::{Engine, EngineConfig, Rejection, Snapshot, SnapshotRequest};
+
+fn start(threads: usize) -> (Arc<Engine>, UdpListener, Arc<AtomicBool>) {
+    let engine = Engine::new(EngineConfig::default(), now()).expect("valid");
+    let stop = Arc::new(AtomicBool::new(false));
+    let options = UdpOptions {
+        threads,
+        ..UdpOptions::default()
+    };
+    let listener = UdpListener::start("127.0.0.1:0".parse().expect("address"), &engine, &options, &stop)
+        .expect("binds an ephemeral port");
+    (engine, listener, stop)
+}
+
+/// Snapshots until `done` holds or 10 s pass.
+fn wait_for(engine: &Engine, done: impl Fn(&Snapshot) -> bool) -> Snapshot {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let snapshot = engine.snapshot(&SnapshotRequest::default(), now());
+        if done(&snapshot) || Instant::now() > deadline {
+            return snapshot;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn total(snapshot: &Snapshot, account: &str) -> u64 {
+    snapshot
+        .accounts
+        .iter()
+        .find(|a| &*a.name == account)
+        .map_or(0, |a| a.total)
+}
+
+#[test]
+fn counts_every_format_and_rejects_bad_datagrams() {
+    let (engine, listener, stop) = start(2);
+    let sender = UdpSocket::bind("127.0.0.1:0").expect("sender");
+    let target = listener.local_addr();
+    let good: [&[u8]; 4] = [
+        br#"{"type":"pageview","data":{"account":"acme","app":"shop"}}"#,
+        b"acme.checkout:5|c|@0.5\nglobex.api:12|ms",
+        &[
+            0x81, 0xa7, b'a', b'c', b'c', b'o', b'u', b'n', b't', 0xa6, b'g', b'l', b'o', b'b', b'e', b'x',
+        ],
+        b"acme.x:1|c:2|c",
+    ];
+    let bad: [&[u8]; 3] = [br#"{"type":"pagev"#, b"acme.bad:1|c|@9", b"\xff\xfe"];
+    for _ in 0..100 {
+        for payload in good.iter().chain(&bad) {
+            sender.send_to(payload, target).expect("send");
+        }
+    }
+    // acme: 1 + 10 + 3 per round; globex: 1 (timing) + 1 (msgpack) per round.
+    let snapshot = wait_for(&engine, |s| s.totals.total >= 1600 && s.totals.rejected >= 300);
+    assert_eq!(total(&snapshot, "acme"), 1400);
+    assert_eq!(total(&snapshot, "globex"), 200);
+    let reasons: Vec<(Rejection, u64)> = snapshot.rejections.iter().map(|r| (r.reason, r.count)).collect();
+    assert_eq!(
+        reasons,
+        [
+            (Rejection::Json, 100),
+            (Rejection::Utf8, 100),
+            (Rejection::Statsd, 100)
+        ]
+    );
+    let status = listener.health().status(listener.kernel_drops());
+    assert_eq!(status.received, 700);
+    assert_eq!(status.bad, 300);
+    assert_eq!(status.kernel_drops, Some(0));
+    assert!(status.last_message.is_some());
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    listener.join();
+}
+
+#[test]
+fn a_port_in_use_is_a_clear_error() {
+    let taken = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let address = taken.local_addr().expect("address");
+    let engine = Engine::new(EngineConfig::default(), now()).expect("valid");
+    let stop = Arc::new(AtomicBool::new(false));
+    let error = UdpListener::start(address, &engine, &UdpOptions::default(), &stop).expect_err("in use");
+    let message = error.to_string();
+    assert!(message.contains("already in use"), "{message}");
+    assert!(message.contains("--udp"), "{message}");
+    // Not even another tally may share a port (SO_REUSEPORT would let it, silently).
+    let free = UdpSocket::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("address");
+    let first = UdpListener::start(free, &engine, &UdpOptions::default(), &stop).expect("free port");
+    let error = UdpListener::start(free, &engine, &UdpOptions::default(), &stop).expect_err("taken by tally");
+    assert!(error.to_string().contains("already in use"), "{error}");
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    first.join();
+    let error = UdpListener::start(
+        "10.255.255.1:8125".parse().expect("address"),
+        &engine,
+        &UdpOptions::default(),
+        &stop,
+    )
+    .expect_err("not ours");
+    assert!(
+        error.to_string().contains("not an address of this machine"),
+        "{error}"
+    );
+}
+
+#[test]
+fn ipv6_loopback_works() {
+    let engine = Engine::new(EngineConfig::default(), now()).expect("valid");
+    let stop = Arc::new(AtomicBool::new(false));
+    let Ok(listener) = UdpListener::start(
+        "[::1]:0".parse().expect("address"),
+        &engine,
+        &UdpOptions::default(),
+        &stop,
+    ) else {
+        eprintln!("no IPv6 loopback on this machine; skipped");
+        return;
+    };
+    let sender = UdpSocket::bind("[::1]:0").expect("sender");
+    sender
+        .send_to(b"acme.v6:3|c", listener.local_addr())
+        .expect("send");
+    let snapshot = wait_for(&engine, |s| s.totals.total >= 3);
+    assert_eq!(total(&snapshot, "acme"), 3);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    listener.join();
+}
