@@ -1,0 +1,220 @@
+//! `tally stat`: the collector without a UI, reporting every interval as a compact table or
+//! as one JSON object per line (schema in the README).
+
+use crate::collector::Collector;
+use crate::source::{SourceStatus, now};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::io::{self, Write};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::time::{Duration, Instant};
+use tally_core::{Snapshot, SnapshotRequest, Timestamp, Window};
+
+/// Like nsq_stat: the table's header is printed again every this many rows.
+const HEADER_EVERY: u64 = 25;
+
+#[derive(Clone, Debug)]
+pub struct StatOptions {
+    pub interval: Duration,
+    pub json: bool,
+    /// Exit after this many reports.
+    pub count: Option<u64>,
+    pub window: Window,
+    /// Accounts named in each table row.
+    pub top: usize,
+}
+
+#[derive(Serialize)]
+struct TypeReport {
+    total: u64,
+    window_total: u64,
+    rate: f64,
+}
+
+#[derive(Serialize)]
+struct AccountReport<'a> {
+    account: &'a str,
+    total: u64,
+    window_total: u64,
+    rate: f64,
+    share: f64,
+    types: BTreeMap<&'a str, TypeReport>,
+}
+
+#[derive(Serialize)]
+struct TotalsReport {
+    total: u64,
+    window_total: u64,
+    rate: f64,
+    peak_rate: f64,
+    accounts: usize,
+    active_accounts: usize,
+    folded_accounts: u64,
+    rejected: u64,
+}
+
+/// One line of `stat --json`.
+#[derive(Serialize)]
+struct Report<'a> {
+    /// Milliseconds since the Unix epoch.
+    time: Timestamp,
+    window_seconds: f64,
+    totals: TotalsReport,
+    accounts: Vec<AccountReport<'a>>,
+    sources: &'a [SourceStatus],
+    rejections: BTreeMap<&'static str, u64>,
+}
+
+fn report<'a>(snapshot: &'a Snapshot, sources: &'a [SourceStatus]) -> Report<'a> {
+    let window = &snapshot.window;
+    Report {
+        time: snapshot.time,
+        window_seconds: (window.buckets as u64 * window.resolution.bucket_ms) as f64 / 1000.0,
+        totals: TotalsReport {
+            total: snapshot.totals.total,
+            window_total: snapshot.totals.window_total,
+            rate: snapshot.totals.rate,
+            peak_rate: snapshot.totals.peak_rate,
+            accounts: snapshot.totals.accounts,
+            active_accounts: snapshot.totals.active_accounts,
+            folded_accounts: snapshot.totals.folded_accounts,
+            rejected: snapshot.totals.rejected,
+        },
+        accounts: snapshot
+            .accounts
+            .iter()
+            .map(|a| AccountReport {
+                account: &a.name,
+                total: a.total,
+                window_total: a.window_total,
+                rate: a.rate,
+                share: a.share,
+                types: a
+                    .detail
+                    .iter()
+                    .flat_map(|d| &d.types)
+                    .map(|t| {
+                        let report = TypeReport {
+                            total: t.total,
+                            window_total: t.window_total,
+                            rate: t.rate,
+                        };
+                        (&*t.name, report)
+                    })
+                    .collect(),
+            })
+            .collect(),
+        sources,
+        rejections: snapshot
+            .rejections
+            .iter()
+            .map(|r| (r.reason.as_str(), r.count))
+            .collect(),
+    }
+}
+
+/// `1234567` -> `1.2M`; `999` -> `999`.
+pub fn short_number(n: f64) -> String {
+    const UNITS: [(f64, &str); 3] = [(1e9, "G"), (1e6, "M"), (1e3, "k")];
+    for (size, unit) in UNITS {
+        if n.abs() >= size {
+            return format!("{:.1}{unit}", n / size);
+        }
+    }
+    if n.fract() == 0.0 {
+        format!("{n:.0}")
+    } else {
+        format!("{n:.1}")
+    }
+}
+
+fn table_header(out: &mut impl Write) -> io::Result<()> {
+    writeln!(
+        out,
+        "{:>8}  {:>8} {:>8} {:>8}  {:>5} {:>6}  top accounts (events/s)",
+        "time", "events/s", "peak/s", "total", "accts", "bad"
+    )
+}
+
+fn table_row(out: &mut impl Write, snapshot: &Snapshot, top: usize) -> io::Result<()> {
+    let seconds = snapshot.time.as_millis() / 1000;
+    let clock = format!(
+        "{:02}:{:02}:{:02}",
+        seconds / 3600 % 24,
+        seconds / 60 % 60,
+        seconds % 60
+    );
+    let leaders: Vec<String> = snapshot
+        .accounts
+        .iter()
+        .filter(|a| a.rate > 0.0)
+        .take(top)
+        .map(|a| format!("{} {}", a.name, short_number(a.rate)))
+        .collect();
+    let totals = &snapshot.totals;
+    writeln!(
+        out,
+        "{clock:>8}  {:>8} {:>8} {:>8}  {:>5} {:>6}  {}",
+        short_number(totals.rate),
+        short_number(totals.peak_rate),
+        short_number(totals.total as f64),
+        totals.active_accounts,
+        short_number(totals.rejected as f64),
+        leaders.join(", ")
+    )
+}
+
+/// Reports until `count` reports were printed or `stop` is set.
+pub fn run(
+    collector: &Collector,
+    options: &StatOptions,
+    out: &mut impl Write,
+    stop: &Arc<AtomicBool>,
+) -> io::Result<()> {
+    let request = SnapshotRequest {
+        window: options.window,
+        top: options.top,
+        detail: if options.json { usize::MAX } else { 0 },
+        ..SnapshotRequest::default()
+    };
+    let start = Instant::now();
+    let mut printed = 0u64;
+    while !stop.load(Relaxed) && options.count.is_none_or(|count| printed < count) {
+        let due = start + options.interval * (printed as u32 + 1);
+        while let Some(wait) = due.checked_duration_since(Instant::now()) {
+            if stop.load(Relaxed) {
+                return Ok(());
+            }
+            std::thread::sleep(wait.min(Duration::from_millis(100)));
+        }
+        let snapshot = collector.engine().snapshot(&request, now());
+        if options.json {
+            let sources = collector.sources();
+            serde_json::to_writer(&mut *out, &report(&snapshot, &sources)).map_err(io::Error::other)?;
+            writeln!(out)?;
+        } else {
+            if printed.is_multiple_of(HEADER_EVERY) {
+                table_header(out)?;
+            }
+            table_row(out, &snapshot, options.top)?;
+        }
+        out.flush()?;
+        printed += 1;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::short_number;
+
+    #[test]
+    fn numbers_are_short_and_readable() {
+        assert_eq!(short_number(999.0), "999");
+        assert_eq!(short_number(1234.0), "1.2k");
+        assert_eq!(short_number(3_400_000.0), "3.4M");
+        assert_eq!(short_number(2.5), "2.5");
+        assert_eq!(short_number(0.0), "0");
+    }
+}

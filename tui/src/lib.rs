@@ -1,1 +1,0 @@
-//! The terminal dashboard (not built yet).

@@ -1,0 +1,202 @@
+//! `tally`: the terminal dashboard's binary, and the headless commands.
+
+use clap::{Parser, Subcommand};
+use std::io::{IsTerminal, Write};
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+use tally_collector::collector::Collector;
+use tally_collector::config::SourceArgs;
+use tally_collector::send::{self, Format, SendOptions, Transport};
+use tally_collector::stat::{self, StatOptions};
+use tally_core::{Engine, Window, human_duration};
+
+/// A live dashboard of event streams: accounts, rates, types and timings.
+#[derive(Parser, Debug)]
+#[command(name = "tally", version, args_conflicts_with_subcommands = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    sources: SourceArgs,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the collector without a UI and print stats every interval
+    Stat {
+        #[command(flatten)]
+        sources: SourceArgs,
+        /// Time between reports (e.g. 2s, 500ms)
+        #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
+        interval: Duration,
+        /// One JSON object per report (schema in the README)
+        #[arg(long)]
+        json: bool,
+        /// Exit after this many reports
+        #[arg(long, value_name = "N")]
+        count: Option<u64>,
+        /// The window that totals cover: 1m, 5m, 1h or 24h
+        #[arg(long, default_value = "1m", value_parser = humantime::parse_duration)]
+        window: Duration,
+        /// Accounts named in each table row
+        #[arg(long, default_value_t = 3)]
+        top: usize,
+    },
+    /// Send events to a collector (tally, a StatsD server, a classic events hub)
+    Send {
+        /// Where to send
+        #[arg(long, default_value = "127.0.0.1:8125")]
+        to: SocketAddr,
+        #[arg(long, value_enum, default_value = "udp")]
+        transport: Transport,
+        #[arg(long, value_enum, default_value = "statsd")]
+        format: Format,
+        /// Events to send
+        #[arg(long, default_value_t = 1000)]
+        count: u64,
+        /// Events per second (default: as fast as possible)
+        #[arg(long)]
+        rate: Option<f64>,
+        /// Accounts to spread the events over (event i goes to account i % N)
+        #[arg(long, default_value_t = 5)]
+        accounts: usize,
+        /// Event types per account
+        #[arg(long, default_value_t = 3)]
+        types: usize,
+        /// StatsD lines per datagram
+        #[arg(long, default_value_t = 1)]
+        per_datagram: usize,
+        /// Print what was sent as JSON
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("TALLY_LOG").unwrap_or_else(|_| "warn".into()),
+        )
+        .init();
+    let result = match cli.command {
+        None => Err(
+            "the terminal dashboard is not built yet; for a live view today, run `tally stat --demo`".into(),
+        ),
+        Some(Command::Stat {
+            sources,
+            interval,
+            json,
+            count,
+            window,
+            top,
+        }) => run_stat(&sources, interval, json, count, window, top),
+        Some(Command::Send {
+            to,
+            transport,
+            format,
+            count,
+            rate,
+            accounts,
+            types,
+            per_datagram,
+            json,
+        }) => run_send(
+            &SendOptions {
+                to,
+                transport,
+                format,
+                count,
+                rate,
+                accounts,
+                types,
+                per_datagram,
+            },
+            json,
+        ),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("tally: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The preset window that spans `span`, or a message listing the ones there are.
+fn window_for(engine: &Engine, span: Duration) -> Result<Window, String> {
+    let presets = engine.window_presets();
+    let resolutions = &engine.config().resolutions;
+    let span_of = |w: &Window| resolutions[w.level].bucket_ms * w.buckets as u64;
+    presets
+        .iter()
+        .find(|w| span_of(w) as u128 == span.as_millis())
+        .copied()
+        .ok_or_else(|| {
+            let known: Vec<String> = presets.iter().map(|w| human_duration(span_of(w))).collect();
+            format!(
+                "no window of {}: choose {}",
+                humantime::format_duration(span),
+                known.join(", ")
+            )
+        })
+}
+
+fn run_stat(
+    sources: &SourceArgs,
+    interval: Duration,
+    json: bool,
+    count: Option<u64>,
+    window: Duration,
+    top: usize,
+) -> Result<(), String> {
+    let settings = sources.resolve().map_err(|e| e.to_string())?;
+    let collector = Collector::start(&settings).map_err(|e| e.to_string())?;
+    let window = window_for(collector.engine(), window)?;
+    let options = StatOptions {
+        interval,
+        json,
+        count,
+        window,
+        top,
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut out = std::io::stdout().lock();
+    let result = stat::run(&collector, &options, &mut out, &stop);
+    collector.stop();
+    match result {
+        // A closed pipe (`tally stat | head`) is a normal way to stop.
+        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other.map_err(|e| e.to_string()),
+    }
+}
+
+fn run_send(options: &SendOptions, json: bool) -> Result<(), String> {
+    let report = send::send(options).map_err(|e| format!("sending to {}: {e}", options.to))?;
+    let mut out = std::io::stdout().lock();
+    let written = if json {
+        serde_json::to_writer(&mut out, &report)
+            .map_err(std::io::Error::other)
+            .and_then(|()| writeln!(out))
+    } else {
+        let rate = report.events as f64 / report.seconds.max(1e-9);
+        writeln!(
+            out,
+            "sent {} events in {} datagrams ({} bytes) to {} in {:.3}s ({:.0} events/s)",
+            report.events, report.datagrams, report.bytes, options.to, report.seconds, rate
+        )
+        .and_then(|()| {
+            report
+                .accounts
+                .iter()
+                .try_for_each(|(account, n)| writeln!(out, "  {account:<16} {n}"))
+        })
+    };
+    written.map_err(|e| e.to_string())
+}
