@@ -134,7 +134,65 @@ pub(super) fn decode_json(payload: &[u8], time: Timestamp, sink: &mut impl Sink)
     }
 }
 
+/// The length of the msgpack value at the start of `bytes`, or `None` if it is cut short,
+/// uses the reserved marker, or nests deeper than `depth`. Needed because rmp-serde ignores
+/// whatever follows a value: garbage that happens to start with a map marker would otherwise
+/// pass for an (empty) event.
+fn msgpack_len(bytes: &[u8], depth: u32) -> Option<usize> {
+    let marker = *bytes.first()?;
+    let be = |at: usize, n: usize| -> Option<usize> {
+        let field = bytes.get(at..at + n)?;
+        Some(field.iter().fold(0usize, |acc, &b| acc << 8 | b as usize))
+    };
+    // (header bytes, payload bytes) or (header bytes, items to skip).
+    enum Then {
+        Bytes(usize),
+        Items(usize),
+    }
+    let (header, then) = match marker {
+        0x00..=0x7f | 0xe0..=0xff | 0xc0 | 0xc2 | 0xc3 => (1, Then::Bytes(0)),
+        0x80..=0x8f => (1, Then::Items(2 * (marker & 0x0f) as usize)),
+        0x90..=0x9f => (1, Then::Items((marker & 0x0f) as usize)),
+        0xa0..=0xbf => (1, Then::Bytes((marker & 0x1f) as usize)),
+        0xc4 | 0xd9 => (2, Then::Bytes(be(1, 1)?)),
+        0xc5 | 0xda => (3, Then::Bytes(be(1, 2)?)),
+        0xc6 | 0xdb => (5, Then::Bytes(be(1, 4)?)),
+        0xc7 => (3, Then::Bytes(be(1, 1)?)),
+        0xc8 => (4, Then::Bytes(be(1, 2)?)),
+        0xc9 => (6, Then::Bytes(be(1, 4)?)),
+        0xca | 0xce | 0xd2 => (1, Then::Bytes(4)),
+        0xcb | 0xcf | 0xd3 => (1, Then::Bytes(8)),
+        0xcc | 0xd0 => (1, Then::Bytes(1)),
+        0xcd | 0xd1 => (1, Then::Bytes(2)),
+        0xd4..=0xd8 => (2, Then::Bytes(1 << (marker - 0xd4))),
+        0xdc => (3, Then::Items(be(1, 2)?)),
+        0xdd => (5, Then::Items(be(1, 4)?)),
+        0xde => (3, Then::Items(2 * be(1, 2)?)),
+        0xdf => (5, Then::Items(2 * be(1, 4)?)),
+        0xc1 => return None,
+    };
+    match then {
+        Then::Bytes(n) => (header + n <= bytes.len()).then_some(header + n),
+        Then::Items(n) => {
+            let depth = depth.checked_sub(1)?;
+            let mut at = header;
+            for _ in 0..n {
+                at += msgpack_len(bytes.get(at..)?, depth)?;
+            }
+            Some(at)
+        }
+    }
+}
+
 pub(super) fn decode_msgpack(payload: &[u8], time: Timestamp, sink: &mut impl Sink) {
+    match msgpack_len(payload, 32) {
+        Some(len) if len == payload.len() => {}
+        Some(len) => {
+            let detail = format!("{} bytes after the end of the document", payload.len() - len);
+            return sink.reject(Rejection::Msgpack, &detail, payload);
+        }
+        None => return sink.reject(Rejection::Msgpack, "not a complete msgpack document", payload),
+    }
     // fixarray, array16, array32.
     let parsed = if is_array(payload, 0x90..=0x9f, &[0xdc, 0xdd]) {
         rmp_serde::from_slice::<Vec<HubEvent<'_>>>(payload).map(|events| {
@@ -246,10 +304,22 @@ mod tests {
         );
         let bytes = rmp_serde::to_vec_named(&[&one, &one]).expect("encodes");
         assert_eq!(run(&bytes).events.len(), 2);
-        let broken = &rmp_serde::to_vec_named(&one).expect("encodes")[..10];
-        let got = run(broken);
-        assert!(got.events.is_empty());
-        assert_eq!(got.rejects[0].0, Rejection::Msgpack);
+        let encoded = rmp_serde::to_vec_named(&one).expect("encodes");
+        for cut in 1..encoded.len() {
+            let got = run(&encoded[..cut]);
+            assert!(got.events.is_empty(), "cut at {cut}");
+            assert_eq!(got.rejects[0].0, Rejection::Msgpack, "cut at {cut}");
+        }
+        // A valid map followed by anything is not an event either.
+        for tail in [&[0x00][..], b"garbage", &[0x80]] {
+            let got = run(&[&encoded[..], tail].concat());
+            assert_eq!(got.rejects[0].0, Rejection::Msgpack);
+        }
+        let got = run(&[0x80, 0xff, 0xfe, 0x41]);
+        assert_eq!(got.rejects[0].0, Rejection::Msgpack, "empty map, then garbage");
+        // Deep nesting is refused, not recursed into.
+        let deep = [vec![0x91; 10_000], vec![0xc0]].concat();
+        assert_eq!(run(&deep).rejects[0].0, Rejection::Msgpack);
         // Wrong types: an account that is a number.
         let bytes = rmp_serde::to_vec_named(&serde_json::json!({"type": "x", "data": {"account": 5}}))
             .expect("encodes");

@@ -1,0 +1,190 @@
+//! The `tally` binary's collector, end to end: real processes, real loopback sockets.
+
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::net::UdpSocket;
+use std::process::Command;
+use std::time::Duration;
+use tally_tests::{Stat, account_total, binary, free_udp_port, udp_source};
+
+const WAIT: Duration = Duration::from_secs(60);
+
+fn send(port: u16, args: &[&str]) -> Value {
+    let output = Command::new(binary("tally"))
+        .args(["send", "--json", "--to", &format!("127.0.0.1:{port}")])
+        .args(args)
+        .output()
+        .expect("runs tally send");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("send --json prints its report")
+}
+
+fn listen_args(port: u16) -> Vec<String> {
+    [
+        "--no-udp",
+        "--udp",
+        &format!("127.0.0.1:{port}"),
+        "--interval",
+        "100ms",
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
+#[test]
+fn stat_counts_exactly_what_send_sent_in_every_format() {
+    let port = free_udp_port();
+    let args = listen_args(port);
+    let mut stat = Stat::start(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    // Wait for the listener before sending.
+    stat.wait_for(WAIT, |r| udp_source(r)["state"] == "listening");
+    let mut expected: BTreeMap<String, u64> = BTreeMap::new();
+    for args in [
+        [
+            "--format",
+            "json",
+            "--count",
+            "3000",
+            "--accounts",
+            "4",
+            "--rate",
+            "20000",
+        ],
+        [
+            "--format",
+            "msgpack",
+            "--count",
+            "3000",
+            "--accounts",
+            "6",
+            "--rate",
+            "20000",
+        ],
+        [
+            "--format",
+            "statsd",
+            "--count",
+            "20000",
+            "--accounts",
+            "9",
+            "--per-datagram",
+            "20",
+        ],
+    ] {
+        let report = send(port, &args);
+        for pair in report["accounts"].as_array().expect("accounts") {
+            *expected
+                .entry(pair[0].as_str().expect("name").to_owned())
+                .or_default() += pair[1].as_u64().expect("count");
+        }
+    }
+    let sent: u64 = expected.values().sum();
+    assert_eq!(sent, 26_000);
+    let report = stat.wait_for(WAIT, |r| r["totals"]["total"].as_u64() >= Some(sent));
+    for (account, n) in &expected {
+        assert_eq!(account_total(&report, account), *n, "{account}");
+    }
+    assert_eq!(report["totals"]["total"], sent);
+    assert_eq!(report["totals"]["rejected"], 0);
+    let udp = udp_source(&report);
+    assert_eq!(udp["received"], 3000 + 3000 + 1000);
+    assert_eq!(udp["kernel_drops"], 0);
+    // Per-type totals are in the JSON too.
+    let acme = report["accounts"]
+        .as_array()
+        .expect("accounts")
+        .iter()
+        .find(|a| a["account"] == "acme")
+        .expect("acme");
+    assert!(acme["types"]["pageview"]["total"].as_u64() > Some(0), "{acme}");
+}
+
+#[test]
+fn bad_input_is_counted_by_reason_and_good_input_still_counts() {
+    let port = free_udp_port();
+    let args = listen_args(port);
+    let mut stat = Stat::start(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    stat.wait_for(WAIT, |r| udp_source(r)["state"] == "listening");
+    // 64 KiB of noise: once read as text (not valid UTF-8), once as a msgpack map prefix.
+    let noise = |first: u8| -> Vec<u8> {
+        let tail = (1..65_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8 | 0x80);
+        std::iter::once(first).chain(tail).collect()
+    };
+    let (garbage, garbage_map) = (noise(0xc1), noise(0x80));
+    let msgpack_wrong_types =
+        rmp_serde::to_vec_named(&serde_json::json!({"type": "x", "data": 5})).expect("encodes");
+    let corpus: [(&[u8], &str); 9] = [
+        (&garbage_map, "msgpack"),
+        (br#"{"type":"pageview","data":{"account":"acme""#, "json"),
+        (b"acme.page\xff:1|c", "utf8"),
+        (&garbage, "utf8"),
+        (&msgpack_wrong_types, "msgpack"),
+        (b"acme.x:1|c|@1.5", "statsd"),
+        (b"acme.t:-3|ms", "statsd"),
+        (b"acme.x:1|q", "unknown_type"),
+        (br#"{"type":"pageview","data":{}}"#, "no_account"),
+    ];
+    let good: &[u8] = b"acme.ok:1|c\nglobex.ok:2|c";
+    let socket = UdpSocket::bind("127.0.0.1:0").expect("sender");
+    let rounds = 50;
+    for _ in 0..rounds {
+        for (bad, _) in &corpus {
+            socket.send_to(good, ("127.0.0.1", port)).expect("send");
+            socket.send_to(bad, ("127.0.0.1", port)).expect("send");
+        }
+    }
+    let bad_total = rounds * corpus.len() as u64;
+    let report = stat.wait_for(WAIT, |r| {
+        r["totals"]["rejected"].as_u64() >= Some(bad_total)
+            && r["totals"]["total"].as_u64() >= Some(3 * bad_total)
+    });
+    assert_eq!(account_total(&report, "acme"), bad_total);
+    assert_eq!(account_total(&report, "globex"), 2 * bad_total);
+    let mut by_reason: BTreeMap<&str, u64> = BTreeMap::new();
+    for (_, reason) in &corpus {
+        *by_reason.entry(reason).or_default() += rounds;
+    }
+    for (reason, n) in by_reason {
+        assert_eq!(
+            report["rejections"][reason], n,
+            "{reason}: {}",
+            report["rejections"]
+        );
+    }
+    assert_eq!(udp_source(&report)["bad"], bad_total);
+}
+
+#[test]
+fn errors_are_one_clear_line() {
+    let taken = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let port = taken.local_addr().expect("address").port();
+    let output = Command::new(binary("tally"))
+        .args([
+            "stat",
+            "--no-udp",
+            "--udp",
+            &format!("127.0.0.1:{port}"),
+            "--count",
+            "1",
+        ])
+        .output()
+        .expect("runs");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.starts_with("tally: UDP 127.0.0.1:"), "{stderr}");
+    assert!(
+        stderr.contains("already in use") && stderr.lines().count() == 1,
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"));
+    let output = Command::new(binary("tally"))
+        .args(["stat", "--udp", "nonsense"])
+        .output()
+        .expect("runs");
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("invalid value 'nonsense'"));
+}
