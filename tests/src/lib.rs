@@ -35,6 +35,7 @@ pub fn free_udp_port() -> u16 {
 }
 
 /// A running `tally stat --json`, its reports arriving on a channel.
+#[derive(Debug)]
 pub struct Stat {
     child: Child,
     reports: Receiver<Value>,
