@@ -220,3 +220,18 @@ mod tests {
         assert!(error.to_string().contains("no sources"));
     }
 }
+
+#[cfg(test)]
+mod example {
+    use super::*;
+
+    /// The example configuration in assets/ stays valid and means what it says.
+    #[test]
+    fn the_shipped_example_parses() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../assets/config.example.toml");
+        let config = FileConfig::load(&path).expect("example parses");
+        assert_eq!(config.udp.len(), 2);
+        assert_eq!(config.engine, EngineConfig::default());
+        assert_eq!(config.recv_buffer, Some(8 << 20));
+    }
+}
