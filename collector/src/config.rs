@@ -20,6 +20,12 @@ pub struct SourceArgs {
     /// Do not listen on the default UDP address (only on those given with --udp)
     #[arg(long)]
     pub no_udp: bool,
+    /// Accept newline-separated payloads over TCP here (repeatable)
+    #[arg(long = "tcp", value_name = "ADDR")]
+    pub tcp: Vec<SocketAddr>,
+    /// Accept newline-separated payloads on this Unix-domain socket (repeatable)
+    #[arg(long = "unix", value_name = "PATH")]
+    pub unix: Vec<PathBuf>,
     /// Generate demo traffic through a real socket into the listener
     #[arg(long)]
     pub demo: bool,
@@ -46,6 +52,8 @@ pub struct SourceArgs {
 pub struct FileConfig {
     pub udp: Vec<SocketAddr>,
     pub no_udp: bool,
+    pub tcp: Vec<SocketAddr>,
+    pub unix: Vec<PathBuf>,
     pub demo: bool,
     pub account_tag: Option<String>,
     pub udp_threads: Option<usize>,
@@ -57,6 +65,8 @@ pub struct FileConfig {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Settings {
     pub udp: Vec<SocketAddr>,
+    pub tcp: Vec<SocketAddr>,
+    pub unix: Vec<PathBuf>,
     pub udp_options: UdpOptions,
     pub demo: bool,
     pub engine: EngineConfig,
@@ -76,7 +86,7 @@ impl std::fmt::Display for ConfigError {
             ConfigError::Parse(path, error) => write!(f, "{}: {error}", path.display()),
             ConfigError::NoSources => write!(
                 f,
-                "no sources: --no-udp was given without --udp ADDR or --demo, so nothing would arrive"
+                "no sources: --no-udp was given without --udp, --tcp, --unix or --demo, so nothing would arrive"
             ),
         }
     }
@@ -121,7 +131,17 @@ impl SourceArgs {
             udp.push(DEFAULT_UDP.parse().expect("valid default address"));
         }
         let demo = self.demo || file.demo;
-        if udp.is_empty() && !demo {
+        let tcp = if self.tcp.is_empty() {
+            file.tcp
+        } else {
+            self.tcp.clone()
+        };
+        let unix = if self.unix.is_empty() {
+            file.unix
+        } else {
+            self.unix.clone()
+        };
+        if udp.is_empty() && tcp.is_empty() && unix.is_empty() && !demo {
             return Err(ConfigError::NoSources);
         }
         let account_tag = self.account_tag.clone().or(file.account_tag);
@@ -132,6 +152,8 @@ impl SourceArgs {
         }
         Ok(Settings {
             udp,
+            tcp,
+            unix,
             udp_options: UdpOptions {
                 threads: self.udp_threads.or(file.udp_threads).unwrap_or(defaults.threads),
                 recv_buffer: self
@@ -206,7 +228,7 @@ mod tests {
             "unknown keys are rejected"
         );
         let all: FileConfig = toml::from_str(
-            "udp = []\nno_udp = true\ndemo = true\naccount_tag = \"a\"\nudp_threads = 1\nrecv_buffer = 1\n[engine]\nmax_accounts = 1",
+            "udp = []\nno_udp = true\ntcp = []\nunix = []\ndemo = true\naccount_tag = \"a\"\nudp_threads = 1\nrecv_buffer = 1\n[engine]\nmax_accounts = 1",
         )
         .expect("every key parses");
         assert!(all.demo && all.no_udp);

@@ -1,8 +1,10 @@
 //! What every source (listener or hub client) reports about itself, for the UIs and `stat`.
 
 use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::io;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU8, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicI64, AtomicU8, AtomicU64, Ordering::Relaxed};
 use tally_core::Timestamp;
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -51,6 +53,7 @@ pub struct SourceHealth {
     bad: AtomicU64,
     bytes: AtomicU64,
     last_message_ms: AtomicU64,
+    connections: AtomicI64,
     note: Mutex<String>,
 }
 
@@ -65,6 +68,9 @@ pub struct SourceStatus {
     pub bad: u64,
     pub bytes: u64,
     pub last_message: Option<Timestamp>,
+    /// Open connections (stream listeners).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connections: Option<u64>,
     /// Datagrams the kernel dropped on this source's sockets (receive buffer full).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kernel_drops: Option<u64>,
@@ -84,6 +90,7 @@ impl SourceHealth {
             bad: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
             last_message_ms: AtomicU64::new(0),
+            connections: AtomicI64::new(0),
             note: Mutex::new(String::new()),
         }
     }
@@ -105,6 +112,11 @@ impl SourceHealth {
         self.last_message_ms.store(now.as_millis(), Relaxed);
     }
 
+    /// A connection opened (`1`) or closed (`-1`).
+    pub fn connected(&self, change: i64) {
+        self.connections.fetch_add(change, Relaxed);
+    }
+
     pub fn set_note(&self, note: String) {
         *self.note.lock().unwrap_or_else(|p| p.into_inner()) = note;
     }
@@ -120,6 +132,8 @@ impl SourceHealth {
             bad: self.bad.load(Relaxed),
             bytes: self.bytes.load(Relaxed),
             last_message: (last > 0).then(|| Timestamp::from_millis(last)),
+            connections: matches!(self.kind, "tcp" | "unix")
+                .then(|| self.connections.load(Relaxed).max(0) as u64),
             kernel_drops,
             note: self.note.lock().unwrap_or_else(|p| p.into_inner()).clone(),
         }
@@ -133,3 +147,68 @@ pub fn now() -> Timestamp {
         .unwrap_or_default();
     Timestamp::from_millis(since_epoch.as_millis() as u64)
 }
+
+/// Why an address could not be listened on, worded for the person who typed it.
+#[derive(Debug)]
+pub struct BindError {
+    /// `UDP`, `TCP` or `Unix socket`.
+    pub kind: &'static str,
+    pub address: String,
+    /// The flag that sets such an address, for the hint.
+    pub flag: &'static str,
+    pub error: io::Error,
+}
+
+impl BindError {
+    pub fn udp(address: std::net::SocketAddr, error: io::Error) -> Self {
+        BindError {
+            kind: "UDP",
+            address: address.to_string(),
+            flag: "--udp 127.0.0.1:PORT",
+            error,
+        }
+    }
+
+    pub fn tcp(address: std::net::SocketAddr, error: io::Error) -> Self {
+        BindError {
+            kind: "TCP",
+            address: address.to_string(),
+            flag: "--tcp 127.0.0.1:PORT",
+            error,
+        }
+    }
+
+    pub fn unix(path: &std::path::Path, error: io::Error) -> Self {
+        BindError {
+            kind: "Unix socket",
+            address: path.display().to_string(),
+            flag: "--unix PATH",
+            error,
+        }
+    }
+}
+
+impl fmt::Display for BindError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let BindError {
+            kind, address, flag, ..
+        } = self;
+        match self.error.kind() {
+            io::ErrorKind::AddrInUse => write!(
+                f,
+                "{kind} {address} is already in use (another collector?): stop it, or listen elsewhere with {flag}"
+            ),
+            io::ErrorKind::AddrNotAvailable => write!(
+                f,
+                "{kind} {address} is not an address of this machine: use 127.0.0.1, 0.0.0.0, [::1] or one of its interfaces"
+            ),
+            io::ErrorKind::PermissionDenied => write!(
+                f,
+                "{kind} {address}: permission denied (ports below 1024 need privileges; a socket path needs a writable directory)"
+            ),
+            _ => write!(f, "{kind} {address}: {}", self.error),
+        }
+    }
+}
+
+impl std::error::Error for BindError {}

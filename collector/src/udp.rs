@@ -2,11 +2,10 @@
 //! (`recvmmsg`), decode, record; a flush to the engine after every batch.
 
 use crate::decode::{self, DecodeOptions, Sink};
-use crate::source::{SourceHealth, SourceState, now};
+use crate::source::{BindError, SourceHealth, SourceState, now};
 use nix::errno::Errno;
 use nix::sys::socket::{MsgFlags, MultiHeaders, SockaddrStorage, recvmmsg};
 use socket2::{Domain, Protocol, Socket, Type};
-use std::fmt;
 use std::io::{self, IoSliceMut};
 use std::net::{SocketAddr, UdpSocket};
 use std::os::fd::AsRawFd;
@@ -43,36 +42,6 @@ impl Default for UdpOptions {
     }
 }
 
-/// Why a UDP address could not be listened on, worded for the person who typed it.
-#[derive(Debug)]
-pub struct BindError {
-    pub address: SocketAddr,
-    pub error: io::Error,
-}
-
-impl fmt::Display for BindError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let address = self.address;
-        match self.error.kind() {
-            io::ErrorKind::AddrInUse => write!(
-                f,
-                "UDP {address} is already in use (another collector?): stop it, or listen elsewhere with --udp 127.0.0.1:PORT"
-            ),
-            io::ErrorKind::AddrNotAvailable => write!(
-                f,
-                "UDP {address} is not an address of this machine: use 127.0.0.1, 0.0.0.0, [::1] or one of its interfaces"
-            ),
-            io::ErrorKind::PermissionDenied => write!(
-                f,
-                "UDP {address}: permission denied (ports below 1024 need privileges): pick a port above 1024"
-            ),
-            _ => write!(f, "UDP {address}: {}", self.error),
-        }
-    }
-}
-
-impl std::error::Error for BindError {}
-
 /// A running UDP listener.
 #[derive(Debug)]
 pub struct UdpListener {
@@ -108,7 +77,7 @@ impl UdpListener {
             0 => std::thread::available_parallelism().map_or(1, usize::from),
             n => n,
         };
-        let fail = |error| BindError { address, error };
+        let fail = |error| BindError::udp(address, error);
         if address.port() != 0 {
             // Our sockets share their port with each other (SO_REUSEPORT), and would silently
             // share it with another tally too, each seeing part of the traffic. A plain socket
@@ -124,10 +93,8 @@ impl UdpListener {
         let mut sockets = vec![first];
         for _ in 1..threads {
             // Bind the port the first socket got (it may have been 0, "any free port").
-            let (socket, _) = bind_one(local, options.recv_buffer).map_err(|error| BindError {
-                address: local,
-                error,
-            })?;
+            let (socket, _) =
+                bind_one(local, options.recv_buffer).map_err(|error| BindError::udp(local, error))?;
             sockets.push(socket);
         }
         let health = Arc::new(SourceHealth::new(
@@ -164,10 +131,7 @@ impl UdpListener {
                 std::thread::Builder::new()
                     .name(format!("udp-{}-{i}", local.port()))
                     .spawn(move || receiver.run())
-                    .map_err(|error| BindError {
-                        address: local,
-                        error,
-                    })
+                    .map_err(|error| BindError::udp(local, error))
             })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(UdpListener {

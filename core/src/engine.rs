@@ -317,6 +317,9 @@ struct Pending {
     count: u64,
 }
 
+/// (account, type) pairs a recorder remembers; past this it forgets them all and relearns.
+const MAX_CACHED_NAMES: usize = 1 << 16;
+
 /// Distinct (account, type) pairs a recorder buffers before flushing.
 const PENDING_KEYS: usize = 16;
 /// Events a recorder buffers before flushing, so readers never lag far behind.
@@ -458,6 +461,10 @@ impl Recorder {
             a.resolve_type(type_name, &engine.layout, engine.config.max_types_per_account)
         });
         if !folded {
+            if self.names.len() >= MAX_CACHED_NAMES {
+                // A cache, not a record: start again rather than grow without bound.
+                self.names.clear();
+            }
             let key = NameKey {
                 account: account_name.into(),
                 event_type: type_name.into(),
