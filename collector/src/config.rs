@@ -1,7 +1,7 @@
 //! Source configuration: one set of flags shared by every tally command, each with a key in a
 //! TOML file. Flags override the file; the file overrides the defaults.
 
-use crate::decode::{AccountFrom, DecodeOptions};
+use crate::decode::{AccountFrom, DecodeOptions, Tokens};
 use crate::udp::UdpOptions;
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
@@ -32,6 +32,10 @@ pub struct SourceArgs {
     /// Read settings from this TOML file [default: tally/config.toml in the user's config dir]
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// Require a known token on every line and event (one token per line in FILE; StatsD:
+    /// `<token>.name:1|c`, hub events: a `token` field)
+    #[arg(long = "token", value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
     /// Take StatsD accounts from this tag (`#account:acme`) instead of the first name segment
     #[arg(long, value_name = "TAG")]
     pub account_tag: Option<String>,
@@ -55,6 +59,7 @@ pub struct FileConfig {
     pub tcp: Vec<SocketAddr>,
     pub unix: Vec<PathBuf>,
     pub demo: bool,
+    pub token_file: Option<PathBuf>,
     pub account_tag: Option<String>,
     pub udp_threads: Option<usize>,
     pub recv_buffer: Option<usize>,
@@ -76,6 +81,8 @@ pub struct Settings {
 pub enum ConfigError {
     Read(PathBuf, std::io::Error),
     Parse(PathBuf, toml::de::Error),
+    Tokens(PathBuf, std::io::Error),
+    NoTokens(PathBuf),
     NoSources,
 }
 
@@ -84,6 +91,14 @@ impl std::fmt::Display for ConfigError {
         match self {
             ConfigError::Read(path, error) => write!(f, "cannot read {}: {error}", path.display()),
             ConfigError::Parse(path, error) => write!(f, "{}: {error}", path.display()),
+            ConfigError::Tokens(path, error) => {
+                write!(f, "cannot read the tokens in {}: {error}", path.display())
+            }
+            ConfigError::NoTokens(path) => write!(
+                f,
+                "{} holds no tokens, so every event would be refused: put one token per line",
+                path.display()
+            ),
             ConfigError::NoSources => write!(
                 f,
                 "no sources: --no-udp was given without --udp, --tcp, --unix or --demo, so nothing would arrive"
@@ -145,6 +160,16 @@ impl SourceArgs {
             return Err(ConfigError::NoSources);
         }
         let account_tag = self.account_tag.clone().or(file.account_tag);
+        let tokens = match self.token_file.clone().or(file.token_file) {
+            Some(path) => {
+                let tokens = Tokens::load(&path).map_err(|e| ConfigError::Tokens(path.clone(), e))?;
+                if tokens.is_empty() {
+                    return Err(ConfigError::NoTokens(path));
+                }
+                Some(std::sync::Arc::new(tokens))
+            }
+            None => None,
+        };
         let defaults = UdpOptions::default();
         let mut engine = file.engine;
         if let Some(max) = self.max_accounts {
@@ -162,6 +187,7 @@ impl SourceArgs {
                     .unwrap_or(defaults.recv_buffer),
                 decode: DecodeOptions {
                     accounts: account_tag.map_or(AccountFrom::FirstSegment, AccountFrom::Tag),
+                    tokens,
                     ..DecodeOptions::default()
                 },
             },
@@ -228,7 +254,7 @@ mod tests {
             "unknown keys are rejected"
         );
         let all: FileConfig = toml::from_str(
-            "udp = []\nno_udp = true\ntcp = []\nunix = []\ndemo = true\naccount_tag = \"a\"\nudp_threads = 1\nrecv_buffer = 1\n[engine]\nmax_accounts = 1",
+            "udp = []\nno_udp = true\ntcp = []\nunix = []\ndemo = true\ntoken_file = \"t\"\naccount_tag = \"a\"\nudp_threads = 1\nrecv_buffer = 1\n[engine]\nmax_accounts = 1",
         )
         .expect("every key parses");
         assert!(all.demo && all.no_udp);
@@ -255,5 +281,33 @@ mod example {
         assert_eq!(config.udp.len(), 2);
         assert_eq!(config.engine, EngineConfig::default());
         assert_eq!(config.recv_buffer, Some(8 << 20));
+    }
+}
+
+#[cfg(test)]
+mod tokens {
+    use super::*;
+
+    #[test]
+    fn a_token_file_is_loaded_and_an_empty_one_is_refused() {
+        let dir = std::env::temp_dir().join(format!("tally-tokens-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let (good, empty) = (dir.join("tokens"), dir.join("empty"));
+        std::fs::write(&good, "# team a\nabc123\n").expect("writes");
+        std::fs::write(&empty, "# nothing yet\n").expect("writes");
+        let args = |path: &Path| SourceArgs {
+            token_file: Some(path.to_owned()),
+            ..SourceArgs::default()
+        };
+        let settings = args(&good).merge(FileConfig::default()).expect("valid");
+        let tokens = settings.udp_options.decode.tokens.expect("tokens");
+        assert!(tokens.contains("abc123") && tokens.len() == 1);
+        let error = args(&empty).merge(FileConfig::default()).expect_err("refused");
+        assert!(error.to_string().contains("holds no tokens"), "{error}");
+        let error = args(&dir.join("missing"))
+            .merge(FileConfig::default())
+            .expect_err("refused");
+        assert!(error.to_string().contains("cannot read the tokens"), "{error}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -5,7 +5,7 @@
 //! producers use). `type` is used when it is a string, else the type is `""` (as the hub
 //! routed it). `time` is ignored: events are stamped on arrival. Other fields are ignored.
 
-use super::Sink;
+use super::{Sink, Tokens};
 use serde::Deserialize;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use std::borrow::Cow;
@@ -85,9 +85,22 @@ struct HubEvent<'a> {
     account: Text<'a>,
     #[serde(default, borrow)]
     app: Text<'a>,
+    #[serde(default, borrow)]
+    token: Text<'a>,
 }
 
-fn emit(event: &HubEvent<'_>, time: Timestamp, payload: &[u8], sink: &mut impl Sink) {
+fn emit(
+    event: &HubEvent<'_>,
+    time: Timestamp,
+    tokens: Option<&Tokens>,
+    payload: &[u8],
+    sink: &mut impl Sink,
+) {
+    if let Some(tokens) = tokens
+        && !event.token.0.as_deref().is_some_and(|t| tokens.contains(t))
+    {
+        return sink.reject(Rejection::Auth, "missing or unknown token", payload);
+    }
     let data = event.data.as_ref();
     let account = data
         .and_then(|d| d.account.0.as_deref())
@@ -116,13 +129,13 @@ fn is_array(payload: &[u8], markers: std::ops::RangeInclusive<u8>, alt: &[u8]) -
     first.is_some_and(|b| markers.contains(b) || alt.contains(b))
 }
 
-pub(super) fn decode_json(payload: &[u8], time: Timestamp, sink: &mut impl Sink) {
+pub(super) fn decode_json(payload: &[u8], time: Timestamp, tokens: Option<&Tokens>, sink: &mut impl Sink) {
     let parsed = if is_array(payload, b'['..=b'[', &[]) {
         serde_json::from_slice::<Vec<HubEvent<'_>>>(payload).map(|events| {
-            events.iter().for_each(|e| emit(e, time, payload, sink));
+            events.iter().for_each(|e| emit(e, time, tokens, payload, sink));
         })
     } else {
-        serde_json::from_slice::<HubEvent<'_>>(payload).map(|event| emit(&event, time, payload, sink))
+        serde_json::from_slice::<HubEvent<'_>>(payload).map(|event| emit(&event, time, tokens, payload, sink))
     };
     if let Err(error) = parsed {
         let reason = if std::str::from_utf8(payload).is_err() {
@@ -184,7 +197,7 @@ fn msgpack_len(bytes: &[u8], depth: u32) -> Option<usize> {
     }
 }
 
-pub(super) fn decode_msgpack(payload: &[u8], time: Timestamp, sink: &mut impl Sink) {
+pub(super) fn decode_msgpack(payload: &[u8], time: Timestamp, tokens: Option<&Tokens>, sink: &mut impl Sink) {
     match msgpack_len(payload, 32) {
         Some(len) if len == payload.len() => {}
         Some(len) => {
@@ -196,10 +209,10 @@ pub(super) fn decode_msgpack(payload: &[u8], time: Timestamp, sink: &mut impl Si
     // fixarray, array16, array32.
     let parsed = if is_array(payload, 0x90..=0x9f, &[0xdc, 0xdd]) {
         rmp_serde::from_slice::<Vec<HubEvent<'_>>>(payload).map(|events| {
-            events.iter().for_each(|e| emit(e, time, payload, sink));
+            events.iter().for_each(|e| emit(e, time, tokens, payload, sink));
         })
     } else {
-        rmp_serde::from_slice::<HubEvent<'_>>(payload).map(|event| emit(&event, time, payload, sink))
+        rmp_serde::from_slice::<HubEvent<'_>>(payload).map(|event| emit(&event, time, tokens, payload, sink))
     };
     if let Err(error) = parsed {
         sink.reject(Rejection::Msgpack, &error.to_string(), payload);

@@ -11,6 +11,9 @@ mod zlib;
 
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
+use std::collections::HashSet;
+use std::path::Path;
+use std::sync::Arc;
 use tally_core::{Event, Rejection, Timestamp};
 
 /// Where decoded events and rejections go.
@@ -47,12 +50,63 @@ impl AccountFrom {
     }
 }
 
+/// Auth tokens, statsgod style: when set, every StatsD line must start with `<token>.` and
+/// every hub event must carry `"token": "<token>"`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Tokens(HashSet<Box<str>>);
+
+impl Tokens {
+    /// One token per line; blank lines and `#` comments are ignored.
+    pub fn load(path: &Path) -> std::io::Result<Tokens> {
+        Ok(Tokens::parse(&std::fs::read_to_string(path)?))
+    }
+
+    pub fn parse(text: &str) -> Tokens {
+        let tokens = text
+            .lines()
+            .map(str::trim)
+            .filter(|line| !line.is_empty() && !line.starts_with('#'))
+            .map(Box::from)
+            .collect();
+        Tokens(tokens)
+    }
+
+    pub fn contains(&self, token: &str) -> bool {
+        self.0.contains(token)
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// `bytes` with every known token masked, so that kept evidence never holds a secret.
+    fn redact<'a>(&self, bytes: &'a [u8]) -> Cow<'a, [u8]> {
+        let mut out = Cow::Borrowed(bytes);
+        for token in self.0.iter().filter(|t| !t.is_empty()) {
+            let needle = token.as_bytes();
+            let mut at = 0;
+            while let Some(found) = out[at..].windows(needle.len()).position(|w| w == needle) {
+                let start = at + found;
+                out.to_mut()[start..start + needle.len()].fill(b'*');
+                at = start + needle.len();
+            }
+        }
+        out
+    }
+}
+
 /// Limits and choices that apply to every payload.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DecodeOptions {
     pub accounts: AccountFrom,
     /// The most a compressed payload may inflate to.
     pub max_inflated: usize,
+    /// Required auth tokens, if any.
+    pub tokens: Option<Arc<Tokens>>,
 }
 
 impl Default for DecodeOptions {
@@ -60,7 +114,26 @@ impl Default for DecodeOptions {
         DecodeOptions {
             accounts: AccountFrom::default(),
             max_inflated: 1 << 20,
+            tokens: None,
         }
+    }
+}
+
+/// Passes events on, and rejections with every known token masked.
+struct Redacting<'s, S> {
+    inner: &'s mut S,
+    tokens: &'s Tokens,
+}
+
+impl<S: Sink> Sink for Redacting<'_, S> {
+    fn event(&mut self, event: &Event<'_>) {
+        self.inner.event(event);
+    }
+
+    fn reject(&mut self, reason: Rejection, detail: &str, payload: &[u8]) {
+        let detail = self.tokens.redact(detail.as_bytes());
+        let detail = String::from_utf8_lossy(&detail);
+        self.inner.reject(reason, &detail, &self.tokens.redact(payload));
     }
 }
 
@@ -90,9 +163,20 @@ pub fn detect(payload: &[u8]) -> Format {
 
 /// Decodes one payload, whatever its format.
 pub fn decode(payload: &[u8], time: Timestamp, options: &DecodeOptions, sink: &mut impl Sink) {
+    match options.tokens.as_deref() {
+        Some(tokens) => decode_any(payload, time, options, &mut Redacting { inner: sink, tokens }),
+        None => decode_any(payload, time, options, sink),
+    }
+}
+
+fn decode_any(payload: &[u8], time: Timestamp, options: &DecodeOptions, sink: &mut impl Sink) {
+    let tokens = options.tokens.as_deref();
     match detect(payload) {
-        Format::Json => json::decode_json(payload, time, sink),
-        Format::Msgpack => json::decode_msgpack(payload, time, sink),
+        Format::Json => json::decode_json(payload, time, tokens, sink),
+        Format::Msgpack => json::decode_msgpack(payload, time, tokens, sink),
+        Format::Zlib if tokens.is_some() => {
+            sink.reject(Rejection::Auth, "compressed metric lists carry no token", payload);
+        }
         Format::Zlib => {
             if !zlib::decode(payload, time, options, sink) {
                 decode_text(payload, time, options, sink);
@@ -104,7 +188,7 @@ pub fn decode(payload: &[u8], time: Timestamp, options: &DecodeOptions, sink: &m
 
 fn decode_text(payload: &[u8], time: Timestamp, options: &DecodeOptions, sink: &mut impl Sink) {
     match std::str::from_utf8(payload) {
-        Ok(text) => statsd::decode(text, time, &options.accounts, sink),
+        Ok(text) => statsd::decode(text, time, options, sink),
         Err(error) => sink.reject(Rejection::Utf8, &error.to_string(), payload),
     }
 }
@@ -197,6 +281,91 @@ mod tests {
             ("acme", "api.latency")
         );
         assert_eq!(tag.split("acme.x", Some("env:prod")), ("acme", "x"));
+    }
+}
+
+#[cfg(test)]
+mod auth {
+    use super::testing::Collected;
+    use super::*;
+
+    fn run_with_tokens(payload: &[u8]) -> Collected {
+        let options = DecodeOptions {
+            tokens: Some(Arc::new(Tokens::parse("# ops team\n32a3c4970093\n\nsecret-2\n"))),
+            ..DecodeOptions::default()
+        };
+        let mut collected = Collected::default();
+        decode(payload, Timestamp::from_secs(1), &options, &mut collected);
+        collected
+    }
+
+    #[test]
+    fn statsd_lines_need_a_known_token_prefix() {
+        let got =
+            run_with_tokens(b"32a3c4970093.acme.x:1|c\nsecret-2.globex.y:2|c\nacme.z:1|c\nwrong.acme.x:1|c");
+        let kept: Vec<(&str, &str)> = got.events.iter().map(|e| (e.0.as_str(), e.1.as_str())).collect();
+        assert_eq!(kept, [("acme", "x"), ("globex", "y")]);
+        assert_eq!(got.rejects.iter().filter(|r| r.0 == Rejection::Auth).count(), 2);
+    }
+
+    #[test]
+    fn hub_events_need_a_token_field() {
+        let good = br#"{"type":"pageview","token":"secret-2","data":{"account":"acme"}}"#;
+        assert_eq!(run_with_tokens(good).events.len(), 1);
+        for bad in [
+            &br#"{"type":"pageview","data":{"account":"acme"}}"#[..],
+            br#"{"token":"nope","account":"acme"}"#,
+        ] {
+            let got = run_with_tokens(bad);
+            assert!(got.events.is_empty());
+            assert_eq!(got.rejects[0].0, Rejection::Auth);
+        }
+        let msgpack =
+            rmp_serde::to_vec_named(&serde_json::json!({"token": "32a3c4970093", "account": "acme"}))
+                .expect("encodes");
+        assert_eq!(run_with_tokens(&msgpack).events.len(), 1);
+        assert_eq!(
+            run_with_tokens(&[0x78, 0x9c, 3, 0]).rejects[0].0,
+            Rejection::Auth,
+            "zlib lists have no token"
+        );
+    }
+
+    #[test]
+    fn kept_evidence_never_holds_a_token() {
+        // Authenticated, but bad for other reasons: the payloads are kept, masked.
+        let got = run_with_tokens(b"32a3c4970093.acme.x:1|c|@9");
+        assert_eq!(got.rejects[0].0, Rejection::Statsd);
+        let got = run_with_tokens(br#"{"token":"secret-2","data":{}}"#);
+        assert_eq!(got.rejects[0].0, Rejection::NoAccount);
+        struct Evidence(Vec<Vec<u8>>);
+        impl Sink for Evidence {
+            fn event(&mut self, _: &Event<'_>) {}
+            fn reject(&mut self, _: Rejection, detail: &str, payload: &[u8]) {
+                self.0.push([detail.as_bytes(), payload].concat());
+            }
+        }
+        let options = DecodeOptions {
+            tokens: Some(Arc::new(Tokens::parse("32a3c4970093\nsecret-2"))),
+            ..DecodeOptions::default()
+        };
+        let mut evidence = Evidence(vec![]);
+        for payload in [
+            &br#"{"token":"secret-2","data":{}}"#[..],
+            br#"{"token":"secret-2","data":{"account":"acme"}"#,
+            b"32a3c4970093.acme.x:1|c|@9",
+            b"32a3c4970093x.acme.x:1|c",
+        ] {
+            decode(payload, Timestamp::from_secs(1), &options, &mut evidence);
+        }
+        assert_eq!(evidence.0.len(), 4);
+        for kept in &evidence.0 {
+            let text = String::from_utf8_lossy(kept);
+            assert!(
+                !text.contains("secret-2") && !text.contains("32a3c4970093"),
+                "{text}"
+            );
+        }
     }
 }
 

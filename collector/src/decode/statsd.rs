@@ -6,16 +6,28 @@
 //! are still read. Parsing borrows from the packet and allocates only to clean up a bucket
 //! name that contains characters StatsD does not keep.
 
-use super::{AccountFrom, Sink, clean_key};
+use super::{AccountFrom, DecodeOptions, Sink, clean_key};
 use tally_core::{Event, Rejection, Timestamp, Value, scale_sampled};
 
 /// Decodes every line of `text`.
-pub fn decode(text: &str, time: Timestamp, accounts: &AccountFrom, sink: &mut impl Sink) {
+pub fn decode(text: &str, time: Timestamp, options: &DecodeOptions, sink: &mut impl Sink) {
     for line in text.split('\n') {
         let line = line.strip_suffix('\r').unwrap_or(line);
-        if !line.trim().is_empty() {
-            decode_line(line, time, accounts, sink);
+        if line.trim().is_empty() {
+            continue;
         }
+        let line = match options.tokens.as_deref() {
+            None => line,
+            // statsgod: `<token>.<bucket>:<value>|<type>`; the token is stripped.
+            Some(tokens) => match line.split_once('.') {
+                Some((token, rest)) if tokens.contains(token) => rest,
+                _ => {
+                    sink.reject(Rejection::Auth, "missing or unknown token", line.as_bytes());
+                    continue;
+                }
+            },
+        };
+        decode_line(line, time, &options.accounts, sink);
     }
 }
 
