@@ -197,7 +197,8 @@ fn decode_text(payload: &[u8], time: Timestamp, options: &DecodeOptions, sink: &
 /// characters outside `[A-Za-z0-9_.;=-]` are dropped. Borrows when nothing changes.
 pub fn clean_key(key: &str) -> Cow<'_, str> {
     let keep = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | ';' | '=' | '-');
-    if key.chars().all(keep) {
+    // Every character kept is ASCII, so the common, clean case is a byte scan.
+    if key.bytes().all(|b| keep(b as char)) {
         return Cow::Borrowed(key);
     }
     Cow::Owned(

@@ -1,0 +1,218 @@
+#!/usr/bin/env python3
+"""UDP ingest: tally against a raw socket drain (and the reference StatsD server), measured in
+the same run with the same sender, as ratios. See docs/PERFORMANCE.md for results.
+
+    bench/udp_ingest.py [--reps 30] [--statsd] [--skip-loss]
+
+Saturated receive cost: the receiver is stopped (SIGSTOP), a burst that fits its socket buffer
+is sent, the receiver is continued (SIGCONT) and timed until its queue is empty: CPU time of
+its receiving threads (from /proc/PID/task/*/schedstat, in ns) per datagram; for tally, the
+`udp-*` threads (decode and record included; the `stat` reporter excluded). Repeated, median reported, for
+1 StatsD line per datagram and for 20. Loss: a 1M-datagram blast, then paced steps.
+"""
+
+import argparse
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RELEASE = ROOT / "target" / "release"
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def cpu_ns(pid, threads=None):
+    """CPU time of a process's threads (those whose name starts with `threads`, if given)."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            if threads and not (task / "comm").read_text().startswith(threads):
+                continue
+            total += int((task / "schedstat").read_text().split()[0])
+        except (FileNotFoundError, ProcessLookupError):
+            pass
+    return total
+
+
+def udp_row(port):
+    """(rx_queue bytes, drops) of the socket(s) bound to 127.0.0.1:port."""
+    queue = drops = 0
+    for line in Path("/proc/net/udp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if fields[1] == f"0100007F:{port:04X}":
+            queue += int(fields[4].split(":")[1], 16)
+            drops += int(fields[-1])
+    return queue, drops
+
+
+class Receiver:
+    """A receiving process and the latest datagram count it reported on stdout."""
+
+    def __init__(self, name, argv, parse, cwd=None, threads=None, burst=1500):
+        # `threads`: the name prefix of the receiving threads, whose CPU is what is measured
+        # (tally's `stat` reporter, which serialises a report every interval, is not).
+        self.name, self.count, self.threads = name, 0, threads
+        # A burst must fit the receiver's socket buffer while it is stopped.
+        self.burst = burst
+        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=cwd)
+        self.parse = parse
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        for line in self.proc.stdout:
+            value = self.parse(line)
+            if value is not None:
+                self.count = value
+
+    def stop(self):
+        self.proc.kill()
+        self.proc.wait()
+
+
+def send(port, count, lines, rate):
+    subprocess.run([RELEASE / "examples" / "udp_send", str(port), str(count), str(lines), str(rate)],
+                   check=True, stdout=subprocess.DEVNULL)
+
+
+def wait_drained(receiver, port, target, timeout=20.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if udp_row(port)[0] == 0 and receiver.count >= target:
+            return True
+        time.sleep(0.005)
+    return False
+
+
+def saturated_cost(receiver, port, lines, reps):
+    costs = []
+    burst = receiver.burst
+    for _ in range(reps):
+        before = receiver.count
+        _, drops_before = udp_row(port)
+        os.kill(receiver.proc.pid, signal.SIGSTOP)
+        send(port, burst, lines, 0)
+        start = cpu_ns(receiver.proc.pid, receiver.threads)
+        os.kill(receiver.proc.pid, signal.SIGCONT)
+        if udp_row(port)[1] != drops_before:
+            sys.exit(f"{receiver.name}: the burst of {burst} overflowed the socket buffer")
+        if not wait_drained(receiver, port, before + burst):
+            sys.exit(f"{receiver.name}: burst not drained (count {receiver.count}, expected {before + burst})")
+        # Let the report after the last datagram happen, then read the CPU.
+        time.sleep(0.15)
+        costs.append((cpu_ns(receiver.proc.pid, receiver.threads) - start) / burst)
+    return statistics.median(costs), min(costs), max(costs)
+
+
+def loss(receiver, port, count, rate):
+    before, (_, drops_before) = receiver.count, udp_row(port)
+    send(port, count, 1, rate)
+    wait_drained(receiver, port, before + count, timeout=30)
+    time.sleep(0.3)
+    return receiver.count - before, udp_row(port)[1] - drops_before
+
+
+def start(kind, port):
+    if kind == "drain":
+        return Receiver("raw drain", [RELEASE / "examples" / "udp_drain", str(port)],
+                        lambda l: int(l) if l.strip().isdigit() else None)
+    if kind == "tally":
+        def parse(line):
+            report = json.loads(line)
+            return next(s["received"] for s in report["sources"] if s["kind"] == "udp")
+        return Receiver("tally", [RELEASE / "tally", "stat", "--json", "--interval", "100ms", "--no-udp",
+                                  "--udp", f"127.0.0.1:{port}", "--udp-threads", "1"], parse, threads="udp-")
+    if kind == "statsd":
+        return start_statsd(port)
+    raise ValueError(kind)
+
+
+STATSD_BACKEND = """
+// Sums what every flush reports as received, and prints the running total.
+let total = 0;
+exports.init = function (startup, config, events) {
+  events.on('flush', function (ts, metrics) {
+    total += metrics.counters['statsd.metrics_received'] || 0;
+    process.stdout.write(total + '\\n');
+  });
+  return true;
+};
+"""
+
+
+def start_statsd(port):
+    home = ROOT / "target" / "bench" / "statsd"
+    if not (home / "node_modules" / "statsd").exists():
+        home.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["npm", "install", "--no-audit", "--no-fund", "statsd"], cwd=home, check=True,
+                       stdout=subprocess.DEVNULL)
+    (home / "count_backend.js").write_text(STATSD_BACKEND)
+    (home / "config.js").write_text(json.dumps({
+        "port": port, "address": "127.0.0.1", "flushInterval": 100, "deleteCounters": True,
+        "backends": ["./count_backend"], "mgmt_port": free_port(),
+    }))
+    # statsd resolves backends relative to its own directory.
+    (home / "node_modules" / "statsd" / "count_backend.js").write_text(STATSD_BACKEND)
+    # statsd keeps the kernel's default receive buffer (about 208 KiB): small bursts only.
+    return Receiver("statsd (npm)", ["node", "node_modules/statsd/stats.js", "config.js"],
+                    lambda l: int(l) if l.strip().isdigit() else None, cwd=home, burst=120)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reps", type=int, default=30)
+    parser.add_argument("--statsd", action="store_true", help="also measure the npm statsd server")
+    parser.add_argument("--skip-loss", action="store_true")
+    args = parser.parse_args()
+    subprocess.run(["cargo", "build", "--release", "--quiet", "-p", "tally-tui", "-p", "tally-collector", "--examples"],
+                   cwd=ROOT, check=True)
+    subprocess.run(["cargo", "build", "--release", "--quiet", "-p", "tally-tui"], cwd=ROOT, check=True)
+    kinds = ["drain", "tally"] + (["statsd"] if args.statsd else [])
+    results = {}
+    for kind in kinds:
+        port = free_port()
+        receiver = start(kind, port)
+        time.sleep(1.5)
+        row = {}
+        for lines in (1, 20):
+            row[f"cost_{lines}"] = saturated_cost(receiver, port, lines, args.reps)
+        if not args.skip_loss:
+            row["blast"] = loss(receiver, port, 1_000_000, 0)
+            for rate in (20_000, 40_000, 60_000, 80_000, 120_000):
+                row[f"paced_{rate}"] = loss(receiver, port, rate * 3, rate)
+        receiver.stop()
+        results[kind] = row
+        print(f"{receiver.name}: {row}", file=sys.stderr)
+
+    drain = results["drain"]
+    print("| receiver | ns CPU / datagram, 1 line | ratio to drain | ns CPU / datagram, 20 lines | per line | ratio to drain |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for kind in kinds:
+        r = results[kind]
+        one, twenty = r["cost_1"][0], r["cost_20"][0]
+        print(f"| {kind} | {one:.0f} | {drain['cost_1'][0] / one:.2f}x | {twenty:.0f} | {twenty / 20:.0f} | "
+              f"{drain['cost_20'][0] / twenty:.2f}x |")
+    if not args.skip_loss:
+        print()
+        print("| receiver | blast 1M: counted | kernel drops | " + " | ".join(f"{r // 1000}k/s x 3 s" for r in (20_000, 40_000, 60_000, 80_000, 120_000)) + " |")
+        print("| --- | --- | --- |" + " --- |" * 5)
+        for kind in kinds:
+            r = results[kind]
+            paced = " | ".join(f"{r[f'paced_{rate}'][0] / (rate * 3):.4f} ({r[f'paced_{rate}'][1]} dropped)"
+                               for rate in (20_000, 40_000, 60_000, 80_000, 120_000))
+            print(f"| {kind} | {r['blast'][0] / 1e6:.4f} | {r['blast'][1]} | {paced} |")
+
+
+if __name__ == "__main__":
+    main()
