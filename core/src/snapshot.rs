@@ -243,11 +243,16 @@ impl Frame<'_> {
         if let Some((coarse, ratio)) = self.coarse {
             let (inner_first, inner_end) = (first.div_ceil(ratio), (last + 1) / ratio);
             if inner_end > inner_first && inner_end - inner_first <= coarse.buckets() as u64 {
-                let left = (inner_first * ratio - first) as usize;
-                let right = (last + 1 - inner_end * ratio) as usize;
-                return rings.sum(self.level, inner_first * ratio - 1, left)
-                    + rings.sum(coarse, inner_end - 1, (inner_end - inner_first) as usize)
-                    + rings.sum(self.level, last, right);
+                // Our buckets [first, interior) and [interior_end, last] are the edges.
+                let (interior, interior_end) = (inner_first * ratio, inner_end * ratio);
+                let mut sum = rings.sum(coarse, inner_end - 1, (inner_end - inner_first) as usize);
+                if interior > first {
+                    sum += rings.sum(self.level, interior - 1, (interior - first) as usize);
+                }
+                if last >= interior_end {
+                    sum += rings.sum(self.level, last, (last + 1 - interior_end) as usize);
+                }
+                return sum;
             }
         }
         rings.sum(self.level, last, self.len)

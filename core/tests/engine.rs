@@ -462,3 +462,26 @@ fn buffered_counts_reach_the_rings_without_an_explicit_flush() {
     drop(recorder);
     assert_eq!(total(&engine), 258, "flushed on drop");
 }
+
+#[test]
+fn a_window_may_start_before_the_origin() {
+    // Two minutes after an engine starts at the top of the hour, a 5-minute window reaches back
+    // before it; its interior is read from minute buckets, its edges from second buckets.
+    let engine = engine();
+    let mut recorder = engine.recorder();
+    for s in 0..120 {
+        recorder.record(&count("acme", "x", 1, at(s * 1000)));
+    }
+    recorder.flush();
+    let five_minutes = SnapshotRequest {
+        window: Window {
+            level: 0,
+            buckets: 300,
+        },
+        ..last_minute()
+    };
+    let snap = engine.snapshot(&five_minutes, at(121_500));
+    assert_eq!(account(&snap, "acme").window_total, 120);
+    assert_eq!(snap.stack.totals.len(), 300);
+    assert_eq!(snap.stack.totals.iter().sum::<u64>(), 120);
+}

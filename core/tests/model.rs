@@ -30,23 +30,28 @@ struct Recorded {
     n: u64,
 }
 
+fn recorded(offset: impl Strategy<Value = u64>) -> impl Strategy<Value = Recorded> {
+    (0..ACCOUNTS.len(), 0..TYPES.len(), offset, 1u64..5).prop_map(|(account, event_type, offset_ms, n)| {
+        Recorded {
+            account,
+            event_type,
+            offset_ms,
+            n,
+        }
+    })
+}
+
 fn events() -> impl Strategy<Value = Vec<Recorded>> {
     let offset = prop_oneof![
         4 => 0u64..30_000,
         // Long gaps: far later (and, shuffled, far earlier) than the rest.
         1 => 1_000_000u64..1_030_000,
     ];
-    prop::collection::vec(
-        (0..ACCOUNTS.len(), 0..TYPES.len(), offset, 1u64..5).prop_map(
-            |(account, event_type, offset_ms, n)| Recorded {
-                account,
-                event_type,
-                offset_ms,
-                n,
-            },
-        ),
-        0..150,
-    )
+    prop_oneof![
+        3 => prop::collection::vec(recorded(offset), 0..150),
+        // Runs that end just after the origin, so windows start before it.
+        1 => prop::collection::vec(recorded(0u64..2_500), 0..20),
+    ]
 }
 
 /// Events per bucket epoch, for one account (and optionally one type), at one resolution.
@@ -80,8 +85,8 @@ proptest! {
     #[test]
     fn every_window_matches_the_model(
         events in events(),
-        extra_ms in prop_oneof![Just(0u64), 0u64..20_000],
-        windows in prop::collection::vec((0usize..3, 1u32..8), 1..4),
+        extra_ms in prop_oneof![Just(0u64), 0u64..1_000, 0u64..20_000],
+        windows in prop::collection::vec((0usize..3, 1u32..30), 1..4),
     ) {
         let config = EngineConfig { resolutions: resolutions(), ..EngineConfig::default() };
         let engine = Engine::new(config, Timestamp::from_millis(T0)).expect("valid");
