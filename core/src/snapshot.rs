@@ -38,6 +38,8 @@ pub struct SnapshotRequest {
     pub detail: usize,
     /// Drill down: stack this account's bars by type and always give its detail.
     pub focus: Option<String>,
+    /// Always give this account's detail too (a UI's selected row), without drilling down.
+    pub detail_for: Option<String>,
     /// Also total the types over all accounts (costs a pass over every active type).
     pub all_types: bool,
     /// "Current rate" is measured over this much of the finest resolution.
@@ -54,6 +56,7 @@ impl Default for SnapshotRequest {
             top: 10,
             detail: 20,
             focus: None,
+            detail_for: None,
             all_types: false,
             rate_ms: 5000,
         }
@@ -433,8 +436,9 @@ impl Engine {
         };
 
         let detailed = rows.iter().take(request.detail).count();
+        let detail_for = request.detail_for.as_deref();
         for (index, (account, row)) in rows.iter_mut().enumerate() {
-            if index < detailed || Some(index) == focus {
+            if index < detailed || Some(index) == focus || Some(&*account.name) == detail_for {
                 row.detail = Some(Box::new(self.detail(account, &frame)));
             }
         }

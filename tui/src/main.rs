@@ -12,8 +12,13 @@ use tally_collector::config::SourceArgs;
 use tally_collector::send::{self, Format, SendOptions, Transport};
 use tally_collector::stat::{self, StatOptions};
 use tally_core::{Engine, Window, human_duration};
+use tally_tui::theme::ThemeName;
+
+mod dashboard;
 
 /// A live dashboard of event streams: accounts, rates, types and timings.
+///
+/// With no subcommand, the terminal dashboard (`tally --demo` shows demo traffic).
 #[derive(Parser, Debug)]
 #[command(name = "tally", version, args_conflicts_with_subcommands = true)]
 struct Cli {
@@ -21,6 +26,12 @@ struct Cli {
     command: Option<Command>,
     #[command(flatten)]
     sources: SourceArgs,
+    /// Redraw at most this many times a second (only when something changed)
+    #[arg(long, default_value_t = 4.0)]
+    fps: f64,
+    /// Colours (NO_COLOR=1 turns them off)
+    #[arg(long, value_enum, default_value = "default")]
+    theme: ThemeName,
 }
 
 #[derive(Subcommand, Debug)]
@@ -75,19 +86,22 @@ enum Command {
     },
 }
 
+fn log_filter() -> tracing_subscriber::EnvFilter {
+    tracing_subscriber::EnvFilter::try_from_env("TALLY_LOG").unwrap_or_else(|_| "warn".into())
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("TALLY_LOG").unwrap_or_else(|_| "warn".into()),
-        )
-        .init();
+    if cli.command.is_some() {
+        // Headless commands log to stderr; the dashboard logs to a file (see `dashboard`).
+        tracing_subscriber::fmt()
+            .with_writer(std::io::stderr)
+            .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
+            .with_env_filter(log_filter())
+            .init();
+    }
     let result = match cli.command {
-        None => Err(
-            "the terminal dashboard is not built yet; for a live view today, run `tally stat --demo`".into(),
-        ),
+        None => dashboard::run(&cli.sources, cli.fps, cli.theme),
         Some(Command::Stat {
             sources,
             interval,

@@ -1,0 +1,228 @@
+//! The terminal dashboard in a real terminal: `tally` runs in tmux, `tally send` feeds it, and
+//! the screen is read with `capture-pane`, as a person would see it.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+use tally_tests::{binary, free_udp_port};
+
+struct Tmux {
+    session: String,
+}
+
+impl Tmux {
+    fn start(name: &str, command: &str) -> Tmux {
+        let session = format!("tally-{name}-{}", std::process::id());
+        let status = Command::new("tmux")
+            .args([
+                "new-session",
+                "-d",
+                "-s",
+                &session,
+                "-x",
+                "120",
+                "-y",
+                "40",
+                command,
+            ])
+            .status()
+            .expect("tmux runs (scripts/test installs it)");
+        assert!(status.success());
+        Tmux { session }
+    }
+
+    fn screen(&self) -> String {
+        let output = Command::new("tmux")
+            .args(["capture-pane", "-p", "-t", &self.session])
+            .output()
+            .expect("capture");
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        for key in keys {
+            let status = Command::new("tmux")
+                .args(["send-keys", "-t", &self.session, key])
+                .status()
+                .expect("send-keys");
+            assert!(status.success());
+        }
+    }
+
+    fn alternate_screen(&self) -> bool {
+        let output = Command::new("tmux")
+            .args(["display-message", "-p", "-t", &self.session, "#{alternate_on}"])
+            .output()
+            .expect("display");
+        String::from_utf8_lossy(&output.stdout).trim() == "1"
+    }
+
+    /// The screen once `done` holds for it; panics with the screen after 20 s.
+    fn wait_for(&self, what: &str, done: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let screen = self.screen();
+            if done(&screen) {
+                return screen;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "waiting for {what}; the screen:\n{screen}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["kill-session", "-t", &self.session])
+            .status();
+    }
+}
+
+/// Rows of the accounts table: a rank, then the colour swatch.
+fn table_rows(screen: &str) -> Vec<&str> {
+    screen
+        .lines()
+        .filter(|line| {
+            // `  1 █ acme ...`: the rank right-aligned in three columns.
+            line.get(..3)
+                .is_some_and(|rank| rank.trim().parse::<u32>().is_ok())
+                && line.get(3..).is_some_and(|rest| rest.starts_with(" █ "))
+        })
+        .collect()
+}
+
+/// The number right after `label` on the line where it first appears.
+fn number_after(screen: &str, label: &str) -> Option<String> {
+    let line = screen.lines().find(|l| l.contains(label))?;
+    let rest = &line[line.find(label)? + label.len()..];
+    rest.split_whitespace().next().map(str::to_owned)
+}
+
+#[test]
+fn the_dashboard_shows_what_arrives_and_answers_keys() {
+    let port = free_udp_port();
+    let tally = binary("tally");
+    let command = format!(
+        "{} --no-udp --udp 127.0.0.1:{port} --fps 10; echo TALLY-EXITED $?; sleep 30",
+        tally.display()
+    );
+    let tmux = Tmux::start("keys", &command);
+    tmux.wait_for("the dashboard", |s| {
+        s.contains("events per bucket") && s.contains("listening")
+    });
+    assert!(tmux.alternate_screen(), "the dashboard uses the alternate screen");
+
+    let sent = Command::new(&tally)
+        .args([
+            "send",
+            "--to",
+            &format!("127.0.0.1:{port}"),
+            "--count",
+            "900",
+            "--accounts",
+            "3",
+        ])
+        .output()
+        .expect("tally send");
+    assert!(sent.status.success());
+    let screen = tmux.wait_for("accounts and counts", |s| {
+        ["acme", "globex", "initech"].iter().all(|a| s.contains(a)) && s.contains("total 900")
+    });
+    // Each account's window total in the table: 300 each.
+    for account in ["acme", "globex", "initech"] {
+        let row = table_rows(&screen)
+            .into_iter()
+            .find(|l| l.contains(account))
+            .expect("a table row");
+        assert!(row.contains(" 300 "), "{row}");
+    }
+
+    tmux.keys(&["?"]);
+    tmux.wait_for("help", |s| s.contains(" keys ") && s.contains("pause / resume"));
+    tmux.keys(&["x"]);
+    tmux.wait_for("help closed", |s| !s.contains("pause / resume"));
+
+    tmux.keys(&["p"]);
+    tmux.wait_for("PAUSED", |s| s.contains("PAUSED"));
+    let sent = Command::new(&tally)
+        .args([
+            "send",
+            "--to",
+            &format!("127.0.0.1:{port}"),
+            "--count",
+            "100",
+            "--accounts",
+            "1",
+        ])
+        .output()
+        .expect("tally send");
+    assert!(sent.status.success());
+    std::thread::sleep(Duration::from_millis(600));
+    assert_eq!(
+        number_after(&tmux.screen(), "total").as_deref(),
+        Some("900"),
+        "frozen while paused"
+    );
+    tmux.keys(&["p"]);
+    tmux.wait_for("live again, with the new events", |s| {
+        !s.contains("PAUSED") && s.contains("total 1.0k")
+    });
+
+    tmux.keys(&["+"]);
+    tmux.wait_for("the 5-minute window", |s| s.contains("5m @1s"));
+
+    tmux.keys(&["/", "g", "l", "o", "Enter"]);
+    let screen = tmux.wait_for("the filter", |s| s.contains("filter: glo"));
+    let table = table_rows(&screen);
+    assert!(table.len() == 1 && table[0].contains("globex"), "{screen}");
+
+    tmux.keys(&["q"]);
+    let screen = tmux.wait_for("exit", |s| s.contains("TALLY-EXITED"));
+    assert!(screen.contains("TALLY-EXITED 0"), "{screen}");
+    assert!(!tmux.alternate_screen(), "the terminal is restored");
+    assert!(
+        !screen.contains("events per bucket"),
+        "the dashboard is gone:\n{screen}"
+    );
+}
+
+#[test]
+fn sigterm_restores_the_terminal() {
+    let port = free_udp_port();
+    let tally = binary("tally");
+    let command = format!(
+        "{} --no-udp --udp 127.0.0.1:{port}; echo TALLY-EXITED $?; sleep 30",
+        tally.display()
+    );
+    let tmux = Tmux::start("sigterm", &command);
+    tmux.wait_for("the dashboard", |s| s.contains("events per bucket"));
+    // Anchored: the tmux shell's own command line contains the same words.
+    let pattern = format!("^{} --no-udp --udp 127.0.0.1:{port}", tally.display());
+    let status = Command::new("pkill")
+        .args(["-TERM", "-f", &pattern])
+        .status()
+        .expect("pkill");
+    assert!(status.success());
+    let screen = tmux.wait_for("exit", |s| s.contains("TALLY-EXITED"));
+    assert!(screen.contains("TALLY-EXITED 0"), "{screen}");
+    assert!(!tmux.alternate_screen(), "the terminal is restored after SIGTERM");
+}
+
+#[test]
+fn ctrl_c_quits_and_restores_the_terminal() {
+    let port = free_udp_port();
+    let tally = binary("tally");
+    let command = format!(
+        "{} --no-udp --udp 127.0.0.1:{port}; echo TALLY-EXITED $?; sleep 30",
+        tally.display()
+    );
+    let tmux = Tmux::start("ctrl-c", &command);
+    tmux.wait_for("the dashboard", |s| s.contains("events per bucket"));
+    tmux.keys(&["C-c"]);
+    let screen = tmux.wait_for("exit", |s| s.contains("TALLY-EXITED"));
+    assert!(screen.contains("TALLY-EXITED 0"), "{screen}");
+    assert!(!tmux.alternate_screen(), "the terminal is restored after Ctrl-C");
+}

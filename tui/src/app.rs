@@ -1,0 +1,218 @@
+//! The dashboard's state and what keys do to it. No drawing, no terminal: the main loop feeds
+//! it keys and snapshots, and the widgets in `ui` draw from it.
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use tally_collector::source::SourceStatus;
+use tally_core::{AccountStats, Snapshot, SnapshotRequest, Window};
+
+/// The panel that arrow keys move in.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Panel {
+    Accounts,
+    Types,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Sort {
+    Rate,
+    Total,
+    Name,
+}
+
+impl Sort {
+    fn next(self) -> Sort {
+        match self {
+            Sort::Rate => Sort::Total,
+            Sort::Total => Sort::Name,
+            Sort::Name => Sort::Rate,
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Sort::Rate => "rate",
+            Sort::Total => "total",
+            Sort::Name => "name",
+        }
+    }
+}
+
+/// What is on screen besides the dashboard itself.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Overlay {
+    None,
+    Help,
+    BadInput,
+}
+
+#[derive(Debug)]
+pub struct App {
+    pub windows: Vec<Window>,
+    pub window: usize,
+    /// The latest snapshot, and the one the view is frozen on while paused.
+    pub live: Snapshot,
+    pub frozen: Option<Snapshot>,
+    pub sources: Vec<SourceStatus>,
+    pub panel: Panel,
+    /// Row selected in the accounts table (an index into `rows()`).
+    pub selected: usize,
+    pub sort: Sort,
+    pub filter: String,
+    pub editing_filter: bool,
+    /// The account the chart is drilled into (stacked by type).
+    pub drill: Option<String>,
+    pub overlay: Overlay,
+    pub top: usize,
+    pub quit: bool,
+}
+
+impl App {
+    /// `windows` must not be empty; the view opens on the first.
+    pub fn new(windows: Vec<Window>, first: Snapshot) -> Self {
+        App {
+            windows,
+            window: 0,
+            live: first,
+            frozen: None,
+            sources: vec![],
+            panel: Panel::Accounts,
+            selected: 0,
+            sort: Sort::Rate,
+            filter: String::new(),
+            editing_filter: false,
+            drill: None,
+            overlay: Overlay::None,
+            top: 10,
+            quit: false,
+        }
+    }
+
+    /// What the next snapshot should hold.
+    pub fn request(&self) -> SnapshotRequest {
+        SnapshotRequest {
+            window: self.windows[self.window],
+            top: self.top,
+            detail: 40,
+            focus: self.drill.clone(),
+            detail_for: self.selected_account().map(|a| a.name.to_string()),
+            all_types: self.drill.is_none(),
+            ..SnapshotRequest::default()
+        }
+    }
+
+    /// The snapshot drawn: the frozen one while paused.
+    pub fn shown(&self) -> &Snapshot {
+        self.frozen.as_ref().unwrap_or(&self.live)
+    }
+
+    pub fn paused(&self) -> bool {
+        self.frozen.is_some()
+    }
+
+    /// Accounts in the table: filtered, sorted, `(other)` included.
+    pub fn rows(&self) -> Vec<&AccountStats> {
+        let filter = self.filter.to_lowercase();
+        let mut rows: Vec<&AccountStats> = self
+            .shown()
+            .accounts
+            .iter()
+            .filter(|a| filter.is_empty() || a.name.to_lowercase().contains(&filter))
+            .collect();
+        match self.sort {
+            // The snapshot's own order: busiest in the window, then rate.
+            Sort::Total => {}
+            Sort::Rate => rows.sort_by(|a, b| {
+                b.rate
+                    .total_cmp(&a.rate)
+                    .then(b.window_total.cmp(&a.window_total))
+            }),
+            Sort::Name => rows.sort_by(|a, b| a.name.cmp(&b.name)),
+        }
+        rows
+    }
+
+    pub fn selected_account(&self) -> Option<&AccountStats> {
+        self.rows().get(self.selected).copied()
+    }
+
+    pub fn update(&mut self, snapshot: Snapshot, sources: Vec<SourceStatus>) {
+        self.live = snapshot;
+        self.sources = sources;
+        let rows = self.rows().len();
+        self.selected = self.selected.min(rows.saturating_sub(1));
+    }
+
+    pub fn handle_key(&mut self, key: KeyEvent) {
+        if key.modifiers.contains(KeyModifiers::CONTROL) && key.code == KeyCode::Char('c') {
+            self.quit = true;
+            return;
+        }
+        if self.editing_filter {
+            match key.code {
+                KeyCode::Enter => self.editing_filter = false,
+                KeyCode::Esc => {
+                    self.editing_filter = false;
+                    self.filter.clear();
+                }
+                KeyCode::Backspace => {
+                    self.filter.pop();
+                }
+                KeyCode::Char(c) => self.filter.push(c),
+                _ => {}
+            }
+            self.selected = 0;
+            return;
+        }
+        if self.overlay != Overlay::None {
+            // Any key closes an overlay; `q` still quits.
+            self.overlay = Overlay::None;
+            if key.code == KeyCode::Char('q') {
+                self.quit = true;
+            }
+            return;
+        }
+        match key.code {
+            KeyCode::Char('q') => self.quit = true,
+            KeyCode::Esc if self.drill.is_some() => self.drill = None,
+            KeyCode::Esc if !self.filter.is_empty() => self.filter.clear(),
+            KeyCode::Esc => self.quit = true,
+            KeyCode::Char(' ' | 'p') => {
+                self.frozen = match self.frozen.take() {
+                    Some(_) => None,
+                    None => Some(self.live.clone()),
+                }
+            }
+            KeyCode::Char('+' | '=') => self.window = (self.window + 1).min(self.windows.len() - 1),
+            KeyCode::Char('-' | '_') => self.window = self.window.saturating_sub(1),
+            KeyCode::Tab | KeyCode::BackTab => {
+                self.panel = match self.panel {
+                    Panel::Accounts => Panel::Types,
+                    Panel::Types => Panel::Accounts,
+                }
+            }
+            KeyCode::Down | KeyCode::Char('j') => self.move_selection(1),
+            KeyCode::Up | KeyCode::Char('k') => self.move_selection(-1),
+            KeyCode::PageDown => self.move_selection(10),
+            KeyCode::PageUp => self.move_selection(-10),
+            KeyCode::Home | KeyCode::Char('g') => self.selected = 0,
+            KeyCode::Enter => self.drill = self.selected_account().map(|a| a.name.to_string()),
+            KeyCode::Char('/') => {
+                self.editing_filter = true;
+                self.filter.clear();
+            }
+            KeyCode::Char('s') => self.sort = self.sort.next(),
+            KeyCode::Char('b') => self.overlay = Overlay::BadInput,
+            KeyCode::Char('?' | 'h') => self.overlay = Overlay::Help,
+            _ => {}
+        }
+    }
+
+    pub fn move_selection(&mut self, by: isize) {
+        let rows = self.rows().len();
+        if rows == 0 {
+            self.selected = 0;
+            return;
+        }
+        self.selected = self.selected.saturating_add_signed(by).min(rows - 1);
+    }
+}

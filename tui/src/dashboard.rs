@@ -1,0 +1,145 @@
+//! Running the dashboard: the terminal, the collector, and the loop between them.
+
+use crossterm::event::{self, DisableMouseCapture, EnableMouseCapture, Event, KeyEventKind, MouseEventKind};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::time::{Duration, Instant};
+use tally_collector::collector::Collector;
+use tally_collector::config::SourceArgs;
+use tally_collector::source::now;
+use tally_core::Snapshot;
+use tally_tui::app::App;
+use tally_tui::theme::{Theme, ThemeName};
+use tally_tui::ui;
+
+/// Logs go to a file: the screen belongs to the dashboard.
+fn log_to_file() {
+    let Some(dir) = dirs::cache_dir().map(|d| d.join("tally")) else {
+        return;
+    };
+    if std::fs::create_dir_all(&dir).is_err() {
+        return;
+    }
+    if let Ok(file) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("tally.log"))
+    {
+        let _ = tracing_subscriber::fmt()
+            .with_writer(std::sync::Mutex::new(file))
+            .with_ansi(false)
+            .with_env_filter(super::log_filter())
+            .try_init();
+    }
+}
+
+/// What decides whether a new snapshot needs a redraw.
+fn fingerprint(snapshot: &Snapshot) -> (u64, u64, u64, u64, usize) {
+    let totals = &snapshot.totals;
+    // The clock on screen shows whole seconds.
+    (
+        totals.total,
+        totals.rejected,
+        snapshot.time.as_millis() / 1000,
+        snapshot.window.start.as_millis(),
+        snapshot.accounts.len(),
+    )
+}
+
+/// Puts the terminal back: mouse capture off, then raw mode and the alternate screen.
+fn restore() {
+    let _ = crossterm::execute!(std::io::stdout(), DisableMouseCapture);
+    ratatui::restore();
+}
+
+pub fn run(sources: &SourceArgs, fps: f64, theme: ThemeName) -> Result<(), String> {
+    log_to_file();
+    let settings = sources.resolve().map_err(|e| e.to_string())?;
+    let collector = Collector::start(&settings).map_err(|e| e.to_string())?;
+    // SIGTERM and SIGHUP end the loop like `q`, so the terminal is restored.
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGHUP] {
+        signal_hook::flag::register(signal, Arc::clone(&stop)).map_err(|e| e.to_string())?;
+    }
+    let windows = collector.engine().window_presets();
+    let first = collector.engine().snapshot(&Default::default(), now());
+    let mut app = App::new(windows, first);
+    let theme = Theme::from_env(theme);
+
+    // ratatui::init restores raw mode and the alternate screen on panic; mouse capture too:
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let _ = crossterm::execute!(std::io::stdout(), DisableMouseCapture);
+        previous(info);
+    }));
+    let mut terminal = ratatui::init();
+    let _ = crossterm::execute!(std::io::stdout(), EnableMouseCapture);
+    let result = run_loop(&mut terminal, &mut app, &collector, &theme, fps, &stop);
+    restore();
+    collector.stop();
+    result.map_err(|e| e.to_string())
+}
+
+fn run_loop(
+    terminal: &mut ratatui::DefaultTerminal,
+    app: &mut App,
+    collector: &Collector,
+    theme: &Theme,
+    fps: f64,
+    stop: &AtomicBool,
+) -> std::io::Result<()> {
+    let tick = Duration::from_secs_f64(1.0 / fps.clamp(0.5, 60.0));
+    let mut next_tick = Instant::now();
+    let mut dirty = true;
+    let mut last = None;
+    while !app.quit && !stop.load(Relaxed) {
+        if Instant::now() >= next_tick {
+            let snapshot = collector.engine().snapshot(&app.request(), now());
+            let seen = fingerprint(&snapshot);
+            if last != Some(seen) {
+                last = Some(seen);
+                app.update(snapshot, collector.sources());
+                dirty = true;
+            }
+            next_tick += tick;
+            if next_tick < Instant::now() {
+                next_tick = Instant::now() + tick;
+            }
+        }
+        if dirty {
+            terminal.draw(|frame| ui::draw(frame, app, theme))?;
+            dirty = false;
+        }
+        // Sleep in the kernel until input arrives or the next tick is due.
+        if event::poll(next_tick.saturating_duration_since(Instant::now()))? {
+            match event::read()? {
+                Event::Key(key) if key.kind != KeyEventKind::Release => {
+                    app.handle_key(key);
+                    // What a key changes (window, drill-down, filter) may need new data now.
+                    next_tick = Instant::now();
+                    last = None;
+                    dirty = true;
+                }
+                Event::Mouse(mouse) => {
+                    match mouse.kind {
+                        MouseEventKind::ScrollDown => app.move_selection(3),
+                        MouseEventKind::ScrollUp => app.move_selection(-3),
+                        MouseEventKind::Down(_) => {
+                            let size = terminal.size()?;
+                            let screen = ratatui::layout::Rect::new(0, 0, size.width, size.height);
+                            match ui::account_at(screen, app, mouse.row) {
+                                Some(row) => app.selected = row,
+                                None => continue,
+                            }
+                        }
+                        _ => continue,
+                    }
+                    dirty = true;
+                }
+                Event::Resize(..) => dirty = true,
+                _ => {}
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,103 @@
+//! Drawing: the whole screen as a function of the app state.
+//!
+//! Layout, top to bottom: summary line, sources line, the stacked bar chart with its legend,
+//! then accounts (left) and types (right). Panels collapse as the terminal shrinks: the types
+//! panel goes first (below 100 columns), then the sources line and the legend (below 20 rows).
+
+mod accounts;
+mod bars;
+mod header;
+mod overlays;
+mod types;
+
+use crate::app::{App, Overlay};
+use crate::theme::Theme;
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::Span;
+use ratatui::widgets::{Block, Borders, Paragraph};
+
+pub use accounts::sparkline;
+
+/// Where everything goes on a screen of `area`; shared by drawing and mouse hit-testing.
+#[derive(Debug)]
+pub struct Areas {
+    pub summary: Rect,
+    /// Zero-height when the screen is short, as is `legend`.
+    pub sources: Rect,
+    pub chart: Rect,
+    pub legend: Rect,
+    pub accounts: Rect,
+    /// `None` when the screen is narrow.
+    pub types: Option<Rect>,
+}
+
+pub fn areas(area: Rect) -> Areas {
+    let roomy = area.height >= 20;
+    let chart_height = (area.height.saturating_sub(4) / 2).clamp(5, 20);
+    let [summary, sources, chart, legend, lists] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Length(u16::from(roomy)),
+        Constraint::Length(chart_height),
+        Constraint::Length(u16::from(roomy)),
+        Constraint::Min(3),
+    ])
+    .areas(area);
+    let (accounts, types) = if lists.width >= 100 {
+        let [left, right] =
+            Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)]).areas(lists);
+        (left, Some(right))
+    } else {
+        (lists, None)
+    };
+    Areas {
+        summary,
+        sources,
+        chart,
+        legend,
+        accounts,
+        types,
+    }
+}
+
+/// The accounts row (an index into [`App::rows`]) drawn at screen row `y`, if any.
+pub fn account_at(area: Rect, app: &App, y: u16) -> Option<usize> {
+    let table = areas(area).accounts;
+    // The table's top border and its header row come first.
+    let first = table.y + 2;
+    let visible = table.height.saturating_sub(2) as usize;
+    if y < first || visible == 0 {
+        return None;
+    }
+    // The table scrolls just enough to show the selected row.
+    let offset = app.selected.saturating_sub(visible - 1);
+    let index = offset + (y - first) as usize;
+    (index < app.rows().len()).then_some(index)
+}
+
+pub fn draw(frame: &mut Frame<'_>, app: &App, theme: &Theme) {
+    let areas = areas(frame.area());
+    frame.render_widget(Paragraph::new(header::summary(app, theme)), areas.summary);
+    frame.render_widget(Paragraph::new(header::sources(app, theme)), areas.sources);
+    let stack = &app.shown().stack;
+    let title = match &stack.focus {
+        Some(account) => format!(" {account} by type (Esc: all accounts) "),
+        None => " events per bucket, by account ".to_owned(),
+    };
+    let block = Block::default()
+        .borders(Borders::TOP)
+        .title(Span::styled(title, theme.muted()));
+    let inner = block.inner(areas.chart);
+    frame.render_widget(block, areas.chart);
+    frame.render_widget(bars::StackedBars { stack, theme }, inner);
+    frame.render_widget(Paragraph::new(bars::legend(stack, theme)), areas.legend);
+    accounts::draw(frame, areas.accounts, app, theme);
+    if let Some(types) = areas.types {
+        types::draw(frame, types, app, theme);
+    }
+    match app.overlay {
+        Overlay::None => {}
+        Overlay::Help => overlays::help(frame, theme),
+        Overlay::BadInput => overlays::bad_input(frame, app, theme),
+    }
+}

@@ -1,0 +1,93 @@
+//! Help and the bad-input view, drawn over the dashboard.
+
+use crate::app::App;
+use crate::theme::Theme;
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
+
+const KEYS: [(&str, &str); 12] = [
+    ("q, Esc", "quit (Esc first leaves a drill-down or filter)"),
+    ("space, p", "pause / resume the view (data keeps coming)"),
+    ("+ / -", "longer / shorter window (1m, 5m, 1h, 24h)"),
+    ("tab", "switch between accounts and types"),
+    ("↑ ↓, j k", "select an account"),
+    ("Enter", "chart the selected account by type"),
+    ("/", "filter accounts (Enter keeps, Esc clears)"),
+    ("s", "sort by rate, window total, name"),
+    ("b", "bad input: reasons and rejected payloads"),
+    ("?", "this help"),
+    ("mouse", "wheel scrolls, click selects"),
+    ("", "any key closes this"),
+];
+
+fn centered(area: Rect, width: u16, height: u16) -> Rect {
+    let width = width.min(area.width);
+    let height = height.min(area.height);
+    Rect::new(
+        area.x + (area.width - width) / 2,
+        area.y + (area.height - height) / 2,
+        width,
+        height,
+    )
+}
+
+pub fn help(frame: &mut Frame<'_>, theme: &Theme) {
+    let lines: Vec<Line<'_>> = KEYS
+        .iter()
+        .map(|(key, what)| {
+            Line::from(vec![
+                Span::styled(format!(" {key:<10}"), theme.title()),
+                Span::raw(*what),
+            ])
+        })
+        .collect();
+    let area = centered(frame.area(), 66, KEYS.len() as u16 + 2);
+    frame.render_widget(Clear, area);
+    frame.render_widget(
+        Paragraph::new(lines).block(Block::bordered().title(" keys ")),
+        area,
+    );
+}
+
+pub fn bad_input(frame: &mut Frame<'_>, app: &App, theme: &Theme) {
+    let snapshot = app.shown();
+    let mut lines = vec![Line::styled(" rejected, by reason", theme.title())];
+    if snapshot.rejections.is_empty() {
+        lines.push(Line::raw("   nothing rejected"));
+    }
+    for reason in &snapshot.rejections {
+        lines.push(Line::raw(format!(
+            "   {:<14} {}",
+            reason.reason.as_str(),
+            reason.count
+        )));
+    }
+    lines.push(Line::raw(""));
+    lines.push(Line::styled(
+        " latest rejected payloads (escaped), newest last",
+        theme.title(),
+    ));
+    for sample in &snapshot.recent_rejects {
+        lines.push(Line::from(vec![
+            Span::styled(format!("   {:<12} ", sample.reason.as_str()), theme.bad()),
+            Span::raw(format!("{} ", sample.detail)),
+            Span::styled(
+                format!("[{} bytes] {}", sample.len, sample.payload),
+                theme.muted(),
+            ),
+        ]));
+    }
+    let area = centered(
+        frame.area(),
+        frame.area().width.saturating_sub(4),
+        frame.area().height.saturating_sub(2),
+    );
+    frame.render_widget(Clear, area);
+    let block = Block::bordered().title(" bad input (any key closes) ");
+    frame.render_widget(
+        Paragraph::new(lines).block(block).wrap(Wrap { trim: false }),
+        area,
+    );
+}

@@ -1,0 +1,88 @@
+//! Event types of the selected (or drilled-into) account, or of all accounts: counts, rates,
+//! timing percentiles, gauges, distinct counts.
+
+use crate::app::{App, Panel};
+use crate::theme::Theme;
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Rect};
+use ratatui::text::Span;
+use ratatui::widgets::{Block, Borders, Cell, Row, Table};
+use tally_collector::stat::short_number;
+use tally_core::TypeStats;
+
+fn measure(t: &TypeStats) -> String {
+    if let Some(timing) = &t.timing {
+        return format!(
+            "p50 {} p99 {} max {}",
+            ms(timing.p50),
+            ms(timing.p99),
+            ms(timing.max)
+        );
+    }
+    if let Some(gauge) = t.gauge {
+        return format!("gauge {}", short_number(gauge));
+    }
+    if let Some(distinct) = t.distinct {
+        return format!("~{} distinct", short_number(distinct as f64));
+    }
+    String::new()
+}
+
+fn ms(value: f64) -> String {
+    if value >= 1000.0 {
+        format!("{:.1}s", value / 1000.0)
+    } else {
+        format!("{value:.0}ms")
+    }
+}
+
+pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App, theme: &Theme) {
+    let shown = app.shown();
+    let account = app
+        .drill
+        .as_deref()
+        .map(str::to_owned)
+        .or_else(|| app.selected_account().map(|a| a.name.to_string()));
+    let detail = account
+        .as_deref()
+        .and_then(|name| shown.accounts.iter().find(|a| &*a.name == name))
+        .and_then(|a| a.detail.as_ref());
+    let (title, types): (String, &[TypeStats]) = match (account, detail) {
+        (Some(name), Some(detail)) => (format!(" types of {name} "), &detail.types),
+        _ => (" types, all accounts ".to_owned(), &shown.types),
+    };
+    let title_style = if app.panel == Panel::Types {
+        theme.title()
+    } else {
+        theme.muted()
+    };
+    let rows: Vec<Row<'_>> = types
+        .iter()
+        .map(|t| {
+            Row::new(vec![
+                Cell::from(if t.name.is_empty() {
+                    "-".to_owned()
+                } else {
+                    t.name.to_string()
+                }),
+                Cell::from(format!("{:>7}", short_number(t.rate))),
+                Cell::from(format!("{:>7}", short_number(t.window_total as f64))),
+                Cell::from(Span::styled(measure(t), theme.muted())),
+            ])
+        })
+        .collect();
+    let widths = [
+        Constraint::Min(12),
+        Constraint::Length(7),
+        Constraint::Length(7),
+        Constraint::Min(10),
+    ];
+    let table = Table::new(rows, widths)
+        .header(Row::new(vec!["type", " rate/s", " window", ""]).style(theme.muted()))
+        .block(
+            Block::default()
+                .borders(Borders::TOP)
+                .title(Span::styled(title, title_style)),
+        );
+    frame.render_widget(table, area);
+}

@@ -1,0 +1,286 @@
+//! The dashboard drawn into ratatui's TestBackend from a fixed engine, fixed sources and a fixed
+//! clock: text snapshots of each view at 80x24 and 160x48, colours checked cell by cell.
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use insta::assert_snapshot;
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::style::Color;
+use std::sync::Arc;
+use tally_collector::source::{SourceState, SourceStatus};
+use tally_core::palette::{self, Rgb};
+use tally_core::{Engine, EngineConfig, Event, Rejection, Timestamp, Value};
+use tally_tui::app::{App, Overlay};
+use tally_tui::theme::{Theme, ThemeName};
+use tally_tui::ui;
+
+const T0: u64 = 1_700_002_800_000; // 23:00:00 UTC, a whole hour
+
+fn at(ms: u64) -> Timestamp {
+    Timestamp::from_millis(T0 + ms)
+}
+
+/// An engine with two minutes of steady, known traffic (five accounts, a few types, timings
+/// and a gauge), and a dashboard showing it at a fixed time.
+struct Fixture {
+    engine: Arc<Engine>,
+    app: App,
+    now: Timestamp,
+}
+
+impl Fixture {
+    fn new() -> Fixture {
+        let engine = Engine::new(EngineConfig::default(), at(0)).expect("valid");
+        let mut recorder = engine.recorder();
+        let accounts = [
+            ("acme", 9),
+            ("globex", 5),
+            ("initech", 3),
+            ("umbrella", 2),
+            ("hooli", 1),
+        ];
+        for second in 0..120u64 {
+            let time = at(second * 1000 + 100);
+            for (name, per_second) in accounts {
+                // A swell, so the bars have a shape.
+                let n = per_second * (1 + (second / 20) % 3);
+                let count = |event_type, n| Event {
+                    account: name,
+                    event_type,
+                    app: Some("shop"),
+                    value: Value::Count(n),
+                    time,
+                };
+                recorder.record(&count("pageview", n));
+                recorder.record(&count("order.create", n / 3));
+                let ms = 20.0 + (second % 50) as f64;
+                let timing = Value::Timing { ms, count: 1 };
+                recorder.record(&Event {
+                    account: name,
+                    event_type: "api.latency",
+                    app: None,
+                    value: timing,
+                    time,
+                });
+            }
+            let gauge = Value::Gauge(42.0);
+            recorder.record(&Event {
+                account: "acme",
+                event_type: "queue.depth",
+                app: None,
+                value: gauge,
+                time,
+            });
+        }
+        recorder.flush();
+        engine.reject(
+            Rejection::Statsd,
+            "sample rate must be in (0, 1]",
+            b"acme.x:1|c|@7",
+            at(60_000),
+        );
+        engine.reject(
+            Rejection::Json,
+            "EOF while parsing an object",
+            b"{\"type\":\"page",
+            at(61_000),
+        );
+        let now = at(120_500);
+        let app = App::new(engine.window_presets(), engine.snapshot(&Default::default(), now));
+        let mut fixture = Fixture { engine, app, now };
+        fixture.refresh();
+        fixture
+    }
+
+    /// What the main loop does on a tick: a snapshot for what the app now asks for.
+    fn refresh(&mut self) {
+        let sources = vec![SourceStatus {
+            kind: "udp".into(),
+            address: "127.0.0.1:8125".into(),
+            state: SourceState::Listening,
+            received: 1000,
+            events: 5000,
+            bad: 2,
+            bytes: 40_000,
+            last_message: Some(self.now),
+            connections: None,
+            kernel_drops: Some(0),
+            note: String::new(),
+        }];
+        let snapshot = self.engine.snapshot(&self.app.request(), self.now);
+        self.app.update(snapshot, sources);
+    }
+}
+
+fn app() -> App {
+    Fixture::new().app
+}
+
+fn render(app: &App, theme: &Theme, width: u16, height: u16) -> Terminal<TestBackend> {
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("terminal");
+    terminal.draw(|frame| ui::draw(frame, app, theme)).expect("draws");
+    terminal
+}
+
+fn press(app: &mut App, code: KeyCode) {
+    app.handle_key(KeyEvent::new(code, KeyModifiers::NONE));
+}
+
+fn colour() -> Theme {
+    Theme::new(ThemeName::Default, true)
+}
+
+#[test]
+fn dashboard_at_80x24() {
+    assert_snapshot!(render(&app(), &colour(), 80, 24).backend());
+}
+
+#[test]
+fn dashboard_at_160x48() {
+    assert_snapshot!(render(&app(), &colour(), 160, 48).backend());
+}
+
+#[test]
+fn drill_down_by_type_at_160x48() {
+    let mut fixture = Fixture::new();
+    press(&mut fixture.app, KeyCode::Enter);
+    assert_eq!(fixture.app.drill.as_deref(), Some("acme"));
+    fixture.refresh();
+    assert_eq!(fixture.app.shown().stack.focus.as_deref(), Some("acme"));
+    assert_snapshot!(render(&fixture.app, &colour(), 160, 48).backend());
+}
+
+#[test]
+fn help_and_bad_input_views() {
+    let mut app = app();
+    press(&mut app, KeyCode::Char('?'));
+    assert_eq!(app.overlay, Overlay::Help);
+    assert_snapshot!("help_80x24", render(&app, &colour(), 80, 24).backend());
+    press(&mut app, KeyCode::Char('x'));
+    press(&mut app, KeyCode::Char('b'));
+    assert_eq!(app.overlay, Overlay::BadInput);
+    assert_snapshot!("bad_input_120x30", render(&app, &colour(), 120, 30).backend());
+}
+
+#[test]
+fn no_color_tells_layers_apart_by_glyph() {
+    let theme = Theme::new(ThemeName::Default, false);
+    let terminal = render(&app(), &theme, 160, 48);
+    let buffer = terminal.backend().buffer();
+    assert!(
+        buffer
+            .content()
+            .iter()
+            .all(|cell| cell.fg == Color::Reset && cell.bg == Color::Reset)
+    );
+    assert_snapshot!(terminal.backend());
+}
+
+/// The bars' and the legend's colours are the palette's colours of each layer's account.
+#[test]
+fn bars_and_legend_use_each_accounts_palette_colour() {
+    let app = app();
+    let terminal = render(&app, &colour(), 160, 48);
+    let buffer = terminal.backend().buffer();
+    let stack = &app.shown().stack;
+    let rgb = |i: u8| {
+        let Rgb(r, g, b) = palette::DEFAULT[i as usize];
+        Color::Rgb(r, g, b)
+    };
+    let layer_colours: Vec<Color> = stack.layers.iter().map(|l| rgb(l.colour)).collect();
+    // Every filled cell of the chart is one of the layers' colours, and each layer shows.
+    let area = ui::areas(buffer.area).chart;
+    let mut seen = vec![false; layer_colours.len()];
+    for y in area.y..area.y + area.height {
+        for x in area.x..area.x + area.width {
+            let cell = &buffer[(x, y)];
+            if "▁▂▃▄▅▆▇█".contains(cell.symbol()) {
+                let layer = layer_colours.iter().position(|c| *c == cell.fg);
+                assert!(layer.is_some(), "cell ({x},{y}) has {:?}", cell.fg);
+                seen[layer.unwrap_or(0)] = true;
+            }
+        }
+    }
+    assert!(seen.iter().all(|s| *s), "every layer is drawn: {seen:?}");
+    // The legend: each name preceded by its colour swatch.
+    let legend = ui::areas(buffer.area).legend;
+    let line: String = (legend.x..legend.x + legend.width)
+        .map(|x| buffer[(x, legend.y)].symbol())
+        .collect();
+    for layer in &stack.layers {
+        let at = line.find(&*layer.name).expect("name in the legend");
+        let swatch_x = legend.x + line[..at].chars().count() as u16 - 3;
+        assert_eq!(
+            buffer[(swatch_x, legend.y)].fg,
+            rgb(layer.colour),
+            "{}",
+            layer.name
+        );
+    }
+}
+
+#[test]
+fn keys_pause_change_window_filter_sort_and_quit() {
+    let mut app = app();
+    let live_total = app.shown().totals.total;
+    press(&mut app, KeyCode::Char(' '));
+    assert!(app.paused());
+    let mut later = app.live.clone();
+    later.totals.total += 100;
+    app.update(later, vec![]);
+    assert_eq!(app.shown().totals.total, live_total, "the view is frozen");
+    assert_eq!(app.live.totals.total, live_total + 100, "data keeps coming");
+    press(&mut app, KeyCode::Char('p'));
+    assert!(!app.paused());
+
+    assert_eq!(app.request().window.buckets, 60);
+    press(&mut app, KeyCode::Char('+'));
+    assert_eq!(app.request().window.buckets, 300);
+    press(&mut app, KeyCode::Char('+'));
+    press(&mut app, KeyCode::Char('+'));
+    press(&mut app, KeyCode::Char('+'));
+    assert_eq!(
+        (app.request().window.level, app.request().window.buckets),
+        (2, 24),
+        "stops at the longest"
+    );
+    press(&mut app, KeyCode::Char('-'));
+    assert_eq!(app.request().window.level, 1);
+
+    press(&mut app, KeyCode::Char('/'));
+    for c in "glo".chars() {
+        press(&mut app, KeyCode::Char(c));
+    }
+    press(&mut app, KeyCode::Enter);
+    let names: Vec<String> = app.rows().iter().map(|a| a.name.to_string()).collect();
+    assert_eq!(names, ["globex"]);
+    press(&mut app, KeyCode::Esc);
+    assert_eq!(app.rows().len(), 5, "Esc clears the filter first");
+
+    press(&mut app, KeyCode::Char('s'));
+    press(&mut app, KeyCode::Char('s'));
+    let names: Vec<String> = app.rows().iter().map(|a| a.name.to_string()).collect();
+    assert_eq!(
+        names,
+        ["acme", "globex", "hooli", "initech", "umbrella"],
+        "sorted by name"
+    );
+
+    press(&mut app, KeyCode::Down);
+    press(&mut app, KeyCode::Char('j'));
+    assert_eq!(
+        app.selected_account().map(|a| a.name.to_string()).as_deref(),
+        Some("hooli")
+    );
+    assert_eq!(app.request().detail_for.as_deref(), Some("hooli"));
+    press(&mut app, KeyCode::Enter);
+    assert_eq!(app.request().focus.as_deref(), Some("hooli"));
+    press(&mut app, KeyCode::Esc);
+    assert_eq!(app.request().focus, None, "Esc leaves the drill-down first");
+    assert!(!app.quit);
+    press(&mut app, KeyCode::Char('q'));
+    assert!(app.quit);
+    let mut app = self::app();
+    app.handle_key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL));
+    assert!(app.quit, "Ctrl-C quits (raw mode delivers it as a key)");
+}
