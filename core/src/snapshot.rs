@@ -95,7 +95,8 @@ pub struct Totals {
     pub window_total: u64,
     /// Events per second now.
     pub rate: f64,
-    /// Highest per-second rate of any complete bucket in the window.
+    /// Highest per-second rate of any complete bucket in the window, or the current rate if
+    /// that is higher.
     pub peak_rate: f64,
     /// Accounts tracked by name (not counting `(other)`).
     pub accounts: usize,
@@ -392,10 +393,12 @@ impl Engine {
         } else {
             &heights[..]
         };
-        totals.peak_rate = complete_heights
+        // A rate now above every complete bucket's is the peak (a burst in progress).
+        let complete_peak = complete_heights
             .iter()
             .max()
             .map_or(0.0, |&h| h as f64 / bucket_seconds);
+        totals.peak_rate = complete_peak.max(totals.rate);
         measured.sort_by(|a, b| {
             by_window_then_rate_then_name(
                 (a.window_total, a.rate, &a.account.name),

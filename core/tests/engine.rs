@@ -73,6 +73,13 @@ fn counts_totals_windows_rates_and_shares() {
     assert!((account(&snap, "globex").rate - 1.0).abs() < 1e-9);
     assert!((snap.totals.rate - 3.0).abs() < 1e-9);
     assert!((snap.totals.peak_rate - 3.0).abs() < 1e-9);
+    // A burst in the current bucket lifts the peak with the rate.
+    for _ in 0..40 {
+        recorder.record(&count("acme", "pageview", 1, at(10_100)));
+    }
+    recorder.flush();
+    let burst = engine.snapshot(&last_minute(), at(10_200));
+    assert!(burst.totals.rate > 3.0 && burst.totals.peak_rate == burst.totals.rate);
     assert_eq!(&*snap.accounts[0].name, "acme", "busiest first");
 
     let types = types_of(&snap, "acme");
