@@ -25,17 +25,30 @@ pub enum Transport {
     Tcp,
 }
 
-#[derive(Clone, Debug)]
+/// What `tally send` sends, and where (its flags).
+#[derive(Clone, Debug, clap::Args)]
 pub struct SendOptions {
+    /// Where to send
+    #[arg(long, default_value = "127.0.0.1:8125")]
     pub to: SocketAddr,
+    #[arg(long, value_enum, default_value = "udp")]
     pub transport: Transport,
+    #[arg(long, value_enum, default_value = "statsd")]
     pub format: Format,
+    /// Events to send
+    #[arg(long, default_value_t = 1000)]
     pub count: u64,
-    /// Events per second; `None` sends as fast as possible.
+    /// Events per second (default: as fast as possible)
+    #[arg(long)]
     pub rate: Option<f64>,
+    /// Accounts to spread the events over (event i goes to account i % N)
+    #[arg(long, default_value_t = 5)]
     pub accounts: usize,
+    /// Event types per account
+    #[arg(long, default_value_t = 3)]
     pub types: usize,
-    /// StatsD lines per datagram (other formats: one event per datagram).
+    /// StatsD lines per datagram (other formats: one event per datagram)
+    #[arg(long, default_value_t = 1)]
     pub per_datagram: usize,
 }
 

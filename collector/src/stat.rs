@@ -138,13 +138,7 @@ fn table_header(out: &mut impl Write) -> io::Result<()> {
 }
 
 fn table_row(out: &mut impl Write, snapshot: &Snapshot, top: usize) -> io::Result<()> {
-    let seconds = snapshot.time.as_millis() / 1000;
-    let clock = format!(
-        "{:02}:{:02}:{:02}",
-        seconds / 3600 % 24,
-        seconds / 60 % 60,
-        seconds % 60
-    );
+    let clock = snapshot.time.utc_clock();
     let leaders: Vec<String> = snapshot
         .accounts
         .iter()

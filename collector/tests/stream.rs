@@ -1,15 +1,18 @@
 //! TCP and Unix-domain stream listeners over real sockets.
 
+mod common;
+
+use common::{total, wait_for};
+
 use std::io::Write;
 use std::net::TcpStream;
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
 use tally_collector::collector::Collector;
 use tally_collector::config::{FileConfig, SourceArgs};
-use tally_collector::source::{SourceStatus, now};
+use tally_collector::source::SourceStatus;
 use tally_collector::stream::StreamAddress;
-use tally_core::{Rejection, Snapshot, SnapshotRequest};
+use tally_core::Rejection;
 
 fn collector(tcp: bool, unix: Option<PathBuf>) -> Collector {
     let args = SourceArgs {
@@ -24,25 +27,6 @@ fn collector(tcp: bool, unix: Option<PathBuf>) -> Collector {
     };
     let settings = args.merge(FileConfig::default()).expect("valid");
     Collector::start(&settings).expect("starts")
-}
-
-fn wait_for(collector: &Collector, done: impl Fn(&Snapshot) -> bool) -> Snapshot {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let snapshot = collector.engine().snapshot(&SnapshotRequest::default(), now());
-        if done(&snapshot) || Instant::now() > deadline {
-            return snapshot;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn total(snapshot: &Snapshot, account: &str) -> u64 {
-    snapshot
-        .accounts
-        .iter()
-        .find(|a| &*a.name == account)
-        .map_or(0, |a| a.total)
 }
 
 fn tcp_address(collector: &Collector) -> std::net::SocketAddr {
@@ -90,7 +74,7 @@ fn many_tcp_connections_with_lines_split_anywhere() {
     for writer in writers {
         writer.join().expect("writer");
     }
-    let snapshot = wait_for(&collector, |s| s.totals.total >= 250 * connections as u64);
+    let snapshot = wait_for(collector.engine(), |s| s.totals.total >= 250 * connections as u64);
     for c in 0..connections {
         assert_eq!(total(&snapshot, &format!("conn{c}")), 250, "conn{c}");
     }
@@ -111,7 +95,7 @@ fn an_over_long_line_is_rejected_and_the_connection_goes_on() {
         .write_all(b"\nacme.after:1|c\nacme.last:1|c")
         .expect("writes");
     drop(stream); // the last line has no newline: end of stream ends it
-    let snapshot = wait_for(&collector, |s| s.totals.total >= 3);
+    let snapshot = wait_for(collector.engine(), |s| s.totals.total >= 3);
     assert_eq!(
         total(&snapshot, "acme"),
         3,
@@ -139,7 +123,7 @@ fn unix_sockets_replace_stale_files_and_refuse_live_ones() {
     stream
         .write_all(b"acme.unix:2|c\nacme.unix:3|c\n")
         .expect("writes");
-    let snapshot = wait_for(&collector, |s| s.totals.total >= 5);
+    let snapshot = wait_for(collector.engine(), |s| s.totals.total >= 5);
     assert_eq!(total(&snapshot, "acme"), 5);
     assert_eq!(source(&collector, "unix").connections, Some(1));
     // A second collector on the same path is refused: the first one answers there.

@@ -1,12 +1,15 @@
 //! The UDP listener over real loopback sockets.
 
+mod common;
+
+use common::{total, wait_for};
+
 use std::net::UdpSocket;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
-use std::time::{Duration, Instant};
 use tally_collector::source::now;
 use tally_collector::udp::{UdpListener, UdpOptions};
-use tally_core::{Engine, EngineConfig, Rejection, Snapshot, SnapshotRequest};
+use tally_core::{Engine, EngineConfig, Rejection};
 
 fn start(threads: usize) -> (Arc<Engine>, UdpListener, Arc<AtomicBool>) {
     let engine = Engine::new(EngineConfig::default(), now()).expect("valid");
@@ -18,26 +21,6 @@ fn start(threads: usize) -> (Arc<Engine>, UdpListener, Arc<AtomicBool>) {
     let listener = UdpListener::start("127.0.0.1:0".parse().expect("address"), &engine, &options, &stop)
         .expect("binds an ephemeral port");
     (engine, listener, stop)
-}
-
-/// Snapshots until `done` holds or 10 s pass.
-fn wait_for(engine: &Engine, done: impl Fn(&Snapshot) -> bool) -> Snapshot {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let snapshot = engine.snapshot(&SnapshotRequest::default(), now());
-        if done(&snapshot) || Instant::now() > deadline {
-            return snapshot;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn total(snapshot: &Snapshot, account: &str) -> u64 {
-    snapshot
-        .accounts
-        .iter()
-        .find(|a| &*a.name == account)
-        .map_or(0, |a| a.total)
 }
 
 #[test]

@@ -31,6 +31,17 @@ impl Timestamp {
     pub const fn saturating_add_millis(self, ms: u64) -> Self {
         Timestamp(self.0.saturating_add(ms))
     }
+
+    /// The time of day in UTC, `HH:MM:SS`, as the dashboards and `stat` show it.
+    pub fn utc_clock(self) -> String {
+        let seconds = self.0 / 1000;
+        format!(
+            "{:02}:{:02}:{:02}",
+            seconds / 3600 % 24,
+            seconds / 60 % 60,
+            seconds % 60
+        )
+    }
 }
 
 /// One resolution of the rolling windows: `buckets` time buckets of `bucket_ms` each.
@@ -95,5 +106,9 @@ mod tests {
         assert_eq!(human_duration(1500), "1500ms");
         assert_eq!(human_duration(86_400_000), "1d");
         assert_eq!(Resolution::new(60_000, 60).to_string(), "1h x 1m");
+        assert_eq!(
+            Timestamp::from_millis(1_700_002_800_000 + 3_723_456).utc_clock(),
+            "00:02:03"
+        );
     }
 }

@@ -189,40 +189,37 @@ fn the_dashboard_shows_what_arrives_and_answers_keys() {
     );
 }
 
-#[test]
-fn sigterm_restores_the_terminal() {
+/// An idle dashboard in tmux, and the pattern that finds its process.
+fn idle_dashboard(name: &str) -> (Tmux, String) {
     let port = free_udp_port();
     let tally = binary("tally");
-    let command = format!(
-        "{} --no-udp --udp 127.0.0.1:{port}; echo TALLY-EXITED $?; sleep 30",
-        tally.display()
-    );
-    let tmux = Tmux::start("sigterm", &command);
+    let argv = format!("{} --no-udp --udp 127.0.0.1:{port}", tally.display());
+    let tmux = Tmux::start(name, &format!("{argv}; echo TALLY-EXITED $?; sleep 30"));
     tmux.wait_for("the dashboard", |s| s.contains("events per bucket"));
     // Anchored: the tmux shell's own command line contains the same words.
-    let pattern = format!("^{} --no-udp --udp 127.0.0.1:{port}", tally.display());
+    (tmux, format!("^{argv}"))
+}
+
+fn assert_exited_and_restored(tmux: &Tmux, how: &str) {
+    let screen = tmux.wait_for("exit", |s| s.contains("TALLY-EXITED"));
+    assert!(screen.contains("TALLY-EXITED 0"), "{screen}");
+    assert!(!tmux.alternate_screen(), "the terminal is restored after {how}");
+}
+
+#[test]
+fn sigterm_restores_the_terminal() {
+    let (tmux, process) = idle_dashboard("sigterm");
     let status = Command::new("pkill")
-        .args(["-TERM", "-f", &pattern])
+        .args(["-TERM", "-f", &process])
         .status()
         .expect("pkill");
     assert!(status.success());
-    let screen = tmux.wait_for("exit", |s| s.contains("TALLY-EXITED"));
-    assert!(screen.contains("TALLY-EXITED 0"), "{screen}");
-    assert!(!tmux.alternate_screen(), "the terminal is restored after SIGTERM");
+    assert_exited_and_restored(&tmux, "SIGTERM");
 }
 
 #[test]
 fn ctrl_c_quits_and_restores_the_terminal() {
-    let port = free_udp_port();
-    let tally = binary("tally");
-    let command = format!(
-        "{} --no-udp --udp 127.0.0.1:{port}; echo TALLY-EXITED $?; sleep 30",
-        tally.display()
-    );
-    let tmux = Tmux::start("ctrl-c", &command);
-    tmux.wait_for("the dashboard", |s| s.contains("events per bucket"));
+    let (tmux, _) = idle_dashboard("ctrl-c");
     tmux.keys(&["C-c"]);
-    let screen = tmux.wait_for("exit", |s| s.contains("TALLY-EXITED"));
-    assert!(screen.contains("TALLY-EXITED 0"), "{screen}");
-    assert!(!tmux.alternate_screen(), "the terminal is restored after Ctrl-C");
+    assert_exited_and_restored(&tmux, "Ctrl-C");
 }

@@ -2,14 +2,13 @@
 
 use clap::{Parser, Subcommand};
 use std::io::{IsTerminal, Write};
-use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 use tally_collector::collector::Collector;
 use tally_collector::config::SourceArgs;
-use tally_collector::send::{self, Format, SendOptions, Transport};
+use tally_collector::send::{self, SendOptions};
 use tally_collector::stat::{self, StatOptions};
 use tally_core::{Engine, Window, human_duration};
 use tally_tui::theme::ThemeName;
@@ -58,28 +57,8 @@ enum Command {
     },
     /// Send events to a collector (tally, a StatsD server, a classic events hub)
     Send {
-        /// Where to send
-        #[arg(long, default_value = "127.0.0.1:8125")]
-        to: SocketAddr,
-        #[arg(long, value_enum, default_value = "udp")]
-        transport: Transport,
-        #[arg(long, value_enum, default_value = "statsd")]
-        format: Format,
-        /// Events to send
-        #[arg(long, default_value_t = 1000)]
-        count: u64,
-        /// Events per second (default: as fast as possible)
-        #[arg(long)]
-        rate: Option<f64>,
-        /// Accounts to spread the events over (event i goes to account i % N)
-        #[arg(long, default_value_t = 5)]
-        accounts: usize,
-        /// Event types per account
-        #[arg(long, default_value_t = 3)]
-        types: usize,
-        /// StatsD lines per datagram
-        #[arg(long, default_value_t = 1)]
-        per_datagram: usize,
+        #[command(flatten)]
+        options: SendOptions,
         /// Print what was sent as JSON
         #[arg(long)]
         json: bool,
@@ -110,29 +89,7 @@ fn main() -> ExitCode {
             window,
             top,
         }) => run_stat(&sources, interval, json, count, window, top),
-        Some(Command::Send {
-            to,
-            transport,
-            format,
-            count,
-            rate,
-            accounts,
-            types,
-            per_datagram,
-            json,
-        }) => run_send(
-            &SendOptions {
-                to,
-                transport,
-                format,
-                count,
-                rate,
-                accounts,
-                types,
-                per_datagram,
-            },
-            json,
-        ),
+        Some(Command::Send { options, json }) => run_send(&options, json),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

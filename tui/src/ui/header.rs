@@ -11,13 +11,7 @@ pub fn summary<'a>(app: &App, theme: &Theme) -> Line<'a> {
     let snapshot = app.shown();
     let totals = &snapshot.totals;
     let window = &snapshot.window;
-    let seconds = snapshot.time.as_millis() / 1000;
-    let clock = format!(
-        "{:02}:{:02}:{:02}",
-        seconds / 3600 % 24,
-        seconds / 60 % 60,
-        seconds % 60
-    );
+    let clock = snapshot.time.utc_clock();
     let mut spans = vec![
         Span::styled(" tally ", theme.title()),
         Span::raw(format!("{}/s ", short_number(totals.rate))),
