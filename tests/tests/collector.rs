@@ -188,3 +188,42 @@ fn errors_are_one_clear_line() {
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("invalid value 'nonsense'"));
 }
+
+#[test]
+fn the_demo_sends_lively_realistic_traffic_through_a_real_socket() {
+    let mut stat = Stat::start(&["--demo", "--no-udp", "--interval", "500ms"]);
+    let report = stat.wait_for(WAIT, |r| {
+        r["totals"]["accounts"].as_u64() >= Some(20) && r["totals"]["total"].as_u64() >= Some(300)
+    });
+    // It arrives through a real UDP listener (a private one, with --no-udp).
+    let udp = udp_source(&report);
+    assert!(udp["received"].as_u64() > Some(0), "{udp}");
+    assert_eq!(
+        report["totals"]["rejected"], 0,
+        "the demo's payloads are all valid"
+    );
+    // Long-tailed: the busiest account has several times the median's traffic.
+    let totals: Vec<u64> = report["accounts"]
+        .as_array()
+        .expect("accounts")
+        .iter()
+        .filter_map(|a| a["total"].as_u64())
+        .collect();
+    let (top, median) = (totals[0], totals[totals.len() / 2]);
+    assert!(top >= 4 * median.max(1), "top {top}, median {median}: {totals:?}");
+    // Several kinds of events: counters, timings, gauges, sets.
+    let types: std::collections::BTreeSet<&str> = report["accounts"]
+        .as_array()
+        .expect("accounts")
+        .iter()
+        .flat_map(|a| {
+            a["types"]
+                .as_object()
+                .into_iter()
+                .flat_map(|t| t.keys().map(String::as_str))
+        })
+        .collect();
+    for expected in ["pageview", "api.latency", "order.create"] {
+        assert!(types.contains(expected), "{types:?}");
+    }
+}

@@ -141,13 +141,20 @@ fn dashboard_at_160x48() {
 }
 
 #[test]
-fn drill_down_by_type_at_160x48() {
+fn drill_down_by_type() {
     let mut fixture = Fixture::new();
     press(&mut fixture.app, KeyCode::Enter);
     assert_eq!(fixture.app.drill.as_deref(), Some("acme"));
     fixture.refresh();
     assert_eq!(fixture.app.shown().stack.focus.as_deref(), Some("acme"));
-    assert_snapshot!(render(&fixture.app, &colour(), 160, 48).backend());
+    assert_snapshot!(
+        "drill_down_80x24",
+        render(&fixture.app, &colour(), 80, 24).backend()
+    );
+    assert_snapshot!(
+        "drill_down_160x48",
+        render(&fixture.app, &colour(), 160, 48).backend()
+    );
 }
 
 #[test]
@@ -156,10 +163,41 @@ fn help_and_bad_input_views() {
     press(&mut app, KeyCode::Char('?'));
     assert_eq!(app.overlay, Overlay::Help);
     assert_snapshot!("help_80x24", render(&app, &colour(), 80, 24).backend());
+    assert_snapshot!("help_160x48", render(&app, &colour(), 160, 48).backend());
     press(&mut app, KeyCode::Char('x'));
+    assert_eq!(app.overlay, Overlay::None, "any key closes it");
     press(&mut app, KeyCode::Char('b'));
     assert_eq!(app.overlay, Overlay::BadInput);
-    assert_snapshot!("bad_input_120x30", render(&app, &colour(), 120, 30).backend());
+    assert_snapshot!("bad_input_80x24", render(&app, &colour(), 80, 24).backend());
+    assert_snapshot!("bad_input_160x48", render(&app, &colour(), 160, 48).backend());
+}
+
+/// A click on a table row selects that account; elsewhere it selects nothing.
+#[test]
+fn clicks_find_the_account_row() {
+    let app = app();
+    let screen = ratatui::layout::Rect::new(0, 0, 160, 48);
+    let table = ui::areas(screen).accounts;
+    let rows = app.rows();
+    assert_eq!(
+        ui::account_at(screen, &app, table.y + 2)
+            .map(|i| rows[i].name.to_string())
+            .as_deref(),
+        Some("acme")
+    );
+    assert_eq!(
+        ui::account_at(screen, &app, table.y + 4)
+            .map(|i| rows[i].name.to_string())
+            .as_deref(),
+        Some("initech")
+    );
+    assert_eq!(ui::account_at(screen, &app, table.y + 1), None, "the header row");
+    assert_eq!(
+        ui::account_at(screen, &app, table.y + 2 + rows.len() as u16),
+        None,
+        "below the last row"
+    );
+    assert_eq!(ui::account_at(screen, &app, 0), None, "the summary line");
 }
 
 #[test]
