@@ -169,7 +169,9 @@ pub fn run(
     let request = SnapshotRequest {
         window: options.window,
         top: options.top,
+        // The JSON has per-type totals for every account, and no percentiles.
         detail: if options.json { usize::MAX } else { 0 },
+        percentiles: false,
         ..SnapshotRequest::default()
     };
     let start = Instant::now();

@@ -42,6 +42,9 @@ pub struct SnapshotRequest {
     pub detail_for: Option<String>,
     /// Also total the types over all accounts (costs a pass over every active type).
     pub all_types: bool,
+    /// Timing percentiles in the detail (merging a histogram per bucket of the window: the
+    /// costliest part of a detailed snapshot; headless reports that print none skip it).
+    pub percentiles: bool,
     /// "Current rate" is measured over this much of the finest resolution.
     pub rate_ms: u64,
 }
@@ -58,6 +61,7 @@ impl Default for SnapshotRequest {
             focus: None,
             detail_for: None,
             all_types: false,
+            percentiles: true,
             rate_ms: 5000,
         }
     }
@@ -442,7 +446,7 @@ impl Engine {
         let detail_for = request.detail_for.as_deref();
         for (index, (account, row)) in rows.iter_mut().enumerate() {
             if index < detailed || Some(index) == focus || Some(&*account.name) == detail_for {
-                row.detail = Some(Box::new(self.detail(account, &frame)));
+                row.detail = Some(Box::new(self.detail(account, &frame, request.percentiles)));
             }
         }
 
@@ -493,13 +497,13 @@ impl Engine {
         }
     }
 
-    fn detail(&self, account: &Account, frame: &Frame<'_>) -> AccountDetail {
+    fn detail(&self, account: &Account, frame: &Frame<'_>, percentiles: bool) -> AccountDetail {
         let mut merged = Histogram::default();
         let mut types: Vec<TypeStats> = account
             .types
             .iter()
             .map(|entry| {
-                let histogram = self.window_histogram(entry, frame);
+                let histogram = percentiles.then(|| self.window_histogram(entry, frame)).flatten();
                 if let Some(h) = &histogram {
                     merged.merge(h);
                 }

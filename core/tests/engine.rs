@@ -241,6 +241,16 @@ fn timings_give_percentiles_per_type_and_account() {
         assert!((got - exact).abs() / exact <= 0.02, "{got} vs {exact}");
     }
     assert_eq!(detail.timing.as_ref().map(|t| t.count), Some(100));
+    let without = SnapshotRequest {
+        percentiles: false,
+        ..last_minute()
+    };
+    let snap = engine.snapshot(&without, at(2000));
+    let detail = account(&snap, "acme").detail.as_ref().expect("detail");
+    assert!(
+        detail.types[0].timing.is_none() && detail.timing.is_none(),
+        "skipped when not asked for"
+    );
     assert_eq!(detail.apps.iter().map(|a| &**a).collect::<Vec<_>>(), ["shop"]);
     assert_eq!(acme.total, 100, "each timing is an event");
 }

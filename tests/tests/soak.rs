@@ -43,15 +43,7 @@ const LINES: [(&str, u64); 5] = [
 fn two_million_mixed_events_are_counted_exactly() {
     let port = free_udp_port();
     let listen = format!("127.0.0.1:{port}");
-    let mut stat = Stat::start(&[
-        "--no-udp",
-        "--udp",
-        &listen,
-        "--interval",
-        "50ms",
-        "--window",
-        "5m",
-    ]);
+    let mut stat = Stat::start(&["--no-udp", "--udp", &listen, "--interval", "50ms"]);
     stat.wait_for(Duration::from_secs(60), |r| udp_source(r)["state"] == "listening");
     let socket = UdpSocket::bind("127.0.0.1:0").expect("sender");
     socket.connect(&listen).expect("connect");

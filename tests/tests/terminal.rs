@@ -223,3 +223,23 @@ fn ctrl_c_quits_and_restores_the_terminal() {
     tmux.keys(&["C-c"]);
     assert_exited_and_restored(&tmux, "Ctrl-C");
 }
+
+/// A dashboard whose terminal goes away (SSH dropped, pane closed) must not stay behind.
+#[test]
+fn a_hung_up_terminal_ends_the_dashboard() {
+    let (tmux, process) = idle_dashboard("hangup");
+    let pid = || {
+        let output = Command::new("pgrep")
+            .args(["-f", &process])
+            .output()
+            .expect("pgrep");
+        String::from_utf8_lossy(&output.stdout).trim().to_owned()
+    };
+    assert!(!pid().is_empty(), "running");
+    drop(tmux);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !pid().is_empty() {
+        assert!(Instant::now() < deadline, "tally {} outlived its terminal", pid());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

@@ -95,7 +95,8 @@ impl App {
             detail: 40,
             focus: self.drill.clone(),
             detail_for: self.selected_account().map(|a| a.name.to_string()),
-            all_types: self.drill.is_none(),
+            // The types panel shows all accounts' types only when no account is selected.
+            all_types: self.drill.is_none() && self.selected_account().is_none(),
             ..SnapshotRequest::default()
         }
     }

@@ -46,6 +46,37 @@ fn fingerprint(snapshot: &Snapshot) -> (u64, u64, u64, u64, usize) {
     )
 }
 
+/// Exits when the terminal hangs up (an SSH connection drops, a tmux pane closes). The
+/// hangup signal does not always arrive, and crossterm's event reader retries a hung-up
+/// terminal's end-of-file forever, so the main loop cannot notice by itself: it would spin,
+/// unseen, at full speed. There is no terminal left to restore; the exit code is SIGHUP's.
+fn exit_on_hangup() -> std::io::Result<()> {
+    std::thread::Builder::new().name("hangup".into()).spawn(|| {
+        loop {
+            std::thread::sleep(Duration::from_millis(250));
+            if terminal_gone() {
+                tracing::warn!("the terminal hung up; exiting");
+                std::process::exit(129);
+            }
+        }
+    })?;
+    Ok(())
+}
+
+/// Whether standard input (the terminal) reports a hangup.
+fn terminal_gone() -> bool {
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    use std::os::fd::AsFd;
+    let stdin = std::io::stdin();
+    let mut fds = [PollFd::new(stdin.as_fd(), PollFlags::POLLIN)];
+    match poll(&mut fds, PollTimeout::ZERO) {
+        Ok(_) => fds[0]
+            .revents()
+            .is_some_and(|r| r.intersects(PollFlags::POLLHUP | PollFlags::POLLERR | PollFlags::POLLNVAL)),
+        Err(_) => false,
+    }
+}
+
 /// Puts the terminal back: mouse capture off, then raw mode and the alternate screen.
 fn restore() {
     let _ = crossterm::execute!(std::io::stdout(), DisableMouseCapture);
@@ -72,6 +103,7 @@ pub fn run(sources: &SourceArgs, fps: f64, theme: ThemeName) -> Result<(), Strin
         let _ = crossterm::execute!(std::io::stdout(), DisableMouseCapture);
         previous(info);
     }));
+    exit_on_hangup().map_err(|e| e.to_string())?;
     let mut terminal = ratatui::init();
     let _ = crossterm::execute!(std::io::stdout(), EnableMouseCapture);
     let result = run_loop(&mut terminal, &mut app, &collector, &theme, fps, &stop);
