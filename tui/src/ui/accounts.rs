@@ -52,9 +52,15 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App, theme: &Theme) {
     } else {
         theme.muted()
     };
+    // Rows are built only for what fits (there may be 10,000 accounts): the table scrolls just
+    // enough to show the selected row, as `ui::account_at` assumes.
+    let visible = area.height.saturating_sub(2) as usize;
+    let offset = app.selected.saturating_sub(visible.saturating_sub(1));
     let body: Vec<Row<'_>> = rows
         .iter()
         .enumerate()
+        .skip(offset)
+        .take(visible)
         .map(|(rank, account)| {
             let colour = account.colour.unwrap_or(OTHER_COLOUR);
             let mut cells = vec![
@@ -99,7 +105,7 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App, theme: &Theme) {
                 .title(Span::styled(title, title_style)),
         )
         .row_highlight_style(theme.selected());
-    let mut state = TableState::default().with_selected(Some(app.selected));
+    let mut state = TableState::default().with_selected(Some(app.selected - offset));
     frame.render_stateful_widget(table, area, &mut state);
 }
 
