@@ -58,6 +58,8 @@ pub struct App {
     pub selected: usize,
     pub sort: Sort,
     pub filter: String,
+    /// The table's rows: indices into the shown snapshot's accounts, filtered and sorted.
+    order: Vec<usize>,
     pub editing_filter: bool,
     /// The account the chart is drilled into (stacked by type).
     pub drill: Option<String>,
@@ -69,7 +71,7 @@ pub struct App {
 impl App {
     /// `windows` must not be empty; the view opens on the first.
     pub fn new(windows: Vec<Window>, first: Snapshot) -> Self {
-        App {
+        let mut app = App {
             windows,
             window: 0,
             live: first,
@@ -84,7 +86,10 @@ impl App {
             overlay: Overlay::None,
             top: 10,
             quit: false,
-        }
+            order: vec![],
+        };
+        app.reorder();
+        app
     }
 
     /// What the next snapshot should hold.
@@ -112,38 +117,49 @@ impl App {
 
     /// Accounts in the table: filtered, sorted, `(other)` included.
     pub fn rows(&self) -> Vec<&AccountStats> {
+        let accounts = &self.shown().accounts;
+        self.order.iter().map(|&i| &accounts[i]).collect()
+    }
+
+    pub fn selected_account(&self) -> Option<&AccountStats> {
+        let index = *self.order.get(self.selected)?;
+        self.shown().accounts.get(index)
+    }
+
+    /// Recomputes the table's order; after new data, a new sort or filter, pause or resume.
+    fn reorder(&mut self) {
         let filter = self.filter.to_lowercase();
-        let mut rows: Vec<&AccountStats> = self
-            .shown()
-            .accounts
-            .iter()
-            .filter(|a| filter.is_empty() || a.name.to_lowercase().contains(&filter))
+        let accounts = &self.shown().accounts;
+        let mut order: Vec<usize> = (0..accounts.len())
+            .filter(|&i| filter.is_empty() || accounts[i].name.to_lowercase().contains(&filter))
             .collect();
         match self.sort {
             // The snapshot's own order: busiest in the window, then rate.
             Sort::Total => {}
-            Sort::Rate => rows.sort_by(|a, b| {
+            Sort::Rate => order.sort_by(|&a, &b| {
+                let (a, b) = (&accounts[a], &accounts[b]);
                 b.rate
                     .total_cmp(&a.rate)
                     .then(b.window_total.cmp(&a.window_total))
             }),
-            Sort::Name => rows.sort_by(|a, b| a.name.cmp(&b.name)),
+            Sort::Name => order.sort_by(|&a, &b| accounts[a].name.cmp(&accounts[b].name)),
         }
-        rows
-    }
-
-    pub fn selected_account(&self) -> Option<&AccountStats> {
-        self.rows().get(self.selected).copied()
+        self.order = order;
+        self.selected = self.selected.min(self.order.len().saturating_sub(1));
     }
 
     pub fn update(&mut self, snapshot: Snapshot, sources: Vec<SourceStatus>) {
         self.live = snapshot;
         self.sources = sources;
-        let rows = self.rows().len();
-        self.selected = self.selected.min(rows.saturating_sub(1));
+        self.reorder();
     }
 
     pub fn handle_key(&mut self, key: KeyEvent) {
+        self.apply_key(key);
+        self.reorder();
+    }
+
+    fn apply_key(&mut self, key: KeyEvent) {
         if key.modifiers.contains(KeyModifiers::CONTROL) && key.code == KeyCode::Char('c') {
             self.quit = true;
             return;
