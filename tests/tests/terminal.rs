@@ -81,6 +81,16 @@ impl Drop for Tmux {
     }
 }
 
+/// `tally send`: `count` StatsD counters spread over `accounts` accounts.
+fn send(port: u16, count: u32, accounts: u32) {
+    let sent = Command::new(binary("tally"))
+        .args(["send", "--to", &format!("127.0.0.1:{port}")])
+        .args(["--count", &count.to_string(), "--accounts", &accounts.to_string()])
+        .output()
+        .expect("tally send");
+    assert!(sent.status.success(), "{}", String::from_utf8_lossy(&sent.stderr));
+}
+
 /// Rows of the accounts table: a rank, then the colour swatch.
 fn table_rows(screen: &str) -> Vec<&str> {
     screen
@@ -115,19 +125,7 @@ fn the_dashboard_shows_what_arrives_and_answers_keys() {
     });
     assert!(tmux.alternate_screen(), "the dashboard uses the alternate screen");
 
-    let sent = Command::new(&tally)
-        .args([
-            "send",
-            "--to",
-            &format!("127.0.0.1:{port}"),
-            "--count",
-            "900",
-            "--accounts",
-            "3",
-        ])
-        .output()
-        .expect("tally send");
-    assert!(sent.status.success());
+    send(port, 900, 3);
     let screen = tmux.wait_for("accounts and counts", |s| {
         ["acme", "globex", "initech"].iter().all(|a| s.contains(a)) && s.contains("total 900")
     });
@@ -147,19 +145,7 @@ fn the_dashboard_shows_what_arrives_and_answers_keys() {
 
     tmux.keys(&["p"]);
     tmux.wait_for("PAUSED", |s| s.contains("PAUSED"));
-    let sent = Command::new(&tally)
-        .args([
-            "send",
-            "--to",
-            &format!("127.0.0.1:{port}"),
-            "--count",
-            "100",
-            "--accounts",
-            "1",
-        ])
-        .output()
-        .expect("tally send");
-    assert!(sent.status.success());
+    send(port, 100, 1);
     std::thread::sleep(Duration::from_millis(600));
     assert_eq!(
         number_after(&tmux.screen(), "total").as_deref(),

@@ -225,6 +225,16 @@ mod tests {
     use serde::Serialize;
     use tally_core::Rejection;
 
+    /// The classic example: acme's pageview, from its app "shop".
+    fn acme_shop_pageview() -> (String, String, Option<String>, String) {
+        (
+            "acme".into(),
+            "pageview".into(),
+            Some("shop".into()),
+            "Count(1)".into(),
+        )
+    }
+
     fn event(account: &str, event_type: &str) -> (String, String, Option<String>, String) {
         (account.into(), event_type.into(), None, "Count(1)".into())
     }
@@ -232,15 +242,7 @@ mod tests {
     #[test]
     fn classic_hub_events() {
         let got = run(br#"{"type":"pageview","time":"2014-03-09T19:17:27.5Z","data":{"account":"acme","app":"shop","tz":"-3","unq":"1","browser":{"name":"Chrome"}}}"#);
-        assert_eq!(
-            got.events,
-            [(
-                "acme".into(),
-                "pageview".into(),
-                Some("shop".into()),
-                "Count(1)".into()
-            )]
-        );
+        assert_eq!(got.events, [acme_shop_pageview()]);
         // The flat form, a non-string type, an escaped name, an array.
         let got = run(
             br#"{"type":"order.create","account":"acme","app":"shop","time":"2014-12-11 12:45:21 +0000"}"#,
@@ -306,15 +308,7 @@ mod tests {
         };
         let bytes = rmp_serde::to_vec_named(&one).expect("encodes");
         let got = run(&bytes);
-        assert_eq!(
-            got.events,
-            [(
-                "acme".into(),
-                "pageview".into(),
-                Some("shop".into()),
-                "Count(1)".into()
-            )]
-        );
+        assert_eq!(got.events, [acme_shop_pageview()]);
         let bytes = rmp_serde::to_vec_named(&[&one, &one]).expect("encodes");
         assert_eq!(run(&bytes).events.len(), 2);
         let encoded = rmp_serde::to_vec_named(&one).expect("encodes");
