@@ -7,8 +7,8 @@ use flate2::Compression;
 use flate2::write::ZlibEncoder;
 use std::hint::black_box;
 use std::io::Write;
-use tally_collector::decode::{DecodeOptions, Sink, decode};
-use tally_core::{Engine, EngineConfig, Event, Recorder, Rejection, Timestamp};
+use tally_collector::decode::{DecodeOptions, Recording, Sink, decode};
+use tally_core::{Engine, EngineConfig, Event, Rejection, Timestamp};
 
 const NOW: Timestamp = Timestamp::from_secs(1_700_000_000);
 
@@ -19,18 +19,6 @@ impl Sink for Count {
     fn event(&mut self, event: &Event<'_>) {
         black_box(event);
         self.0 += 1;
-    }
-
-    fn reject(&mut self, _: Rejection, _: &str, _: &[u8]) {
-        panic!("benchmark payloads are valid");
-    }
-}
-
-struct Record<'a>(&'a mut Recorder);
-
-impl Sink for Record<'_> {
-    fn event(&mut self, event: &Event<'_>) {
-        self.0.record(event);
     }
 
     fn reject(&mut self, _: Rejection, _: &str, _: &[u8]) {
@@ -90,7 +78,12 @@ fn benches(c: &mut Criterion) {
         group.throughput(Throughput::Elements(events));
         group.bench_function(name, |b| {
             b.iter(|| {
-                decode(black_box(&payload), NOW, &options, &mut Record(&mut recorder));
+                decode(
+                    black_box(&payload),
+                    NOW,
+                    &options,
+                    &mut Recording::new(&mut recorder, NOW),
+                );
                 recorder.flush();
             })
         });

@@ -3,9 +3,8 @@
 //! line longer than [`MAX_LINE`] is rejected and skipped up to its newline, and the connection
 //! stays open. One task and one recorder per connection, on the collector's runtime.
 
-use crate::decode::{self, DecodeOptions, Sink};
+use crate::decode::{self, DecodeOptions, Recording, Sink};
 use crate::source::{BindError, SourceHealth, SourceState, now};
-use crate::udp::RecordSink;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -168,13 +167,7 @@ async fn read_lines(
         buffer.truncate(filled + read);
         let at_end = read == 0;
         let time = now();
-        let mut sink = RecordSink {
-            recorder: &mut recorder,
-            engine,
-            time,
-            events: 0,
-            bad: 0,
-        };
+        let mut sink = Recording::new(&mut recorder, time);
         let mut lines = 0;
         let mut consumed = 0;
         while let Some(newline) = buffer[consumed..].iter().position(|&b| b == b'\n') {

@@ -1,7 +1,7 @@
 //! The UDP listener: one receive thread per `SO_REUSEPORT` socket, batched receives
 //! (`recvmmsg`), decode, record; a flush to the engine after every batch.
 
-use crate::decode::{self, DecodeOptions, Sink};
+use crate::decode::{self, DecodeOptions, Recording};
 use crate::source::{BindError, SourceHealth, SourceState, now};
 use nix::errno::Errno;
 use nix::sys::socket::{MsgFlags, MultiHeaders, SockaddrStorage, recvmmsg};
@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::thread::JoinHandle;
 use std::time::Duration;
-use tally_core::{Engine, Event, Recorder, Rejection, Timestamp};
+use tally_core::{Engine, Recorder};
 
 /// The largest UDP payload; every datagram up to it is read whole.
 pub const MAX_DATAGRAM: usize = 64 * 1024;
@@ -123,7 +123,6 @@ impl UdpListener {
                 let receiver = Receiver {
                     socket: socket.into(),
                     recorder: engine.recorder(),
-                    engine: Arc::clone(engine),
                     health: Arc::clone(&health),
                     decode: options.decode.clone(),
                     stop: Arc::clone(stop),
@@ -167,7 +166,6 @@ impl UdpListener {
 struct Receiver {
     socket: UdpSocket,
     recorder: Recorder,
-    engine: Arc<Engine>,
     health: Arc<SourceHealth>,
     decode: DecodeOptions,
     stop: Arc<AtomicBool>,
@@ -210,13 +208,7 @@ impl Receiver {
                 }
             };
             let time = now();
-            let mut sink = RecordSink {
-                recorder: &mut self.recorder,
-                engine: &self.engine,
-                time,
-                events: 0,
-                bad: 0,
-            };
+            let mut sink = Recording::new(&mut self.recorder, time);
             let mut bytes = 0;
             for (i, &length) in lengths[..received].iter().enumerate() {
                 let start = i * MAX_DATAGRAM;
@@ -227,27 +219,6 @@ impl Receiver {
             self.recorder.flush();
             self.health.received(received as u64, bytes, events, bad, time);
         }
-    }
-}
-
-/// Records decoded events and counts rejections, for any listener.
-pub(crate) struct RecordSink<'a> {
-    pub(crate) recorder: &'a mut Recorder,
-    pub(crate) engine: &'a Engine,
-    pub(crate) time: Timestamp,
-    pub(crate) events: u64,
-    pub(crate) bad: u64,
-}
-
-impl Sink for RecordSink<'_> {
-    fn event(&mut self, event: &Event<'_>) {
-        self.recorder.record(event);
-        self.events += 1;
-    }
-
-    fn reject(&mut self, reason: Rejection, detail: &str, payload: &[u8]) {
-        self.engine.reject(reason, detail, payload, self.time);
-        self.bad += 1;
     }
 }
 

@@ -16,11 +16,17 @@ impl Sink for Evidence {
 
     fn reject(&mut self, _: Rejection, detail: &str, payload: &[u8]) {
         assert!(!detail.contains(TOKEN), "token in the detail: {detail}");
-        assert!(!payload.windows(TOKEN.len()).any(|w| w == TOKEN.as_bytes()), "token in the payload");
+        assert!(
+            !payload.windows(TOKEN.len()).any(|w| w == TOKEN.as_bytes()),
+            "token in the payload"
+        );
     }
 }
 
 fuzz_target!(|payload: &[u8]| {
-    let options = DecodeOptions { tokens: Some(Arc::new(Tokens::parse(TOKEN))), ..DecodeOptions::default() };
+    let options = DecodeOptions {
+        tokens: Some(Arc::new(Tokens::parse(TOKEN))),
+        ..DecodeOptions::default()
+    };
     decode(payload, Timestamp::from_secs(1), &options, &mut Evidence);
 });

@@ -14,12 +14,46 @@ use std::borrow::Cow;
 use std::collections::HashSet;
 use std::path::Path;
 use std::sync::Arc;
-use tally_core::{Event, Rejection, Timestamp};
+use tally_core::{Event, Recorder, Rejection, Timestamp};
 
 /// Where decoded events and rejections go.
 pub trait Sink {
     fn event(&mut self, event: &Event<'_>);
     fn reject(&mut self, reason: Rejection, detail: &str, payload: &[u8]);
+}
+
+/// Records decoded events and counts rejections, with the payload as evidence, in the
+/// recorder's engine: the sink of every listener.
+#[derive(Debug)]
+pub struct Recording<'a> {
+    recorder: &'a mut Recorder,
+    time: Timestamp,
+    pub events: u64,
+    pub bad: u64,
+}
+
+impl<'a> Recording<'a> {
+    /// Rejections are stamped with `time`, the payloads' arrival.
+    pub fn new(recorder: &'a mut Recorder, time: Timestamp) -> Self {
+        Recording {
+            recorder,
+            time,
+            events: 0,
+            bad: 0,
+        }
+    }
+}
+
+impl Sink for Recording<'_> {
+    fn event(&mut self, event: &Event<'_>) {
+        self.recorder.record(event);
+        self.events += 1;
+    }
+
+    fn reject(&mut self, reason: Rejection, detail: &str, payload: &[u8]) {
+        self.recorder.engine().reject(reason, detail, payload, self.time);
+        self.bad += 1;
+    }
 }
 
 /// How a metric name (StatsD bucket, metrics_talk name) gives an account and a type.
