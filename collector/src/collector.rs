@@ -2,6 +2,10 @@
 
 use crate::config::Settings;
 use crate::demo::Demo;
+use crate::hub::HubError;
+use crate::hub::publish::{PublishError, Publishers};
+use crate::hub::ws_client::WsSubscriber;
+use crate::hub::zmq_client::ZmqSubscriber;
 use crate::source::{BindError, SourceStatus, now};
 use crate::stream::{StreamAddress, StreamListener};
 use crate::udp::UdpListener;
@@ -15,6 +19,8 @@ pub enum StartError {
     Bind(BindError),
     Demo(std::io::Error),
     Runtime(std::io::Error),
+    Hub(HubError),
+    Publish(PublishError),
 }
 
 impl std::fmt::Display for StartError {
@@ -24,20 +30,25 @@ impl std::fmt::Display for StartError {
             StartError::Bind(error) => error.fmt(f),
             StartError::Demo(error) => write!(f, "cannot start the demo: {error}"),
             StartError::Runtime(error) => write!(f, "cannot start the I/O runtime: {error}"),
+            StartError::Hub(error) => error.fmt(f),
+            StartError::Publish(error) => error.fmt(f),
         }
     }
 }
 
 impl std::error::Error for StartError {}
 
-/// Everything that feeds one engine. Dropping it without [`Collector::stop`] leaves the
-/// threads running until the process ends.
+/// Everything that feeds one engine (and, for `tally hub`, the publishers it feeds). Dropping
+/// it without [`Collector::stop`] leaves the threads running until the process ends.
 #[derive(Debug)]
 pub struct Collector {
     engine: Arc<Engine>,
     udp: Vec<UdpListener>,
     streams: Vec<StreamListener>,
-    /// Runs the stream listeners (and, later, hub clients); only started when needed.
+    zmq: Vec<ZmqSubscriber>,
+    ws: Vec<WsSubscriber>,
+    publishers: Option<Publishers>,
+    /// Runs the stream listeners, WebSocket clients and server; only started when needed.
     runtime: Option<tokio::runtime::Runtime>,
     demo: Option<Demo>,
     stop: Arc<AtomicBool>,
@@ -47,16 +58,11 @@ impl Collector {
     pub fn start(settings: &Settings) -> Result<Self, StartError> {
         let engine = Engine::new(settings.engine.clone(), now()).map_err(StartError::Engine)?;
         let stop = Arc::new(AtomicBool::new(false));
-        let mut udp = settings
-            .udp
-            .iter()
-            .map(|&address| UdpListener::start(address, &engine, &settings.udp_options, &stop))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(StartError::Bind)?;
         let addresses: Vec<StreamAddress> = (settings.tcp.iter().map(|&a| StreamAddress::Tcp(a)))
             .chain(settings.unix.iter().map(|p| StreamAddress::Unix(p.clone())))
             .collect();
-        let runtime = if addresses.is_empty() {
+        let needs_runtime = !addresses.is_empty() || !settings.ws.is_empty() || settings.publish.ws.is_some();
+        let runtime = if !needs_runtime {
             None
         } else {
             let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -67,7 +73,46 @@ impl Collector {
                 .map_err(StartError::Runtime)?;
             Some(runtime)
         };
-        let decode = &settings.udp_options.decode;
+        // libzmq's I/O thread is only started when ZeroMQ is used.
+        let context = (!settings.zmq.is_empty() || settings.publish.zmq.is_some()).then(zmq::Context::new);
+        let publishers = if settings.publish.is_empty() {
+            None
+        } else {
+            let context = context.as_ref().cloned().unwrap_or_default();
+            let handle = runtime.as_ref().map(|r| r.handle());
+            Some(Publishers::start(&settings.publish, &context, handle, &stop).map_err(StartError::Publish)?)
+        };
+        let mut udp_options = settings.udp_options.clone();
+        udp_options.decode.republish = publishers.as_ref().map(|p| Arc::clone(&p.republisher));
+        let decode = &udp_options.decode;
+        let zmq = match &context {
+            Some(context) => (settings.zmq.iter())
+                .map(|endpoint| {
+                    let limits = &settings.hub_limits;
+                    ZmqSubscriber::start(
+                        context,
+                        endpoint,
+                        &settings.zmq_topics,
+                        &engine,
+                        decode,
+                        limits,
+                        &stop,
+                    )
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(StartError::Hub)?,
+            None => vec![],
+        };
+        let ws = match &runtime {
+            Some(runtime) => (settings.ws.iter())
+                .map(|url| {
+                    let (headers, limits) = (&settings.ws_headers, &settings.hub_limits);
+                    WsSubscriber::start(runtime.handle(), url, headers, &engine, decode, limits, &stop)
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(StartError::Hub)?,
+            None => vec![],
+        };
         let streams = match &runtime {
             Some(runtime) => addresses
                 .iter()
@@ -76,13 +121,16 @@ impl Collector {
                 .map_err(StartError::Bind)?,
             None => vec![],
         };
+        let mut udp = (settings.udp.iter())
+            .map(|&address| UdpListener::start(address, &engine, &udp_options, &stop))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(StartError::Bind)?;
         let demo = if settings.demo {
             if udp.is_empty() {
                 // --no-udp --demo: the demo still goes through a real socket, a private one.
                 let private = "127.0.0.1:0".parse().expect("valid address");
                 udp.push(
-                    UdpListener::start(private, &engine, &settings.udp_options, &stop)
-                        .map_err(StartError::Bind)?,
+                    UdpListener::start(private, &engine, &udp_options, &stop).map_err(StartError::Bind)?,
                 );
             }
             Some(Demo::start(udp[0].local_addr(), &stop).map_err(StartError::Demo)?)
@@ -93,6 +141,9 @@ impl Collector {
             engine,
             udp,
             streams,
+            zmq,
+            ws,
+            publishers,
             runtime,
             demo,
             stop,
@@ -114,8 +165,26 @@ impl Collector {
     pub fn sources(&self) -> Vec<SourceStatus> {
         let listeners = self.udp.iter().map(|l| l.health().status(l.kernel_drops()));
         let streams = self.streams.iter().map(|l| l.health().status(None));
+        let zmq = self.zmq.iter().map(|s| s.health().status(None));
+        let ws = self.ws.iter().map(|s| s.health().status(None));
         let demo = self.demo.iter().map(|d| d.health().status(None));
-        listeners.chain(streams).chain(demo).collect()
+        listeners
+            .chain(streams)
+            .chain(zmq)
+            .chain(ws)
+            .chain(demo)
+            .collect()
+    }
+
+    /// Where events are re-published (`tally hub`), with what was sent and dropped.
+    pub fn outputs(&self) -> Vec<SourceStatus> {
+        let health = self.publishers.iter().flat_map(|p| p.health());
+        health.map(|h| h.status(None)).collect()
+    }
+
+    /// The address WebSocket clients of `tally hub --serve-ws` connect to.
+    pub fn ws_served(&self) -> Option<std::net::SocketAddr> {
+        self.publishers.as_ref().and_then(Publishers::ws_local)
     }
 
     /// Stops every thread and waits for them.
@@ -130,9 +199,18 @@ impl Collector {
         for listener in self.streams {
             listener.stop();
         }
+        for subscriber in self.zmq {
+            subscriber.join();
+        }
         if let Some(runtime) = self.runtime {
             // Open connections end here; their recorders flush as they are dropped.
             runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+        }
+        for subscriber in self.ws {
+            subscriber.join();
+        }
+        if let Some(publishers) = self.publishers {
+            publishers.join();
         }
     }
 }

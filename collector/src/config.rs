@@ -2,6 +2,9 @@
 //! TOML file. Flags override the file; the file overrides the defaults.
 
 use crate::decode::{AccountFrom, DecodeOptions, Tokens};
+use crate::hub::HubLimits;
+use crate::hub::publish::PublishSettings;
+use crate::hub::ws_client::WsHeader;
 use crate::udp::UdpOptions;
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
@@ -26,6 +29,19 @@ pub struct SourceArgs {
     /// Accept newline-separated payloads on this Unix-domain socket (repeatable)
     #[arg(long = "unix", value_name = "PATH")]
     pub unix: Vec<PathBuf>,
+    /// Subscribe to a ZeroMQ hub's PUB socket (repeatable; e.g. tcp://10.0.0.5:6000)
+    #[arg(long = "zmq", value_name = "ENDPOINT")]
+    pub zmq: Vec<String>,
+    /// Only ZeroMQ messages whose topic starts with this (repeatable) [default: everything]
+    #[arg(long = "zmq-topic", value_name = "PREFIX")]
+    pub zmq_topic: Vec<String>,
+    /// Subscribe to a WebSocket hub (repeatable; ws://HOST:PORT/ws or wss://...)
+    #[arg(long = "ws", value_name = "URL")]
+    pub ws: Vec<String>,
+    /// Send this header with every WebSocket handshake (repeatable; e.g. 'Authorization:
+    /// Bearer TOKEN'). Values are never logged or shown.
+    #[arg(long = "ws-header", value_name = "'NAME: VALUE'")]
+    pub ws_header: Vec<WsHeader>,
     /// Generate demo traffic through a real socket into the listener
     #[arg(long)]
     pub demo: bool,
@@ -58,6 +74,10 @@ pub struct FileConfig {
     pub no_udp: bool,
     pub tcp: Vec<SocketAddr>,
     pub unix: Vec<PathBuf>,
+    pub zmq: Vec<String>,
+    pub zmq_topic: Vec<String>,
+    pub ws: Vec<String>,
+    pub ws_header: Vec<WsHeader>,
     pub demo: bool,
     pub token_file: Option<PathBuf>,
     pub account_tag: Option<String>,
@@ -72,6 +92,13 @@ pub struct Settings {
     pub udp: Vec<SocketAddr>,
     pub tcp: Vec<SocketAddr>,
     pub unix: Vec<PathBuf>,
+    pub zmq: Vec<String>,
+    pub zmq_topics: Vec<String>,
+    pub ws: Vec<String>,
+    pub ws_headers: Vec<WsHeader>,
+    pub hub_limits: HubLimits,
+    /// Re-publish accepted events (`tally hub`); empty for the other commands.
+    pub publish: PublishSettings,
     pub udp_options: UdpOptions,
     pub demo: bool,
     pub engine: EngineConfig,
@@ -101,7 +128,7 @@ impl std::fmt::Display for ConfigError {
             ),
             ConfigError::NoSources => write!(
                 f,
-                "no sources: --no-udp was given without --udp, --tcp, --unix or --demo, so nothing would arrive"
+                "no sources: --no-udp was given without --udp, --tcp, --unix, --zmq, --ws or --demo, so nothing would arrive"
             ),
         }
     }
@@ -156,7 +183,17 @@ impl SourceArgs {
         } else {
             self.unix.clone()
         };
-        if udp.is_empty() && tcp.is_empty() && unix.is_empty() && !demo {
+        let or_file =
+            |flags: &Vec<String>, file: Vec<String>| if flags.is_empty() { file } else { flags.clone() };
+        let zmq = or_file(&self.zmq, file.zmq);
+        let zmq_topics = or_file(&self.zmq_topic, file.zmq_topic);
+        let ws = or_file(&self.ws, file.ws);
+        let ws_headers = if self.ws_header.is_empty() {
+            file.ws_header
+        } else {
+            self.ws_header.clone()
+        };
+        if udp.is_empty() && tcp.is_empty() && unix.is_empty() && zmq.is_empty() && ws.is_empty() && !demo {
             return Err(ConfigError::NoSources);
         }
         let account_tag = self.account_tag.clone().or(file.account_tag);
@@ -179,6 +216,12 @@ impl SourceArgs {
             udp,
             tcp,
             unix,
+            zmq,
+            zmq_topics,
+            ws,
+            ws_headers,
+            hub_limits: HubLimits::default(),
+            publish: PublishSettings::default(),
             udp_options: UdpOptions {
                 threads: self.udp_threads.or(file.udp_threads).unwrap_or(defaults.threads),
                 recv_buffer: self

@@ -10,6 +10,7 @@ pub mod collector;
 pub mod config;
 pub mod decode;
 pub mod demo;
+pub mod hub;
 pub mod send;
 pub mod source;
 pub mod stat;

@@ -63,10 +63,17 @@ struct Report<'a> {
     totals: TotalsReport,
     accounts: Vec<AccountReport<'a>>,
     sources: &'a [SourceStatus],
+    /// Where `tally hub` re-publishes events (absent for the other commands).
+    #[serde(skip_serializing_if = "<[SourceStatus]>::is_empty")]
+    outputs: &'a [SourceStatus],
     rejections: BTreeMap<&'static str, u64>,
 }
 
-fn report<'a>(snapshot: &'a Snapshot, sources: &'a [SourceStatus]) -> Report<'a> {
+fn report<'a>(
+    snapshot: &'a Snapshot,
+    sources: &'a [SourceStatus],
+    outputs: &'a [SourceStatus],
+) -> Report<'a> {
     let window = &snapshot.window;
     Report {
         time: snapshot.time,
@@ -106,6 +113,7 @@ fn report<'a>(snapshot: &'a Snapshot, sources: &'a [SourceStatus]) -> Report<'a>
             })
             .collect(),
         sources,
+        outputs,
         rejections: snapshot
             .rejections
             .iter()
@@ -186,8 +194,9 @@ pub fn run(
         }
         let snapshot = collector.engine().snapshot(&request, now());
         if options.json {
-            let sources = collector.sources();
-            serde_json::to_writer(&mut *out, &report(&snapshot, &sources)).map_err(io::Error::other)?;
+            let (sources, outputs) = (collector.sources(), collector.outputs());
+            let report = report(&snapshot, &sources, &outputs);
+            serde_json::to_writer(&mut *out, &report).map_err(io::Error::other)?;
             writeln!(out)?;
         } else {
             if printed.is_multiple_of(HEADER_EVERY) {

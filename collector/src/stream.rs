@@ -167,7 +167,7 @@ async fn read_lines(
         buffer.truncate(filled + read);
         let at_end = read == 0;
         let time = now();
-        let mut sink = Recording::new(&mut recorder, time);
+        let mut sink = Recording::new(&mut recorder, time).tapped(options.republish.as_deref());
         let mut lines = 0;
         let mut consumed = 0;
         while let Some(newline) = buffer[consumed..].iter().position(|&b| b == b'\n') {

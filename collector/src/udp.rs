@@ -208,7 +208,7 @@ impl Receiver {
                 }
             };
             let time = now();
-            let mut sink = Recording::new(&mut self.recorder, time);
+            let mut sink = Recording::new(&mut self.recorder, time).tapped(self.decode.republish.as_deref());
             let mut bytes = 0;
             for (i, &length) in lengths[..received].iter().enumerate() {
                 let start = i * MAX_DATAGRAM;

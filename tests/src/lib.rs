@@ -44,8 +44,17 @@ pub struct Stat {
 
 impl Stat {
     pub fn start(args: &[&str]) -> Stat {
+        Stat::command("stat", args)
+    }
+
+    /// `tally hub --json`: the same reports, plus its outputs.
+    pub fn hub(args: &[&str]) -> Stat {
+        Stat::command("hub", args)
+    }
+
+    fn command(command: &str, args: &[&str]) -> Stat {
         let mut child = Command::new(binary("tally"))
-            .arg("stat")
+            .arg(command)
             .arg("--json")
             .args(args)
             .stdout(Stdio::piped())
@@ -114,4 +123,102 @@ pub fn udp_source(report: &Value) -> &Value {
         .as_array()
         .and_then(|s| s.iter().find(|s| s["kind"] == "udp"))
         .expect("a udp source")
+}
+
+/// A TCP port that was free a moment ago.
+pub fn free_tcp_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|s| s.local_addr())
+        .expect("ephemeral port")
+        .port()
+}
+
+/// The source of `kind` in a report.
+pub fn source<'a>(report: &'a Value, kind: &str) -> &'a Value {
+    report["sources"]
+        .as_array()
+        .and_then(|s| s.iter().find(|s| s["kind"] == kind))
+        .unwrap_or_else(|| panic!("no {kind} source in {report:#}"))
+}
+
+/// The Python with the real hub peers (pyzmq, websockets), set up by `scripts/test` in
+/// `target/peers` (or named by `TALLY_PEERS_PYTHON`).
+fn peers_python() -> PathBuf {
+    if let Some(python) = std::env::var_os("TALLY_PEERS_PYTHON") {
+        return python.into();
+    }
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let python = root.join("target/peers/bin/python");
+    assert!(
+        python.exists(),
+        "{} is missing: scripts/test sets up the hub peers (python3 -m venv target/peers && target/peers/bin/pip install -r tests/peers/requirements.txt)",
+        python.display()
+    );
+    python
+}
+
+/// A real hub that tally did not write (a script in `tests/peers/`), driven by commands on its
+/// stdin; each command returns once the peer has sent what it was asked to.
+#[derive(Debug)]
+pub struct Peer {
+    child: Child,
+    replies: Receiver<String>,
+}
+
+impl Peer {
+    pub fn start(script: &str, args: &[&str]) -> Peer {
+        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("peers")
+            .join(script);
+        let mut child = Command::new(peers_python())
+            .arg(path)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("starts the peer");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (send, replies) = channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if send.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        let mut peer = Peer { child, replies };
+        peer.expect_reply("ready");
+        peer
+    }
+
+    fn expect_reply(&mut self, wanted: &str) {
+        match self.replies.recv_timeout(Duration::from_secs(20)) {
+            Ok(reply) if reply == wanted => {}
+            other => panic!("peer answered {other:?}, expected {wanted}"),
+        }
+    }
+
+    /// Sends one command and waits for its `ok`.
+    pub fn run(&mut self, command: &str) {
+        use std::io::Write;
+        let stdin = self.child.stdin.as_mut().expect("piped stdin");
+        writeln!(stdin, "{command}")
+            .and_then(|()| stdin.flush())
+            .expect("peer is running");
+        self.expect_reply("ok");
+    }
+
+    /// Kills the peer at once (no goodbye to its clients), as a crashing hub would go.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

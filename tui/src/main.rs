@@ -1,13 +1,14 @@
 //! `tally`: the terminal dashboard's binary, and the headless commands.
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 use tally_collector::collector::Collector;
-use tally_collector::config::SourceArgs;
+use tally_collector::config::{Settings, SourceArgs};
+use tally_collector::hub::publish::PublishSettings;
 use tally_collector::send::{self, SendOptions};
 use tally_collector::stat::{self, StatOptions};
 use tally_core::{Engine, Window, human_duration};
@@ -33,27 +34,53 @@ struct Cli {
     theme: ThemeName,
 }
 
+/// How the headless commands report.
+#[derive(Args, Debug)]
+struct ReportArgs {
+    /// Time between reports (e.g. 2s, 500ms)
+    #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
+    interval: Duration,
+    /// One JSON object per report (schema in the README)
+    #[arg(long)]
+    json: bool,
+    /// Exit after this many reports
+    #[arg(long, value_name = "N")]
+    count: Option<u64>,
+    /// The window that totals cover: 1m, 5m, 1h or 24h
+    #[arg(long, default_value = "1m", value_parser = humantime::parse_duration)]
+    window: Duration,
+    /// Accounts named in each table row
+    #[arg(long, default_value_t = 3)]
+    top: usize,
+}
+
+/// The classic hub's ZeroMQ endpoint, loopback only.
+const DEFAULT_PUBLISH_ZMQ: &str = "tcp://127.0.0.1:6000";
+/// The classic hub's WebSocket port, loopback only.
+const DEFAULT_SERVE_WS: &str = "127.0.0.1:5555";
+
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run the collector without a UI and print stats every interval
     Stat {
         #[command(flatten)]
         sources: SourceArgs,
-        /// Time between reports (e.g. 2s, 500ms)
-        #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
-        interval: Duration,
-        /// One JSON object per report (schema in the README)
-        #[arg(long)]
-        json: bool,
-        /// Exit after this many reports
-        #[arg(long, value_name = "N")]
-        count: Option<u64>,
-        /// The window that totals cover: 1m, 5m, 1h or 24h
-        #[arg(long, default_value = "1m", value_parser = humantime::parse_duration)]
-        window: Duration,
-        /// Accounts named in each table row
-        #[arg(long, default_value_t = 3)]
-        top: usize,
+        #[command(flatten)]
+        report: ReportArgs,
+    },
+    /// Run as a hub: collect, and re-publish every accepted event for dashboards elsewhere
+    /// (without --publish-zmq or --serve-ws: both, on their loopback defaults)
+    Hub {
+        #[command(flatten)]
+        sources: SourceArgs,
+        /// Publish events on a ZeroMQ PUB socket bound here (frames `<type> <json>`)
+        #[arg(long, value_name = "ENDPOINT")]
+        publish_zmq: Option<String>,
+        /// Serve events to WebSocket clients at ws://ADDR/ws (one text frame per event)
+        #[arg(long, value_name = "ADDR")]
+        serve_ws: Option<std::net::SocketAddr>,
+        #[command(flatten)]
+        report: ReportArgs,
     },
     /// Send events to a collector (tally, a StatsD server, a classic events hub)
     Send {
@@ -65,8 +92,15 @@ enum Command {
     },
 }
 
+/// `TALLY_LOG` (default `warn`), except that the WebSocket library never logs below `info`:
+/// at `trace` it writes whole handshakes, whose headers may carry secrets (`--ws-header`).
 fn log_filter() -> tracing_subscriber::EnvFilter {
-    tracing_subscriber::EnvFilter::try_from_env("TALLY_LOG").unwrap_or_else(|_| "warn".into())
+    let filter = tracing_subscriber::EnvFilter::try_from_env("TALLY_LOG").unwrap_or_else(|_| "warn".into());
+    ["tungstenite=info", "tokio_tungstenite=info"]
+        .into_iter()
+        .fold(filter, |filter, quiet| {
+            filter.add_directive(quiet.parse().expect("valid directive"))
+        })
 }
 
 fn main() -> ExitCode {
@@ -81,14 +115,31 @@ fn main() -> ExitCode {
     }
     let result = match cli.command {
         None => dashboard::run(&cli.sources, cli.fps, cli.theme),
-        Some(Command::Stat {
+        Some(Command::Stat { sources, report }) => sources
+            .resolve()
+            .map_err(|e| e.to_string())
+            .and_then(|s| run_stat(&s, &report)),
+        Some(Command::Hub {
             sources,
-            interval,
-            json,
-            count,
-            window,
-            top,
-        }) => run_stat(&sources, interval, json, count, window, top),
+            publish_zmq,
+            serve_ws,
+            report,
+        }) => sources
+            .resolve()
+            .map_err(|e| e.to_string())
+            .and_then(|mut settings| {
+                settings.publish = PublishSettings {
+                    zmq: publish_zmq.clone(),
+                    ws: serve_ws,
+                };
+                if settings.publish.is_empty() {
+                    settings.publish = PublishSettings {
+                        zmq: Some(DEFAULT_PUBLISH_ZMQ.to_owned()),
+                        ws: Some(DEFAULT_SERVE_WS.parse().expect("valid default address")),
+                    };
+                }
+                run_stat(&settings, &report)
+            }),
         Some(Command::Send { options, json }) => run_send(&options, json),
     };
     match result {
@@ -119,23 +170,19 @@ fn window_for(engine: &Engine, span: Duration) -> Result<Window, String> {
         })
 }
 
-fn run_stat(
-    sources: &SourceArgs,
-    interval: Duration,
-    json: bool,
-    count: Option<u64>,
-    window: Duration,
-    top: usize,
-) -> Result<(), String> {
-    let settings = sources.resolve().map_err(|e| e.to_string())?;
-    let collector = Collector::start(&settings).map_err(|e| e.to_string())?;
-    let window = window_for(collector.engine(), window)?;
+/// Collects (and, for `tally hub`, publishes) and reports until stopped.
+fn run_stat(settings: &Settings, report: &ReportArgs) -> Result<(), String> {
+    let collector = Collector::start(settings).map_err(|e| e.to_string())?;
+    for output in collector.outputs() {
+        eprintln!("tally: publishing on {} ({})", output.address, output.kind);
+    }
+    let window = window_for(collector.engine(), report.window)?;
     let options = StatOptions {
-        interval,
-        json,
-        count,
+        interval: report.interval,
+        json: report.json,
+        count: report.count,
         window,
-        top,
+        top: report.top,
     };
     let stop = Arc::new(AtomicBool::new(false));
     let mut out = std::io::stdout().lock();

@@ -102,9 +102,12 @@ impl Fixture {
             events: 5000,
             bad: 2,
             bytes: 40_000,
+            rate: 250.0,
             last_message: Some(self.now),
             connections: None,
             kernel_drops: Some(0),
+            dropped: None,
+            reconnects: None,
             note: String::new(),
         }];
         let snapshot = self.engine.snapshot(&self.app.request(), self.now);

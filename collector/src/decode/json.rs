@@ -4,6 +4,10 @@
 //! `account` and `app` are read from `data`, or from the top level (the flat form some
 //! producers use). `type` is used when it is a string, else the type is `""` (as the hub
 //! routed it). `time` is ignored: events are stamped on arrival. Other fields are ignored.
+//!
+//! tally's own hub (`tally hub`) adds optional top-level fields so that StatsD metrics survive
+//! the trip: `count` (events this one stands for), `ms` (a timing), `gauge`, `delta` (a gauge
+//! change) and `member` (a set member). Classic consumers ignore them.
 
 use super::{Sink, Tokens};
 use serde::Deserialize;
@@ -67,6 +71,58 @@ impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
     }
 }
 
+/// A numeric field that tolerates other types (read as absent).
+#[derive(Debug, Default)]
+struct Number(Option<f64>);
+
+impl<'de> Deserialize<'de> for Number {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct NumberVisitor;
+        impl<'de> Visitor<'de> for NumberVisitor {
+            type Value = Number;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a number or any other value")
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+                Ok(Number(Some(v as f64)))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+                Ok(Number(Some(v as f64)))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+                Ok(Number(Some(v)))
+            }
+            fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+                Number::deserialize(d)
+            }
+            fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(Number(None))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(Number(None))
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(Number(None))
+            }
+            fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+                Ok(Number(None))
+            }
+            fn visit_bytes<E: de::Error>(self, _: &[u8]) -> Result<Self::Value, E> {
+                Ok(Number(None))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Number(None))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(Number(None))
+            }
+        }
+        deserializer.deserialize_any(NumberVisitor)
+    }
+}
+
 #[derive(Debug, Default, Deserialize)]
 struct Data<'a> {
     #[serde(default, borrow)]
@@ -87,6 +143,43 @@ struct HubEvent<'a> {
     app: Text<'a>,
     #[serde(default, borrow)]
     token: Text<'a>,
+    #[serde(default)]
+    count: Number,
+    #[serde(default)]
+    ms: Number,
+    #[serde(default)]
+    gauge: Number,
+    #[serde(default)]
+    delta: Number,
+    #[serde(default, borrow)]
+    member: Text<'a>,
+}
+
+impl<'a> HubEvent<'a> {
+    /// The value the tally extension fields describe; a plain hub event is one count.
+    fn value(&self) -> Result<Value<'_>, &'static str> {
+        let count = match self.count.0 {
+            None => 1,
+            Some(n) if n >= 0.0 && n.fract() == 0.0 && n < u64::MAX as f64 => n as u64,
+            Some(_) => return Err("count must be a whole number >= 0"),
+        };
+        let finite = |n: f64| {
+            n.is_finite()
+                .then_some(n)
+                .ok_or("metric values must be finite numbers")
+        };
+        Ok(match (&self.member.0, self.ms.0, self.gauge.0, self.delta.0) {
+            (Some(member), ..) => Value::SetMember(member),
+            (_, Some(ms), ..) if ms >= 0.0 => Value::Timing {
+                ms: finite(ms)?,
+                count,
+            },
+            (_, Some(_), ..) => return Err("ms must be >= 0"),
+            (_, _, Some(gauge), _) => Value::Gauge(finite(gauge)?),
+            (_, _, _, Some(delta)) => Value::GaugeDelta(finite(delta)?),
+            _ => Value::Count(count),
+        })
+    }
 }
 
 fn emit(
@@ -113,11 +206,15 @@ fn emit(
         );
     };
     let app = data.and_then(|d| d.app.0.as_deref()).or(event.app.0.as_deref());
+    let value = match event.value() {
+        Ok(value) => value,
+        Err(detail) => return sink.reject(Rejection::Json, detail, payload),
+    };
     sink.event(&Event {
         account,
         event_type: event.event_type.0.as_deref().unwrap_or(""),
         app,
-        value: Value::Count(1),
+        value,
         time,
     });
 }

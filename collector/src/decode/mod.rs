@@ -9,6 +9,7 @@ mod json;
 mod statsd;
 mod zlib;
 
+use crate::hub::publish::Republisher;
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 use std::collections::HashSet;
@@ -28,6 +29,7 @@ pub trait Sink {
 pub struct Recording<'a> {
     recorder: &'a mut Recorder,
     time: Timestamp,
+    republish: Option<&'a Republisher>,
     pub events: u64,
     pub bad: u64,
 }
@@ -38,15 +40,24 @@ impl<'a> Recording<'a> {
         Recording {
             recorder,
             time,
+            republish: None,
             events: 0,
             bad: 0,
         }
+    }
+
+    /// Also re-publishes every event (`tally hub`).
+    pub fn tapped(self, republish: Option<&'a Republisher>) -> Self {
+        Recording { republish, ..self }
     }
 }
 
 impl Sink for Recording<'_> {
     fn event(&mut self, event: &Event<'_>) {
         self.recorder.record(event);
+        if let Some(republish) = self.republish {
+            republish.publish(event);
+        }
         self.events += 1;
     }
 
@@ -141,6 +152,8 @@ pub struct DecodeOptions {
     pub max_inflated: usize,
     /// Required auth tokens, if any.
     pub tokens: Option<Arc<Tokens>>,
+    /// Where accepted events are re-published, when tally runs as a hub.
+    pub republish: Option<Arc<Republisher>>,
 }
 
 impl Default for DecodeOptions {
@@ -149,6 +162,7 @@ impl Default for DecodeOptions {
             accounts: AccountFrom::default(),
             max_inflated: 1 << 20,
             tokens: None,
+            republish: None,
         }
     }
 }

@@ -3,7 +3,6 @@
 use crate::app::App;
 use crate::theme::Theme;
 use ratatui::text::{Line, Span};
-use tally_collector::source::SourceState;
 use tally_collector::stat::short_number;
 use tally_core::human_duration;
 
@@ -49,8 +48,7 @@ pub fn summary<'a>(app: &App, theme: &Theme) -> Line<'a> {
 pub fn sources<'a>(app: &App, theme: &Theme) -> Line<'a> {
     let mut spans = vec![Span::raw(" ")];
     for source in &app.sources {
-        let healthy = matches!(source.state, SourceState::Listening | SourceState::Connected);
-        let dot = if healthy {
+        let dot = if source.is_healthy() {
             Span::styled("● ", theme.good())
         } else {
             Span::styled("● ", theme.bad())
@@ -62,6 +60,10 @@ pub fn sources<'a>(app: &App, theme: &Theme) -> Line<'a> {
             source.address,
             source.state.as_str()
         )));
+        if matches!(source.kind.as_str(), "zmq" | "ws") {
+            let details = source.details(app.shown().time);
+            spans.push(Span::styled(format!(" {details}"), theme.muted()));
+        }
         if !source.note.is_empty() {
             spans.push(Span::styled(" (!)", theme.muted()));
         }

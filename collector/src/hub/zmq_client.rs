@@ -1,0 +1,307 @@
+//! Subscribing to a ZeroMQ PUB hub through libzmq.
+//!
+//! libzmq does the hard parts in its own I/O thread: connecting in the background (starting
+//! before the hub exists is fine), reconnecting quickly ([`RECONNECT_MS`] up to
+//! [`RECONNECT_MAX_MS`]), heartbeats that notice a frozen hub, and a message size limit
+//! (a peer that sends more is disconnected, and reconnected to). Our thread polls the SUB
+//! socket and a monitor socket (for the connection state), splits messages into payloads, and
+//! hands them to the decoder.
+
+use super::{Handoff, HubError, HubLimits, start_decoder};
+use crate::decode::DecodeOptions;
+use crate::source::{SourceHealth, SourceState, now};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::thread::JoinHandle;
+use tally_core::{Engine, Rejection};
+
+/// The first reconnect attempt after a hub goes away.
+pub const RECONNECT_MS: i32 = 100;
+/// Reconnect attempts back off to at most this.
+pub const RECONNECT_MAX_MS: i32 = 1000;
+/// A heartbeat is sent this often; no answer within [`HEARTBEAT_TIMEOUT_MS`] is a dead hub.
+const HEARTBEAT_MS: i32 = 1000;
+const HEARTBEAT_TIMEOUT_MS: i32 = 3000;
+/// Messages libzmq queues for us before it drops (the hand-off behind it is bounded too).
+const RECEIVE_HWM: i32 = 10_000;
+/// How often the thread looks at the stop flag when nothing arrives.
+const POLL_MS: i64 = 200;
+/// Messages taken from the socket before the monitor is looked at again.
+const RECEIVE_BATCH: usize = 1024;
+
+/// Monitor sockets need unique in-process names.
+static MONITORS: AtomicU64 = AtomicU64::new(0);
+
+/// A running subscription to one hub.
+#[derive(Debug)]
+pub struct ZmqSubscriber {
+    health: Arc<SourceHealth>,
+    receiver: JoinHandle<()>,
+    decoder: JoinHandle<()>,
+}
+
+/// A message's frames as the payloads they carry: the classic hub's single frame
+/// `<type> <payload>`, or `[topic, payload, ...]`.
+pub(crate) fn payloads(mut frames: Vec<Vec<u8>>) -> Result<Vec<Vec<u8>>, &'static str> {
+    if frames.len() > 1 {
+        frames.remove(0);
+        return Ok(frames);
+    }
+    let Some(mut frame) = frames.pop() else {
+        return Err("empty message");
+    };
+    // A bare document (a publisher that sends payloads without a topic) is its own payload.
+    if matches!(frame.first(), Some(b'{' | b'[' | 0x80..=0x8f | 0xde | 0xdf)) {
+        return Ok(vec![frame]);
+    }
+    match frame.iter().position(|&b| b == b' ') {
+        Some(space) => {
+            frame.drain(..=space);
+            Ok(vec![frame])
+        }
+        None => Err("message has a topic but no payload (expected `<type> <payload>`)"),
+    }
+}
+
+/// Whether a message is one we asked for. libzmq filters by prefix already; a hub that sends
+/// everything anyway (or a libzmq bug) must not get other topics counted.
+fn wanted(first_frame: &[u8], topics: &[String]) -> bool {
+    topics.is_empty() || topics.iter().any(|t| first_frame.starts_with(t.as_bytes()))
+}
+
+impl ZmqSubscriber {
+    /// Connects (in the background) to `endpoint` and subscribes to `topics` (all if empty).
+    /// Fails only for an endpoint libzmq cannot use.
+    pub fn start(
+        context: &zmq::Context,
+        endpoint: &str,
+        topics: &[String],
+        engine: &Arc<Engine>,
+        options: &DecodeOptions,
+        limits: &HubLimits,
+        stop: &Arc<AtomicBool>,
+    ) -> Result<Self, HubError> {
+        let fail = |error| HubError::Zmq {
+            endpoint: super::display_url(endpoint),
+            error,
+        };
+        Self::subscribe(context, endpoint, topics, limits)
+            .map_err(fail)
+            .and_then(|(socket, monitor)| {
+                Self::spawn(socket, monitor, endpoint, topics, engine, options, limits, stop)
+            })
+    }
+
+    /// A SUB socket connecting to `endpoint`, and a monitor socket reporting its connection.
+    fn subscribe(
+        context: &zmq::Context,
+        endpoint: &str,
+        topics: &[String],
+        limits: &HubLimits,
+    ) -> Result<(zmq::Socket, zmq::Socket), zmq::Error> {
+        let socket = context.socket(zmq::SUB)?;
+        socket.set_linger(0)?;
+        socket.set_rcvhwm(RECEIVE_HWM)?;
+        socket.set_maxmsgsize(limits.max_message as i64)?;
+        socket.set_reconnect_ivl(RECONNECT_MS)?;
+        socket.set_reconnect_ivl_max(RECONNECT_MAX_MS)?;
+        socket.set_heartbeat_ivl(HEARTBEAT_MS)?;
+        socket.set_heartbeat_timeout(HEARTBEAT_TIMEOUT_MS)?;
+        if topics.is_empty() {
+            socket.set_subscribe(b"")?;
+        }
+        for topic in topics {
+            socket.set_subscribe(topic.as_bytes())?;
+        }
+        let monitor_endpoint = format!("inproc://tally-monitor-{}", MONITORS.fetch_add(1, Relaxed));
+        let events = zmq::SocketEvent::HANDSHAKE_SUCCEEDED as i32
+            | zmq::SocketEvent::DISCONNECTED as i32
+            | zmq::SocketEvent::CONNECT_RETRIED as i32
+            | zmq::SocketEvent::HANDSHAKE_FAILED_PROTOCOL as i32
+            | zmq::SocketEvent::HANDSHAKE_FAILED_NO_DETAIL as i32;
+        socket.monitor(&monitor_endpoint, events)?;
+        let monitor = context.socket(zmq::PAIR)?;
+        monitor.set_linger(0)?;
+        monitor.connect(&monitor_endpoint)?;
+        socket.connect(endpoint)?;
+        Ok((socket, monitor))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn spawn(
+        socket: zmq::Socket,
+        monitor: zmq::Socket,
+        endpoint: &str,
+        topics: &[String],
+        engine: &Arc<Engine>,
+        options: &DecodeOptions,
+        limits: &HubLimits,
+        stop: &Arc<AtomicBool>,
+    ) -> Result<Self, HubError> {
+        let health = Arc::new(SourceHealth::new(
+            "zmq",
+            super::display_url(endpoint),
+            SourceState::Connecting,
+        ));
+        let (handoff, decoder) = start_decoder("tally-zmq-decode".into(), engine, &health, options, limits)
+            .map_err(HubError::Thread)?;
+        let receive = Receive {
+            socket,
+            endpoint: endpoint.to_owned(),
+            monitor,
+            topics: topics.to_vec(),
+            handoff,
+            engine: Arc::clone(engine),
+            health: Arc::clone(&health),
+            stop: Arc::clone(stop),
+        };
+        let receiver = std::thread::Builder::new()
+            .name("tally-zmq".into())
+            .spawn(move || receive.run())
+            .map_err(HubError::Thread)?;
+        Ok(ZmqSubscriber {
+            health,
+            receiver,
+            decoder,
+        })
+    }
+
+    pub fn health(&self) -> &Arc<SourceHealth> {
+        &self.health
+    }
+
+    /// Waits for the threads (set the stop flag first); what was received is decoded.
+    pub fn join(self) {
+        let _ = self.receiver.join();
+        let _ = self.decoder.join();
+        self.health.set_state(SourceState::Stopped);
+    }
+}
+
+struct Receive {
+    socket: zmq::Socket,
+    endpoint: String,
+    monitor: zmq::Socket,
+    topics: Vec<String>,
+    handoff: Handoff,
+    engine: Arc<Engine>,
+    health: Arc<SourceHealth>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Receive {
+    fn run(self) {
+        while !self.stop.load(Relaxed) {
+            let mut items = [
+                self.socket.as_poll_item(zmq::POLLIN),
+                self.monitor.as_poll_item(zmq::POLLIN),
+            ];
+            if let Err(error) = zmq::poll(&mut items, POLL_MS) {
+                tracing::warn!("ZeroMQ poll failed: {error}");
+                std::thread::sleep(std::time::Duration::from_millis(POLL_MS as u64));
+                continue;
+            }
+            let (messages, changes) = (items[0].is_readable(), items[1].is_readable());
+            if changes {
+                self.connection_changes();
+            }
+            if messages {
+                self.receive_batch();
+            }
+        }
+    }
+
+    fn connection_changes(&self) {
+        while let Ok(frames) = self.monitor.recv_multipart(zmq::DONTWAIT) {
+            let Some(event) = frames.first().and_then(|f| f.get(..2)) else {
+                continue;
+            };
+            let event = zmq::SocketEvent::from_raw(u16::from_ne_bytes([event[0], event[1]]));
+            match event {
+                zmq::SocketEvent::HANDSHAKE_SUCCEEDED => {
+                    self.health.set_state(SourceState::Connected);
+                    self.health.set_note(String::new());
+                }
+                zmq::SocketEvent::DISCONNECTED => {
+                    self.health.set_state(SourceState::Disconnected);
+                    self.health
+                        .set_note("hub went away (or sent an oversize message): reconnecting".into());
+                    // libzmq reconnects after a lost connection, but not after a protocol error
+                    // (an oversize message is one): a fresh connect covers both.
+                    let _ = self.socket.disconnect(&self.endpoint);
+                    if let Err(error) = self.socket.connect(&self.endpoint) {
+                        tracing::warn!(
+                            "ZeroMQ reconnect to {} failed: {error}",
+                            self.health.status(None).address
+                        );
+                    }
+                }
+                zmq::SocketEvent::HANDSHAKE_FAILED_PROTOCOL
+                | zmq::SocketEvent::HANDSHAKE_FAILED_NO_DETAIL => {
+                    self.health.set_state(SourceState::Disconnected);
+                    self.health
+                        .set_note("the peer does not speak ZeroMQ (ZMTP 3): retrying".into());
+                }
+                zmq::SocketEvent::CONNECT_RETRIED if self.health.state() == SourceState::Connecting => {
+                    self.health.set_note("no hub answers yet: retrying".into());
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn receive_batch(&self) {
+        for _ in 0..RECEIVE_BATCH {
+            let frames = match self.socket.recv_multipart(zmq::DONTWAIT) {
+                Ok(frames) => frames,
+                Err(zmq::Error::EAGAIN) => return,
+                Err(error) => {
+                    tracing::warn!("ZeroMQ receive failed: {error}");
+                    return;
+                }
+            };
+            if !frames.first().is_some_and(|f| wanted(f, &self.topics)) {
+                continue;
+            }
+            let evidence = frames.first().cloned().unwrap_or_default();
+            match payloads(frames) {
+                Ok(payloads) => payloads.into_iter().for_each(|p| self.handoff.offer(p)),
+                Err(detail) => {
+                    let time = now();
+                    self.engine.reject(Rejection::Json, detail, &evidence, time);
+                    self.health.received(1, evidence.len() as u64, 0, 1, time);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_split_into_payloads() {
+        let one = |frame: &[u8]| payloads(vec![frame.to_vec()]);
+        assert_eq!(one(b"pageview {\"a\":1}"), Ok(vec![b"{\"a\":1}".to_vec()]));
+        assert_eq!(one(b" {\"a\":1}"), Ok(vec![b"{\"a\":1}".to_vec()]), "no type");
+        assert_eq!(one(b"{\"a\": 1}"), Ok(vec![b"{\"a\": 1}".to_vec()]), "bare JSON");
+        assert_eq!(
+            one(&[0x81, 0xa1, b'a', 1]),
+            Ok(vec![vec![0x81, 0xa1, b'a', 1]]),
+            "bare msgpack"
+        );
+        assert!(one(b"pageview").is_err());
+        let two = payloads(vec![b"pageview".to_vec(), b"{}".to_vec()]);
+        assert_eq!(two, Ok(vec![b"{}".to_vec()]));
+        assert!(payloads(vec![]).is_err());
+    }
+
+    #[test]
+    fn topics_are_byte_prefixes_like_libzmq() {
+        let topics = ["order".to_owned()];
+        assert!(wanted(b"order.create {}", &topics));
+        assert!(!wanted(b"pageview {}", &topics));
+        assert!(wanted(b"anything", &[]));
+    }
+}

@@ -1,0 +1,347 @@
+//! tally subscribed to real hubs it did not write: a libzmq PUB (pyzmq, heartbeats on) and a
+//! Python `websockets` server that refuses handshakes without `Origin`; then tally as a hub
+//! for other tallies. Exact counts, and the faults a hub brings: absent at start, killed and
+//! restarted, oversize and garbage messages.
+
+use serde_json::Value;
+use std::time::Duration;
+use tally_tests::{Peer, Stat, account_total, free_tcp_port, source};
+
+const WAIT: Duration = Duration::from_secs(20);
+
+fn state_of(report: &Value, kind: &str) -> String {
+    source(report, kind)["state"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+fn zmq_hub(port: u16) -> Peer {
+    Peer::start("zmq_hub.py", &["--bind", &format!("tcp://127.0.0.1:{port}")])
+}
+
+fn ws_hub(port: u16, extra: &[&str]) -> Peer {
+    let port = port.to_string();
+    let args: Vec<&str> = ["--port", port.as_str()]
+        .into_iter()
+        .chain(extra.iter().copied())
+        .collect();
+    Peer::start("ws_hub.py", &args)
+}
+
+/// `tally stat` subscribed to `flag url`, reporting every 100 ms.
+fn subscriber(flag: &str, url: &str, extra: &[&str]) -> Stat {
+    let mut args = vec!["--no-udp", flag, url, "--interval", "100ms"];
+    args.extend_from_slice(extra);
+    Stat::start(&args)
+}
+
+fn wait_connected(stat: &mut Stat, kind: &str) -> Value {
+    stat.wait_for(WAIT, |r| state_of(r, kind) == "connected")
+}
+
+/// Waits for `account` to reach `expected`, then checks a little later that it stays there.
+fn assert_counts_exactly(stat: &mut Stat, expected: &[(&str, u64)]) -> Value {
+    stat.wait_for(WAIT, |r| expected.iter().all(|&(a, n)| account_total(r, a) >= n));
+    std::thread::sleep(Duration::from_millis(400));
+    let report = stat.wait_for(WAIT, |_| true);
+    for &(account, n) in expected {
+        assert_eq!(account_total(&report, account), n, "{account} in {report:#}");
+    }
+    report
+}
+
+#[test]
+fn zmq_json_and_msgpack_from_a_libzmq_hub_count_exactly() {
+    let port = free_tcp_port();
+    let mut hub = zmq_hub(port);
+    let mut stat = subscriber("--zmq", &format!("tcp://127.0.0.1:{port}"), &[]);
+    wait_connected(&mut stat, "zmq");
+    hub.run("json acme 500");
+    hub.run("msgpack globex 300");
+    let report = assert_counts_exactly(&mut stat, &[("acme", 500), ("globex", 300)]);
+    let zmq = source(&report, "zmq");
+    assert_eq!(
+        (zmq["received"].as_u64(), zmq["bad"].as_u64()),
+        (Some(800), Some(0))
+    );
+    assert_eq!(zmq["dropped"].as_u64(), Some(0));
+}
+
+#[test]
+fn zmq_topics_are_filtered_by_prefix() {
+    let port = free_tcp_port();
+    let mut hub = zmq_hub(port);
+    let url = format!("tcp://127.0.0.1:{port}");
+    let mut stat = subscriber("--zmq", &url, &["--zmq-topic", "order"]);
+    wait_connected(&mut stat, "zmq");
+    hub.run("typed pageview acme 7");
+    hub.run("typed order.create acme 10");
+    hub.run("typed order.update globex 4");
+    let report = assert_counts_exactly(&mut stat, &[("acme", 10), ("globex", 4)]);
+    assert_eq!(source(&report, "zmq")["received"].as_u64(), Some(14));
+}
+
+#[test]
+fn zmq_hub_absent_at_start_then_killed_and_restarted() {
+    let port = free_tcp_port();
+    let mut stat = subscriber("--zmq", &format!("tcp://127.0.0.1:{port}"), &[]);
+    let report = stat.wait_for(WAIT, |_| true);
+    assert_eq!(state_of(&report, "zmq"), "connecting", "no hub yet");
+
+    let mut hub = zmq_hub(port);
+    wait_connected(&mut stat, "zmq");
+    hub.run("json acme 100");
+    assert_counts_exactly(&mut stat, &[("acme", 100)]);
+
+    hub.kill();
+    stat.wait_for(WAIT, |r| state_of(r, "zmq") == "disconnected");
+    let mut hub = zmq_hub(port);
+    let report = wait_connected(&mut stat, "zmq");
+    assert_eq!(source(&report, "zmq")["reconnects"].as_u64(), Some(1));
+    hub.run("json acme 100");
+    // Nothing lost from before the restart, nothing counted twice.
+    assert_counts_exactly(&mut stat, &[("acme", 200)]);
+}
+
+#[test]
+fn zmq_garbage_is_counted_and_an_oversize_message_costs_only_a_reconnect() {
+    let port = free_tcp_port();
+    let mut hub = zmq_hub(port);
+    let mut stat = subscriber("--zmq", &format!("tcp://127.0.0.1:{port}"), &[]);
+    wait_connected(&mut stat, "zmq");
+    hub.run("json acme 50");
+    hub.run("garbage 5");
+    let report = stat.wait_for(WAIT, |r| r["rejections"]["json"] == 5);
+    assert_eq!(source(&report, "zmq")["bad"].as_u64(), Some(5));
+
+    // libzmq disconnects a peer that sends more than the limit; tally reconnects.
+    hub.run("oversize 2000000");
+    let report = stat.wait_for(WAIT, |r| source(r, "zmq")["reconnects"].as_u64() >= Some(1));
+    assert_eq!(state_of(&report, "zmq"), "connected");
+    hub.run("json acme 50");
+    assert_counts_exactly(&mut stat, &[("acme", 100)]);
+}
+
+#[test]
+fn websocket_text_binary_and_array_frames_count_exactly() {
+    let port = free_tcp_port();
+    // The peer refuses handshakes without Origin, so connecting at all proves tally sends one.
+    let mut hub = ws_hub(port, &[]);
+    let mut stat = subscriber("--ws", &format!("ws://127.0.0.1:{port}/ws"), &[]);
+    wait_connected(&mut stat, "ws");
+    hub.run("wait-clients 1");
+    hub.run("json acme 200");
+    hub.run("msgpack globex 100");
+    hub.run("array initech 50");
+    let report = assert_counts_exactly(&mut stat, &[("acme", 200), ("globex", 100), ("initech", 50)]);
+    let ws = source(&report, "ws");
+    assert_eq!(
+        (ws["received"].as_u64(), ws["events"].as_u64()),
+        (Some(301), Some(350))
+    );
+}
+
+#[test]
+fn websocket_auth_headers_work_and_never_show() {
+    let port = free_tcp_port();
+    let secret = "Bearer s3cret-9f8e7d";
+    let mut hub = ws_hub(port, &["--require-header", &format!("Authorization: {secret}")]);
+    let url = format!("ws://127.0.0.1:{port}/ws");
+
+    // Without the header the hub refuses, and tally says why.
+    let mut refused = subscriber("--ws", &url, &[]);
+    let report = refused.wait_for(WAIT, |r| {
+        source(r, "ws")["note"]
+            .as_str()
+            .is_some_and(|n| n.contains("401"))
+    });
+    assert_ne!(state_of(&report, "ws"), "connected");
+    drop(refused);
+
+    let log = std::env::temp_dir().join(format!("tally-ws-auth-{}.log", std::process::id()));
+    let child = std::process::Command::new(tally_tests::binary("tally"))
+        .args([
+            "stat",
+            "--json",
+            "--no-udp",
+            "--interval",
+            "100ms",
+            "--count",
+            "40",
+            "--ws",
+            &url,
+        ])
+        .args(["--ws-header", &format!("Authorization: {secret}")])
+        .env("TALLY_LOG", "trace")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::fs::File::create(&log).expect("log file"))
+        .spawn()
+        .expect("starts tally");
+    hub.run("wait-clients 1");
+    hub.run("json acme 25");
+    let output = child.wait_with_output().expect("tally runs to its count");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = std::fs::read_to_string(&log).expect("log");
+    let _ = std::fs::remove_file(&log);
+    let last: Value = serde_json::from_str(stdout.lines().last().expect("reports")).expect("JSON");
+    assert_eq!(account_total(&last, "acme"), 25, "authorised: {last:#}");
+    assert!(
+        !stdout.contains("s3cret") && !stderr.contains("s3cret"),
+        "the secret leaked"
+    );
+    assert!(stderr.contains("TRACE"), "the log was on: {stderr}");
+}
+
+#[test]
+fn websocket_hub_absent_killed_restarted_and_abusive() {
+    let port = free_tcp_port();
+    let mut stat = subscriber("--ws", &format!("ws://127.0.0.1:{port}/ws"), &[]);
+    let report = stat.wait_for(WAIT, |_| true);
+    assert_eq!(state_of(&report, "ws"), "connecting", "no hub yet");
+
+    let mut hub = ws_hub(port, &[]);
+    wait_connected(&mut stat, "ws");
+    hub.run("wait-clients 1");
+    hub.run("json acme 100");
+    assert_counts_exactly(&mut stat, &[("acme", 100)]);
+
+    hub.kill();
+    stat.wait_for(WAIT, |r| state_of(r, "ws") == "disconnected");
+    let mut hub = ws_hub(port, &[]);
+    wait_connected(&mut stat, "ws");
+    hub.run("wait-clients 1");
+    hub.run("json acme 100");
+    hub.run("garbage 3");
+    assert_counts_exactly(&mut stat, &[("acme", 200)]);
+
+    // An oversize frame is refused, counted, and the connection made again.
+    hub.run("oversize 2000000");
+    let report = stat.wait_for(WAIT, |r| r["rejections"]["oversize"] == 1);
+    assert_eq!(report["rejections"]["json"], 3);
+    let report = stat.wait_for(WAIT, |r| source(r, "ws")["reconnects"].as_u64() >= Some(2));
+    assert!(state_of(&report, "ws") == "connected", "{report:#}");
+    hub.run("wait-clients 1");
+    hub.run("json acme 10");
+    assert_counts_exactly(&mut stat, &[("acme", 210)]);
+
+    // A hub that keeps doing it (three connections in a row, counting the one above) trips
+    // the breaker instead of being hammered.
+    for _ in 0..2 {
+        hub.run("wait-clients 1");
+        hub.run("oversize 2000000");
+    }
+    stat.wait_for(WAIT, |r| {
+        source(r, "ws")["note"]
+            .as_str()
+            .is_some_and(|n| n.contains("paused"))
+    });
+}
+
+#[test]
+fn tally_to_tally_hub_to_tally_over_both_transports() {
+    let (udp, zmq, ws) = (tally_tests::free_udp_port(), free_tcp_port(), free_tcp_port());
+    let zmq_url = format!("tcp://127.0.0.1:{zmq}");
+    let ws_addr = format!("127.0.0.1:{ws}");
+    let mut hub = Stat::hub(&[
+        "--udp",
+        &format!("127.0.0.1:{udp}"),
+        "--publish-zmq",
+        &zmq_url,
+        "--serve-ws",
+        &ws_addr,
+        "--interval",
+        "100ms",
+    ]);
+    let mut over_zmq = subscriber("--zmq", &zmq_url, &[]);
+    let mut over_ws = subscriber("--ws", &format!("ws://{ws_addr}/ws"), &[]);
+    wait_connected(&mut over_zmq, "zmq");
+    wait_connected(&mut over_ws, "ws");
+    hub.wait_for(WAIT, |r| r["outputs"][1]["connections"] == 1);
+
+    let sent = std::process::Command::new(tally_tests::binary("tally"))
+        .args([
+            "send",
+            "--json",
+            "--to",
+            &format!("127.0.0.1:{udp}"),
+            "--count",
+            "3000",
+        ])
+        .args([
+            "--accounts",
+            "3",
+            "--format",
+            "statsd",
+            "--per-datagram",
+            "10",
+            "--rate",
+            "50000",
+        ])
+        .output()
+        .expect("tally send runs");
+    assert!(sent.status.success());
+    let sent: Value = serde_json::from_slice(&sent.stdout).expect("send report");
+    let expected: Vec<(String, u64)> = sent["accounts"]
+        .as_array()
+        .expect("accounts")
+        .iter()
+        .map(|a| {
+            (
+                a[0].as_str().expect("name").to_owned(),
+                a[1].as_u64().expect("count"),
+            )
+        })
+        .collect();
+    let expected: Vec<(&str, u64)> = expected.iter().map(|(a, n)| (a.as_str(), *n)).collect();
+    assert_eq!(expected.iter().map(|e| e.1).sum::<u64>(), 3000);
+
+    let at_hub = assert_counts_exactly(&mut hub, &expected);
+    assert_counts_exactly(&mut over_zmq, &expected);
+    assert_counts_exactly(&mut over_ws, &expected);
+    for output in at_hub["outputs"].as_array().expect("outputs") {
+        assert_eq!(output["dropped"], 0, "{output:#}");
+    }
+}
+
+#[test]
+fn a_websocket_client_that_stops_reading_is_dropped_with_a_count() {
+    use std::io::{Read, Write};
+    let (udp, ws) = (tally_tests::free_udp_port(), free_tcp_port());
+    let mut hub = Stat::hub(&[
+        "--udp",
+        &format!("127.0.0.1:{udp}"),
+        "--serve-ws",
+        &format!("127.0.0.1:{ws}"),
+        "--interval",
+        "100ms",
+    ]);
+    hub.wait_for(WAIT, |_| true);
+    // A client that completes the handshake, then never reads again.
+    let mut lazy = std::net::TcpStream::connect(("127.0.0.1", ws)).expect("connects");
+    let handshake = format!(
+        "GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{ws}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+         Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+    );
+    lazy.write_all(handshake.as_bytes()).expect("writes");
+    let mut reply = [0u8; 12];
+    lazy.read_exact(&mut reply).expect("reads the reply");
+    assert_eq!(&reply, b"HTTP/1.1 101");
+    hub.wait_for(WAIT, |r| r["outputs"][0]["connections"] == 1);
+
+    let sent = std::process::Command::new(tally_tests::binary("tally"))
+        .args(["send", "--to", &format!("127.0.0.1:{udp}"), "--count", "200000"])
+        .args(["--format", "statsd", "--per-datagram", "20", "--rate", "400000"])
+        .output()
+        .expect("tally send runs");
+    assert!(sent.status.success());
+    let report = hub.wait_for(WAIT, |r| r["outputs"][0]["connections"] == 0);
+    let served = &report["outputs"][0];
+    assert!(served["dropped"].as_u64() > Some(0), "{served:#}");
+    assert!(
+        served["note"]
+            .as_str()
+            .is_some_and(|n| n.contains("dropped a client")),
+        "{served:#}"
+    );
+}
