@@ -53,6 +53,8 @@ pub struct HubLimits {
     pub queue_messages: usize,
     /// Bytes waiting between the receiver and the decoder.
     pub queue_bytes: usize,
+    /// Messages libzmq queues for a ZeroMQ subscription before it drops (0: no limit).
+    pub receive_hwm: i32,
 }
 
 impl Default for HubLimits {
@@ -61,6 +63,7 @@ impl Default for HubLimits {
             max_message: 1 << 20,
             queue_messages: 16 * 1024,
             queue_bytes: 32 << 20,
+            receive_hwm: 10_000,
         }
     }
 }

@@ -22,8 +22,6 @@ pub const RECONNECT_MAX_MS: i32 = 1000;
 /// A heartbeat is sent this often; no answer within [`HEARTBEAT_TIMEOUT_MS`] is a dead hub.
 const HEARTBEAT_MS: i32 = 1000;
 const HEARTBEAT_TIMEOUT_MS: i32 = 3000;
-/// Messages libzmq queues for us before it drops (the hand-off behind it is bounded too).
-const RECEIVE_HWM: i32 = 10_000;
 /// How often the thread looks at the stop flag when nothing arrives.
 const POLL_MS: i64 = 200;
 /// Messages taken from the socket before the monitor is looked at again.
@@ -101,7 +99,7 @@ impl ZmqSubscriber {
     ) -> Result<(zmq::Socket, zmq::Socket), zmq::Error> {
         let socket = context.socket(zmq::SUB)?;
         socket.set_linger(0)?;
-        socket.set_rcvhwm(RECEIVE_HWM)?;
+        socket.set_rcvhwm(limits.receive_hwm)?;
         socket.set_maxmsgsize(limits.max_message as i64)?;
         socket.set_reconnect_ivl(RECONNECT_MS)?;
         socket.set_reconnect_ivl_max(RECONNECT_MAX_MS)?;
