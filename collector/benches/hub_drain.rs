@@ -86,8 +86,16 @@ fn zmq_tally(frames: &Arc<Vec<Vec<u8>>>) -> f64 {
     let engine = Engine::new(EngineConfig::default(), now()).expect("engine");
     let stop = Arc::new(AtomicBool::new(false));
     let limits = unbounded(frames.len());
-    let subscriber = ZmqSubscriber::start(&context, &endpoint, &[], &engine, &DecodeOptions::default(), &limits, &stop)
-        .expect("subscribes");
+    let subscriber = ZmqSubscriber::start(
+        &context,
+        &endpoint,
+        &[],
+        &engine,
+        &DecodeOptions::default(),
+        &limits,
+        &stop,
+    )
+    .expect("subscribes");
     let health = Arc::clone(subscriber.health());
     while health.status(None).received == 0 && health.status(None).events == 0 {
         std::thread::sleep(Duration::from_micros(100));
@@ -151,9 +159,17 @@ fn ws_tally(runtime: &tokio::runtime::Runtime, events: &Arc<Vec<String>>) -> f64
 
 fn main() {
     // `cargo bench` passes `--bench`; the first number given is the event count.
-    let n: usize = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(1_000_000);
+    let n: usize = std::env::args()
+        .skip(1)
+        .find_map(|a| a.parse().ok())
+        .unwrap_or(1_000_000);
     let events = Arc::new(events(n));
-    let frames: Arc<Vec<Vec<u8>>> = Arc::new(events.iter().map(|e| format!("pageview {e}").into_bytes()).collect());
+    let frames: Arc<Vec<Vec<u8>>> = Arc::new(
+        events
+            .iter()
+            .map(|e| format!("pageview {e}").into_bytes())
+            .collect(),
+    );
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -1,0 +1,113 @@
+//! `tally-gui`: the desktop dashboard on the embedded collector.
+
+use clap::Parser;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+use tally_collector::collector::Collector;
+use tally_collector::config::SourceArgs;
+use tally_collector::source::now;
+use tally_gui::state::ThemeChoice;
+use tally_gui::{Feed, GuiApp, Mode};
+
+/// A live desktop dashboard of event streams (`tally-gui --demo` shows demo traffic).
+#[derive(Parser, Debug)]
+#[command(name = "tally-gui", version)]
+struct Cli {
+    #[command(flatten)]
+    sources: SourceArgs,
+    /// Wall-screen mode: fullscreen, large text, no controls
+    #[arg(long)]
+    kiosk: bool,
+    /// In kiosk mode, rotate between views this often (e.g. 30s)
+    #[arg(long, value_parser = humantime::parse_duration, requires = "kiosk")]
+    rotate: Option<Duration>,
+    /// Colours (remembered between runs when not given)
+    #[arg(long, value_enum)]
+    theme: Option<ThemeChoice>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("TALLY_LOG")
+                .unwrap_or_else(|_| "warn".into())
+                .add_directive("tungstenite=info".parse().expect("valid directive")),
+        )
+        .init();
+    match run(&cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("tally-gui: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: &Cli) -> Result<(), String> {
+    let settings = cli.sources.resolve().map_err(|e| e.to_string())?;
+    let collector = Arc::new(Collector::start(&settings).map_err(|e| e.to_string())?);
+    let quit = Arc::new(AtomicBool::new(false));
+    for signal in [
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGHUP,
+    ] {
+        signal_hook::flag::register(signal, Arc::clone(&quit)).map_err(|e| e.to_string())?;
+    }
+    let mode = if cli.kiosk {
+        Mode::Kiosk {
+            rotate_ms: cli.rotate.map(|d| d.as_millis() as u64),
+        }
+    } else {
+        Mode::Laptop
+    };
+    let mut viewport = egui::ViewportBuilder::default()
+        .with_title("tally")
+        .with_inner_size([1280.0, 800.0])
+        .with_min_inner_size([640.0, 400.0]);
+    if cli.kiosk {
+        viewport = viewport.with_fullscreen(true).with_decorations(false);
+    }
+    let options = eframe::NativeOptions {
+        viewport,
+        renderer: eframe::Renderer::Glow,
+        // The wall screen keeps no state of the user's.
+        persist_window: !cli.kiosk,
+        ..eframe::NativeOptions::default()
+    };
+    let feed_collector = Arc::clone(&collector);
+    let theme = cli.theme;
+    let watcher = Arc::clone(&quit);
+    let result = eframe::run_native(
+        "tally",
+        options,
+        Box::new(move |creation| {
+            let mut remembered = GuiApp::remembered(creation.storage);
+            if let Some(theme) = theme {
+                remembered.theme = theme;
+            }
+            // A signal closes the window even while nothing repaints.
+            let ctx = creation.egui_ctx.clone();
+            std::thread::spawn(move || {
+                while !watcher.load(std::sync::atomic::Ordering::Relaxed) {
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                ctx.request_repaint();
+            });
+            let feed = Feed {
+                engine: Arc::clone(feed_collector.engine()),
+                sources: Box::new(move || feed_collector.sources()),
+                clock: Box::new(now),
+            };
+            Ok(Box::new(GuiApp::new(feed, mode, remembered, quit)))
+        }),
+    );
+    if let Ok(collector) = Arc::try_unwrap(collector) {
+        collector.stop();
+    }
+    result.map_err(|e| format!("cannot open the window: {e}"))
+}

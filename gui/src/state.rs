@@ -1,0 +1,277 @@
+//! The desktop dashboard's state, and what the user's choices do to it. No drawing here: the
+//! views in `view` are functions of this state, and [`Feed`] is where the data comes from (the
+//! live collector, or fixed data and a fixed clock in tests).
+
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use tally_collector::source::{SourceState, SourceStatus};
+use tally_core::{Engine, Snapshot, SnapshotRequest, Timestamp, Window};
+
+/// How often the data is refreshed (and the window repainted) when nothing else happens.
+pub const TICK_MS: u64 = 250;
+/// With no event for this long, the wall screen says the data is stale.
+pub const STALE_AFTER_MS: u64 = 10_000;
+/// The window presets' names, finest first (the engine's default resolutions).
+pub const WINDOW_NAMES: [&str; 4] = ["1 min", "5 min", "1 h", "24 h"];
+
+/// Where snapshots, source health and the time come from.
+pub struct Feed {
+    pub engine: Arc<Engine>,
+    pub sources: Box<dyn Fn() -> Vec<SourceStatus> + Send>,
+    pub clock: Box<dyn Fn() -> Timestamp + Send>,
+}
+
+impl std::fmt::Debug for Feed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Feed").finish_non_exhaustive()
+    }
+}
+
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+pub enum ThemeChoice {
+    #[default]
+    Dark,
+    Light,
+    /// The Okabe-Ito palette, on dark.
+    ColourBlind,
+}
+
+/// What the wall screen shows, in turn with `--rotate`.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum KioskView {
+    AllAccounts,
+    TopAccount,
+    Types,
+}
+
+impl KioskView {
+    pub const ALL: [KioskView; 3] = [KioskView::AllAccounts, KioskView::TopAccount, KioskView::Types];
+
+    pub fn title(self) -> &'static str {
+        match self {
+            KioskView::AllAccounts => "All accounts",
+            KioskView::TopAccount => "Top account",
+            KioskView::Types => "Event types",
+        }
+    }
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Interactive, for a developer's laptop.
+    Laptop,
+    /// Fullscreen and hands-off, for a wall screen; views rotate every `rotate_ms` if set.
+    Kiosk { rotate_ms: Option<u64> },
+}
+
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SortBy {
+    #[default]
+    Rate,
+    Total,
+    Share,
+    Name,
+}
+
+/// What is remembered between runs (eframe storage).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Remembered {
+    pub theme: ThemeChoice,
+    pub window: usize,
+    pub show_accounts: bool,
+    pub show_details: bool,
+    pub sort: SortBy,
+}
+
+impl Default for Remembered {
+    fn default() -> Self {
+        Remembered {
+            theme: ThemeChoice::Dark,
+            window: 0,
+            show_accounts: true,
+            show_details: true,
+            sort: SortBy::Rate,
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct State {
+    pub mode: Mode,
+    pub remembered: Remembered,
+    pub windows: Vec<Window>,
+    /// The data shown: frozen while paused.
+    pub snapshot: Snapshot,
+    pub sources: Vec<SourceStatus>,
+    pub paused: bool,
+    /// The chart's x range follows the newest bucket; zooming or panning turns it off.
+    pub follow_live: bool,
+    /// The account the chart is stacked by (its types), with its detail shown.
+    pub focus: Option<String>,
+    /// When the data was last refreshed, and when the view rotated (feed clock).
+    refreshed: Option<Timestamp>,
+    rotated: Timestamp,
+    pub kiosk_view: usize,
+}
+
+impl State {
+    pub fn new(mode: Mode, remembered: Remembered, feed: &Feed) -> Self {
+        let windows = feed.engine.window_presets();
+        let now = (feed.clock)();
+        let mut state = State {
+            mode,
+            remembered,
+            windows,
+            snapshot: feed.engine.snapshot(&SnapshotRequest::default(), now),
+            sources: vec![],
+            paused: false,
+            follow_live: true,
+            focus: None,
+            refreshed: None,
+            rotated: now,
+            kiosk_view: 0,
+        };
+        state.remembered.window = state.remembered.window.min(state.windows.len().saturating_sub(1));
+        state.refresh(feed);
+        state
+    }
+
+    pub fn window(&self) -> Window {
+        self.windows[self.remembered.window]
+    }
+
+    pub fn is_kiosk(&self) -> bool {
+        matches!(self.mode, Mode::Kiosk { .. })
+    }
+
+    pub fn kiosk_view(&self) -> KioskView {
+        KioskView::ALL[self.kiosk_view % KioskView::ALL.len()]
+    }
+
+    /// The account drilled into: the user's choice, or on the wall screen's "top account"
+    /// view, the busiest account.
+    pub fn focused(&self) -> Option<String> {
+        if self.is_kiosk() {
+            return (self.kiosk_view() == KioskView::TopAccount)
+                .then(|| self.snapshot.accounts.first().map(|a| a.name.to_string()))
+                .flatten();
+        }
+        self.focus.clone()
+    }
+
+    pub fn request(&self) -> SnapshotRequest {
+        SnapshotRequest {
+            window: self.window(),
+            top: 10,
+            detail: 20,
+            focus: self.focused(),
+            all_types: true,
+            ..SnapshotRequest::default()
+        }
+    }
+
+    /// Takes a new snapshot unless paused.
+    pub fn refresh(&mut self, feed: &Feed) {
+        let now = (feed.clock)();
+        self.sources = (feed.sources)();
+        if !self.paused {
+            self.snapshot = feed.engine.snapshot(&self.request(), now);
+        }
+        self.refreshed = Some(now);
+    }
+
+    /// Called every frame: refreshes at the data tick, and rotates the wall screen's views.
+    pub fn tick(&mut self, feed: &Feed) {
+        let now = (feed.clock)();
+        if let Mode::Kiosk {
+            rotate_ms: Some(every),
+        } = self.mode
+            && now.as_millis() >= self.rotated.as_millis() + every
+        {
+            self.kiosk_view = (self.kiosk_view + 1) % KioskView::ALL.len();
+            self.rotated = now;
+            self.refreshed = None;
+        }
+        let due = self
+            .refreshed
+            .is_none_or(|at| now.as_millis() >= at.as_millis() + TICK_MS);
+        if due {
+            self.refresh(feed);
+        }
+    }
+
+    pub fn set_window(&mut self, index: usize, feed: &Feed) {
+        self.remembered.window = index.min(self.windows.len() - 1);
+        self.follow_live = true;
+        self.force_refresh(feed);
+    }
+
+    pub fn set_focus(&mut self, account: Option<String>, feed: &Feed) {
+        self.focus = account;
+        self.follow_live = true;
+        self.force_refresh(feed);
+    }
+
+    pub fn toggle_pause(&mut self, feed: &Feed) {
+        self.paused = !self.paused;
+        self.force_refresh(feed);
+    }
+
+    /// A change of view shows at once, even while paused.
+    fn force_refresh(&mut self, feed: &Feed) {
+        let paused = std::mem::replace(&mut self.paused, false);
+        self.refresh(feed);
+        self.paused = paused;
+    }
+
+    /// Why the wall screen should warn, if it should: a source down, or no events for a while.
+    pub fn banner(&self, now: Timestamp) -> Option<String> {
+        let down: Vec<&SourceStatus> = (self.sources.iter())
+            .filter(|s| {
+                matches!(
+                    s.state,
+                    SourceState::Disconnected | SourceState::Silent | SourceState::Stopped
+                )
+            })
+            .collect();
+        if let Some(source) = down.first() {
+            return Some(format!(
+                "SOURCE {}: {} {}",
+                source.state.as_str().to_uppercase(),
+                source.kind,
+                source.address
+            ));
+        }
+        let last = self.last_event()?;
+        let quiet = now.as_millis().saturating_sub(last.as_millis());
+        (quiet > STALE_AFTER_MS).then(|| format!("STALE: no events for {}", seconds(quiet)))
+    }
+
+    /// When the newest event arrived, as far as any source knows.
+    pub fn last_event(&self) -> Option<Timestamp> {
+        self.sources.iter().filter_map(|s| s.last_message).max()
+    }
+}
+
+/// `12s`, `4m 5s`, `2h 3m`.
+pub fn seconds(ms: u64) -> String {
+    let s = ms / 1000;
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m {}s", s / 60, s % 60),
+        _ => format!("{}h {}m", s / 3600, s % 3600 / 60),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ages_read_naturally() {
+        assert_eq!(seconds(12_400), "12s");
+        assert_eq!(seconds(245_000), "4m 5s");
+        assert_eq!(seconds(7_380_000), "2h 3m");
+    }
+}

@@ -1,0 +1,227 @@
+//! The side panel (accounts, and the drilled-down account's types and timings) and the bottom
+//! panel (event types, gauges, bad input).
+
+use crate::state::{Feed, SortBy, State};
+use crate::theme::{BAD, layer_colour};
+use egui::{RichText, Sense, Vec2};
+use tally_collector::stat::short_number;
+use tally_core::{AccountStats, TimingSummary, TypeStats};
+
+const ROW_HEIGHT: f32 = 22.0;
+
+fn sort_header(ui: &mut egui::Ui, sort: &mut SortBy, by: SortBy, text: &str) {
+    if ui
+        .selectable_label(*sort == by, text)
+        .on_hover_text("sort by this")
+        .clicked()
+    {
+        *sort = by;
+    }
+}
+
+/// Rows in the user's order (the snapshot's is busiest first).
+fn ordered(accounts: &[AccountStats], sort: SortBy) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..accounts.len()).collect();
+    match sort {
+        SortBy::Rate => order.sort_by(|&a, &b| accounts[b].rate.total_cmp(&accounts[a].rate)),
+        SortBy::Total => order.sort_by_key(|&a| std::cmp::Reverse(accounts[a].total)),
+        SortBy::Share => {}
+        SortBy::Name => order.sort_by(|&a, &b| accounts[a].name.cmp(&accounts[b].name)),
+    }
+    order
+}
+
+fn swatch(ui: &mut egui::Ui, colour: egui::Color32) {
+    let (rect, _) = ui.allocate_exact_size(Vec2::splat(12.0), Sense::hover());
+    ui.painter().rect_filled(rect, 2.0, colour);
+}
+
+fn sparkline(ui: &mut egui::Ui, values: &[u64], colour: egui::Color32) {
+    let (rect, _) = ui.allocate_exact_size(Vec2::new(90.0, 16.0), Sense::hover());
+    let max = values.iter().copied().max().unwrap_or(0).max(1) as f32;
+    let step = rect.width() / values.len().max(2).saturating_sub(1) as f32;
+    let points: Vec<egui::Pos2> = (values.iter().enumerate())
+        .map(|(i, &v)| {
+            egui::pos2(
+                rect.left() + i as f32 * step,
+                rect.bottom() - v as f32 / max * rect.height(),
+            )
+        })
+        .collect();
+    ui.painter()
+        .add(egui::Shape::line(points, egui::Stroke::new(1.5, colour)));
+}
+
+pub fn side_panel(ui: &mut egui::Ui, state: &mut State, feed: &Feed) {
+    if let Some(account) = state.focus.clone() {
+        if ui.button("All accounts").clicked() {
+            state.set_focus(None, feed);
+            return;
+        }
+        account_detail(ui, state, &account);
+        ui.separator();
+    }
+    ui.label(RichText::new("Top accounts").strong());
+    let theme = state.remembered.theme;
+    let mut sort = state.remembered.sort;
+    let mut clicked = None;
+    egui::Grid::new("accounts_header")
+        .num_columns(5)
+        .min_col_width(60.0)
+        .show(ui, |ui| {
+            sort_header(ui, &mut sort, SortBy::Name, "account");
+            sort_header(ui, &mut sort, SortBy::Rate, "rate/s");
+            sort_header(ui, &mut sort, SortBy::Total, "total");
+            sort_header(ui, &mut sort, SortBy::Share, "share");
+            ui.label("trend");
+            ui.end_row();
+        });
+    state.remembered.sort = sort;
+    let accounts = &state.snapshot.accounts;
+    let order = ordered(accounts, sort);
+    egui::ScrollArea::vertical()
+        .auto_shrink(false)
+        .show_rows(ui, ROW_HEIGHT, order.len(), |ui, rows| {
+            egui::Grid::new("accounts")
+                .num_columns(5)
+                .min_col_width(60.0)
+                .striped(true)
+                .show(ui, |ui| {
+                    for &i in &order[rows] {
+                        let account = &accounts[i];
+                        let colour =
+                            layer_colour(theme, account.colour.unwrap_or(tally_core::palette::OTHER_COLOUR));
+                        ui.horizontal(|ui| {
+                            swatch(ui, colour);
+                            let selected = state.focus.as_deref() == Some(&*account.name);
+                            if ui
+                                .selectable_label(selected, &*account.name)
+                                .on_hover_text("show its types")
+                                .clicked()
+                            {
+                                clicked = Some(account.name.to_string());
+                            }
+                        });
+                        ui.label(short_number(account.rate));
+                        ui.label(short_number(account.total as f64));
+                        ui.label(format!("{:.1}%", account.share * 100.0));
+                        match &account.detail {
+                            Some(detail) => sparkline(ui, &detail.sparkline, colour),
+                            None => {
+                                ui.label("");
+                            }
+                        }
+                        ui.end_row();
+                    }
+                });
+        });
+    if let Some(account) = clicked {
+        state.set_focus(Some(account), feed);
+    }
+}
+
+fn percentiles(timing: &TimingSummary) -> String {
+    format!(
+        "p50 {:.1}  p90 {:.1}  p99 {:.1} ms",
+        timing.p50, timing.p90, timing.p99
+    )
+}
+
+fn account_detail(ui: &mut egui::Ui, state: &State, name: &str) {
+    ui.label(RichText::new(name).heading());
+    let Some(account) = state.snapshot.accounts.iter().find(|a| &*a.name == name) else {
+        ui.label("no events in this window");
+        return;
+    };
+    ui.label(format!(
+        "{}/s · {} in window · {} total",
+        short_number(account.rate),
+        short_number(account.window_total as f64),
+        short_number(account.total as f64)
+    ));
+    if let Some(detail) = &account.detail {
+        if let Some(timing) = &detail.timing {
+            ui.label(format!("timings: {}", percentiles(timing)));
+        }
+        types_grid(ui, "account_types", &detail.types);
+    }
+}
+
+fn types_grid(ui: &mut egui::Ui, id: &str, types: &[TypeStats]) {
+    egui::Grid::new(id).num_columns(4).striped(true).show(ui, |ui| {
+        ui.strong("type");
+        ui.strong("rate/s");
+        ui.strong("in window");
+        ui.strong("timings / value");
+        ui.end_row();
+        for kind in types {
+            ui.label(if kind.name.is_empty() {
+                "(none)"
+            } else {
+                &kind.name
+            });
+            ui.label(short_number(kind.rate));
+            ui.label(short_number(kind.window_total as f64));
+            let extra = match (&kind.timing, kind.gauge, kind.distinct) {
+                (Some(timing), ..) => percentiles(timing),
+                (_, Some(gauge), _) => format!("gauge {}", short_number(gauge)),
+                (_, _, Some(distinct)) => format!("{distinct} distinct"),
+                _ => String::new(),
+            };
+            ui.label(extra);
+            ui.end_row();
+        }
+    });
+}
+
+pub fn details_panel(ui: &mut egui::Ui, state: &State) {
+    ui.columns(3, |columns| {
+        let [types, gauges, bad] = columns else { return };
+        types.label(RichText::new("Event types").strong());
+        egui::ScrollArea::vertical().id_salt("types").show(types, |ui| {
+            types_grid(ui, "all_types", &state.snapshot.types);
+        });
+
+        gauges.label(RichText::new("Gauges").strong());
+        egui::ScrollArea::vertical().id_salt("gauges").show(gauges, |ui| {
+            let mut any = false;
+            for account in &state.snapshot.accounts {
+                for kind in account.detail.iter().flat_map(|d| &d.types) {
+                    if let Some(value) = kind.gauge {
+                        ui.label(format!(
+                            "{}.{} = {}",
+                            account.name,
+                            kind.name,
+                            short_number(value)
+                        ));
+                        any = true;
+                    }
+                }
+            }
+            if !any {
+                ui.weak("no gauges");
+            }
+        });
+
+        bad.label(RichText::new(format!("Bad input ({})", state.snapshot.totals.rejected)).strong());
+        egui::ScrollArea::vertical().id_salt("bad").show(bad, |ui| {
+            for reason in &state.snapshot.rejections {
+                ui.label(RichText::new(format!("{}: {}", reason.reason.as_str(), reason.count)).color(BAD));
+            }
+            for sample in state.snapshot.recent_rejects.iter().rev() {
+                ui.label(format!(
+                    "{} {} — {}",
+                    sample.time.utc_clock(),
+                    sample.reason.as_str(),
+                    sample.detail
+                ));
+                ui.monospace(&sample.payload);
+            }
+        });
+    });
+}
+
+/// The types table, large (wall screen).
+pub fn types_large(ui: &mut egui::Ui, state: &State) {
+    types_grid(ui, "kiosk_types", &state.snapshot.types);
+}

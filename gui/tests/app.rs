@@ -1,0 +1,134 @@
+//! The desktop dashboard built on fixed data and a fixed clock, driven through egui_kittest:
+//! widgets are found through the accessibility tree, as a screen reader would.
+
+mod common;
+
+use common::{NOW, fixture, source};
+use egui_kittest::kittest::Queryable;
+use std::sync::atomic::Ordering::Relaxed;
+use tally_collector::source::SourceState;
+use tally_core::Timestamp;
+use tally_gui::Mode;
+use tally_gui::state::KioskView;
+
+#[test]
+fn accounts_show_in_the_legend_and_the_table_busiest_first() {
+    let fixture = fixture();
+    let harness = fixture.harness(Mode::Laptop);
+    for account in ["acme", "globex", "initech"] {
+        // Once in the chart's legend, once in the accounts table.
+        assert_eq!(harness.get_all_by_label(account).count(), 2, "{account}");
+    }
+    let accounts = &harness.state().state.snapshot.accounts;
+    let names: Vec<&str> = accounts.iter().map(|a| &*a.name).collect();
+    assert_eq!(names, ["acme", "globex", "initech"]);
+    harness.get_by_label("total 420");
+}
+
+#[test]
+fn pause_freezes_the_chart_and_resume_catches_up() {
+    let fixture = fixture();
+    let mut harness = fixture.harness(Mode::Laptop);
+    harness.get_by_label("Pause").click();
+    harness.run_steps(2);
+    fixture.record("acme", 100);
+    fixture.advance(&mut harness);
+    assert_eq!(
+        harness.state().state.snapshot.totals.total,
+        420,
+        "frozen while paused"
+    );
+    harness.get_by_label("PAUSED");
+    harness.get_by_label("Resume").click();
+    harness.run_steps(2);
+    fixture.advance(&mut harness);
+    assert_eq!(harness.state().state.snapshot.totals.total, 520);
+    harness.get_by_label("total 520");
+    assert!(harness.query_by_label("PAUSED").is_none());
+}
+
+#[test]
+fn the_window_selector_changes_the_bucket_count() {
+    let fixture = fixture();
+    let mut harness = fixture.harness(Mode::Laptop);
+    assert_eq!(harness.state().state.snapshot.stack.totals.len(), 60);
+    harness.get_by_label("5 min").click();
+    harness.run_steps(2);
+    assert_eq!(harness.state().state.snapshot.stack.totals.len(), 300);
+    harness.get_by_label("1 h").click();
+    harness.run_steps(2);
+    let snapshot = &harness.state().state.snapshot;
+    assert_eq!(
+        (snapshot.stack.totals.len(), snapshot.stack.bucket_ms),
+        (60, 60_000)
+    );
+}
+
+#[test]
+fn clicking_an_account_drills_into_its_types_and_timings() {
+    let fixture = fixture();
+    let mut harness = fixture.harness(Mode::Laptop);
+    harness
+        .get_all_by_label("acme")
+        .next()
+        .expect("table row")
+        .click();
+    harness.run_steps(2);
+    assert_eq!(
+        harness.state().state.snapshot.stack.focus.as_deref(),
+        Some("acme")
+    );
+    harness.get_by_label("acme: events by type");
+    harness.get_by_label_contains("timings: p50 ");
+    harness.get_by_label("All accounts").click();
+    harness.run_steps(2);
+    assert_eq!(harness.state().state.snapshot.stack.focus, None);
+}
+
+#[test]
+fn kiosk_mode_has_no_controls_and_shows_a_clock() {
+    let fixture = fixture();
+    let harness = fixture.harness(Mode::Kiosk { rotate_ms: None });
+    for control in ["Pause", "5 min", "Accounts", "Details"] {
+        assert!(harness.query_by_label(control).is_none(), "{control} is shown");
+    }
+    harness.get_by_label(&Timestamp::from_millis(NOW).utc_clock());
+    harness.get_by_label("last event 0s ago");
+    assert!(harness.query_by_label_contains("SOURCE").is_none());
+}
+
+#[test]
+fn a_source_going_down_shows_the_banner_and_recovery_clears_it() {
+    let fixture = fixture();
+    let mut harness = fixture.harness(Mode::Kiosk { rotate_ms: None });
+    *fixture.sources.lock().expect("lock") = vec![source(SourceState::Disconnected, NOW)];
+    fixture.advance(&mut harness);
+    harness.get_by_label("SOURCE DISCONNECTED: zmq tcp://hub:6000");
+    *fixture.sources.lock().expect("lock") = vec![source(SourceState::Connected, NOW + 1000)];
+    fixture.advance(&mut harness);
+    assert!(harness.query_by_label_contains("SOURCE").is_none());
+    // Connected, but nothing for a while: stale.
+    fixture.clock.fetch_add(30_000, Relaxed);
+    harness.run_steps(2);
+    harness.get_by_label_contains("STALE: no events for 3");
+}
+
+#[test]
+fn kiosk_views_rotate_by_themselves() {
+    let fixture = fixture();
+    let mut harness = fixture.harness(Mode::Kiosk {
+        rotate_ms: Some(30_000),
+    });
+    assert_eq!(harness.state().state.kiosk_view(), KioskView::AllAccounts);
+    fixture.clock.fetch_add(30_000, Relaxed);
+    harness.run_steps(2);
+    assert_eq!(harness.state().state.kiosk_view(), KioskView::TopAccount);
+    assert_eq!(
+        harness.state().state.snapshot.stack.focus.as_deref(),
+        Some("acme")
+    );
+    fixture.clock.fetch_add(30_000, Relaxed);
+    harness.run_steps(2);
+    assert_eq!(harness.state().state.kiosk_view(), KioskView::Types);
+    harness.get_by_label("api.latency");
+}
