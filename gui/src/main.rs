@@ -8,7 +8,7 @@ use std::time::Duration;
 use tally_collector::collector::Collector;
 use tally_collector::config::SourceArgs;
 use tally_collector::source::now;
-use tally_gui::state::ThemeChoice;
+use tally_gui::state::{SnapshotWorker, ThemeChoice};
 use tally_gui::{Feed, GuiApp, Mode};
 
 /// A live desktop dashboard of event streams (`tally-gui --demo` shows demo traffic).
@@ -98,10 +98,14 @@ fn run(cli: &Cli) -> Result<(), String> {
                 }
                 ctx.request_repaint();
             });
+            let repaint = creation.egui_ctx.clone();
+            let engine = Arc::clone(feed_collector.engine());
+            let worker = SnapshotWorker::start(Arc::clone(&engine), now, move || repaint.request_repaint())?;
             let feed = Feed {
-                engine: Arc::clone(feed_collector.engine()),
+                engine,
                 sources: Box::new(move || feed_collector.sources()),
                 clock: Box::new(now),
+                worker: Some(worker),
             };
             Ok(Box::new(GuiApp::new(feed, mode, remembered, quit)))
         }),

@@ -3,7 +3,9 @@
 //! live collector, or fixed data and a fixed clock in tests).
 
 use serde::{Deserialize, Serialize};
-use std::sync::Arc;
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
 use tally_collector::source::{SourceState, SourceStatus};
 use tally_core::{Engine, Snapshot, SnapshotRequest, Timestamp, Window};
 
@@ -19,6 +21,86 @@ pub struct Feed {
     pub engine: Arc<Engine>,
     pub sources: Box<dyn Fn() -> Vec<SourceStatus> + Send>,
     pub clock: Box<dyn Fn() -> Timestamp + Send>,
+    /// Takes snapshots off the UI thread (the app); without one, frames take them (tests).
+    pub worker: Option<SnapshotWorker>,
+}
+
+/// What the worker is asked for, and what it has.
+#[derive(Debug, Default)]
+struct Slot {
+    wanted: Option<SnapshotRequest>,
+    latest: Option<(SnapshotRequest, Arc<Snapshot>)>,
+    stop: bool,
+}
+
+/// Takes a snapshot for the latest request every [`TICK_MS`] (and at once when the request
+/// changes) on its own thread, so that a frame never waits for one: with 10,000 accounts a
+/// snapshot costs many frames' worth of time.
+#[derive(Debug)]
+pub struct SnapshotWorker {
+    shared: Arc<(Mutex<Slot>, Condvar)>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl SnapshotWorker {
+    /// `woken` is called after every new snapshot (the app asks for a repaint).
+    pub fn start(
+        engine: Arc<Engine>,
+        clock: fn() -> Timestamp,
+        woken: impl Fn() + Send + 'static,
+    ) -> std::io::Result<Self> {
+        let shared = Arc::new((Mutex::new(Slot::default()), Condvar::new()));
+        let worker = Arc::clone(&shared);
+        let thread = std::thread::Builder::new().name("tally-snapshots".into()).spawn(move || {
+            let (slot, wake) = &*worker;
+            let mut guard = slot.lock().unwrap_or_else(|p| p.into_inner());
+            loop {
+                if guard.stop {
+                    return;
+                }
+                if let Some(request) = guard.wanted.clone() {
+                    drop(guard);
+                    let snapshot = Arc::new(engine.snapshot(&request, clock()));
+                    guard = slot.lock().unwrap_or_else(|p| p.into_inner());
+                    guard.latest = Some((request, snapshot));
+                    woken();
+                }
+                guard = wake
+                    .wait_timeout(guard, Duration::from_millis(TICK_MS))
+                    .unwrap_or_else(|p| p.into_inner())
+                    .0;
+            }
+        })?;
+        Ok(SnapshotWorker {
+            shared,
+            thread: Some(thread),
+        })
+    }
+
+    /// The newest snapshot for `request`; asks for one if the request is new.
+    fn latest(&self, request: &SnapshotRequest) -> Option<Arc<Snapshot>> {
+        let (slot, wake) = &*self.shared;
+        let mut slot = slot.lock().unwrap_or_else(|p| p.into_inner());
+        if slot.wanted.as_ref() != Some(request) {
+            slot.wanted = Some(request.clone());
+            wake.notify_one();
+        }
+        match &slot.latest {
+            Some((made_for, snapshot)) if made_for == request => Some(Arc::clone(snapshot)),
+            _ => None,
+        }
+    }
+}
+
+impl Drop for SnapshotWorker {
+    fn drop(&mut self) {
+        let (slot, wake) = &*self.shared;
+        slot.lock().unwrap_or_else(|p| p.into_inner()).stop = true;
+        wake.notify_one();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
 }
 
 impl std::fmt::Debug for Feed {
@@ -102,13 +184,15 @@ pub struct State {
     pub remembered: Remembered,
     pub windows: Vec<Window>,
     /// The data shown: frozen while paused.
-    pub snapshot: Snapshot,
+    pub snapshot: Arc<Snapshot>,
     pub sources: Vec<SourceStatus>,
     pub paused: bool,
     /// The chart's x range follows the newest bucket; zooming or panning turns it off.
     pub follow_live: bool,
     /// The account the chart is stacked by (its types), with its detail shown.
     pub focus: Option<String>,
+    /// The view changed (window, focus): its first snapshot is shown even while paused.
+    view_changed: bool,
     /// When the data was last refreshed, and when the view rotated (feed clock).
     refreshed: Option<Timestamp>,
     rotated: Timestamp,
@@ -123,11 +207,12 @@ impl State {
             mode,
             remembered,
             windows,
-            snapshot: feed.engine.snapshot(&SnapshotRequest::default(), now),
+            snapshot: Arc::new(feed.engine.snapshot(&SnapshotRequest::default(), now)),
             sources: vec![],
             paused: false,
             follow_live: true,
             focus: None,
+            view_changed: true,
             refreshed: None,
             rotated: now,
             kiosk_view: 0,
@@ -171,12 +256,20 @@ impl State {
         }
     }
 
-    /// Takes a new snapshot unless paused.
+    /// Takes the newest snapshot unless paused (the worker's, or a new one without worker).
     pub fn refresh(&mut self, feed: &Feed) {
         let now = (feed.clock)();
         self.sources = (feed.sources)();
-        if !self.paused {
-            self.snapshot = feed.engine.snapshot(&self.request(), now);
+        if !self.paused || self.view_changed {
+            let request = self.request();
+            let fresh = match &feed.worker {
+                Some(worker) => worker.latest(&request),
+                None => Some(Arc::new(feed.engine.snapshot(&request, now))),
+            };
+            if let Some(snapshot) = fresh {
+                self.snapshot = snapshot;
+                self.view_changed = false;
+            }
         }
         self.refreshed = Some(now);
     }
@@ -193,10 +286,9 @@ impl State {
             self.rotated = now;
             self.refreshed = None;
         }
-        let due = self
-            .refreshed
-            .is_none_or(|at| now.as_millis() >= at.as_millis() + TICK_MS);
-        if due {
+        // The worker's snapshots are picked up by the frame its wake-up causes.
+        let due = self.refreshed.is_none_or(|at| now.as_millis() >= at.as_millis() + TICK_MS);
+        if due || feed.worker.is_some() {
             self.refresh(feed);
         }
     }
@@ -218,11 +310,10 @@ impl State {
         self.force_refresh(feed);
     }
 
-    /// A change of view shows at once, even while paused.
+    /// A change of view shows as soon as its snapshot exists, even while paused.
     fn force_refresh(&mut self, feed: &Feed) {
-        let paused = std::mem::replace(&mut self.paused, false);
+        self.view_changed = true;
         self.refresh(feed);
-        self.paused = paused;
     }
 
     /// Why the wall screen should warn, if it should: a source down, or no events for a while.
@@ -267,6 +358,38 @@ pub fn seconds(ms: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_worker_snapshots_off_the_ui_thread_for_the_latest_request() {
+        let start = Timestamp::from_millis(1_795_406_400_000);
+        let engine = Engine::new(tally_core::EngineConfig::default(), start).expect("engine");
+        let wakes = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let counted = Arc::clone(&wakes);
+        let clock: fn() -> Timestamp = || Timestamp::from_millis(1_795_406_400_000 + 30_000);
+        let worker = SnapshotWorker::start(engine, clock, move || {
+            counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        })
+        .expect("starts");
+        let wait_for = |request: &SnapshotRequest| {
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            loop {
+                if let Some(snapshot) = worker.latest(request) {
+                    return snapshot;
+                }
+                assert!(std::time::Instant::now() < deadline, "no snapshot");
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        };
+        let minute = SnapshotRequest::default();
+        assert_eq!(wait_for(&minute).window.buckets, 60);
+        let five = SnapshotRequest {
+            window: Window { level: 0, buckets: 300 },
+            ..SnapshotRequest::default()
+        };
+        assert_eq!(wait_for(&five).window.buckets, 300, "a new request is served");
+        assert!(wakes.load(std::sync::atomic::Ordering::Relaxed) >= 2);
+        drop(worker); // Stops and joins the thread.
+    }
 
     #[test]
     fn ages_read_naturally() {
