@@ -51,26 +51,28 @@ impl SnapshotWorker {
     ) -> std::io::Result<Self> {
         let shared = Arc::new((Mutex::new(Slot::default()), Condvar::new()));
         let worker = Arc::clone(&shared);
-        let thread = std::thread::Builder::new().name("tally-snapshots".into()).spawn(move || {
-            let (slot, wake) = &*worker;
-            let mut guard = slot.lock().unwrap_or_else(|p| p.into_inner());
-            loop {
-                if guard.stop {
-                    return;
+        let thread = std::thread::Builder::new()
+            .name("tally-snapshots".into())
+            .spawn(move || {
+                let (slot, wake) = &*worker;
+                let mut guard = slot.lock().unwrap_or_else(|p| p.into_inner());
+                loop {
+                    if guard.stop {
+                        return;
+                    }
+                    if let Some(request) = guard.wanted.clone() {
+                        drop(guard);
+                        let snapshot = Arc::new(engine.snapshot(&request, clock()));
+                        guard = slot.lock().unwrap_or_else(|p| p.into_inner());
+                        guard.latest = Some((request, snapshot));
+                        woken();
+                    }
+                    guard = wake
+                        .wait_timeout(guard, Duration::from_millis(TICK_MS))
+                        .unwrap_or_else(|p| p.into_inner())
+                        .0;
                 }
-                if let Some(request) = guard.wanted.clone() {
-                    drop(guard);
-                    let snapshot = Arc::new(engine.snapshot(&request, clock()));
-                    guard = slot.lock().unwrap_or_else(|p| p.into_inner());
-                    guard.latest = Some((request, snapshot));
-                    woken();
-                }
-                guard = wake
-                    .wait_timeout(guard, Duration::from_millis(TICK_MS))
-                    .unwrap_or_else(|p| p.into_inner())
-                    .0;
-            }
-        })?;
+            })?;
         Ok(SnapshotWorker {
             shared,
             thread: Some(thread),
@@ -287,7 +289,9 @@ impl State {
             self.refreshed = None;
         }
         // The worker's snapshots are picked up by the frame its wake-up causes.
-        let due = self.refreshed.is_none_or(|at| now.as_millis() >= at.as_millis() + TICK_MS);
+        let due = self
+            .refreshed
+            .is_none_or(|at| now.as_millis() >= at.as_millis() + TICK_MS);
         if due || feed.worker.is_some() {
             self.refresh(feed);
         }
@@ -383,7 +387,10 @@ mod tests {
         let minute = SnapshotRequest::default();
         assert_eq!(wait_for(&minute).window.buckets, 60);
         let five = SnapshotRequest {
-            window: Window { level: 0, buckets: 300 },
+            window: Window {
+                level: 0,
+                buckets: 300,
+            },
             ..SnapshotRequest::default()
         };
         assert_eq!(wait_for(&five).window.buckets, 300, "a new request is served");

@@ -83,11 +83,33 @@ impl ZmqSubscriber {
             endpoint: super::display_url(endpoint),
             error,
         };
-        Self::subscribe(context, endpoint, topics, limits)
-            .map_err(fail)
-            .and_then(|(socket, monitor)| {
-                Self::spawn(socket, monitor, endpoint, topics, engine, options, limits, stop)
-            })
+        let (socket, monitor) = Self::subscribe(context, endpoint, topics, limits).map_err(fail)?;
+        let health = Arc::new(SourceHealth::new(
+            "zmq",
+            super::display_url(endpoint),
+            SourceState::Connecting,
+        ));
+        let (handoff, decoder) = start_decoder("tally-zmq-decode".into(), engine, &health, options, limits)
+            .map_err(HubError::Thread)?;
+        let receive = Receive {
+            socket,
+            endpoint: endpoint.to_owned(),
+            monitor,
+            topics: topics.to_vec(),
+            handoff,
+            engine: Arc::clone(engine),
+            health: Arc::clone(&health),
+            stop: Arc::clone(stop),
+        };
+        let receiver = std::thread::Builder::new()
+            .name("tally-zmq".into())
+            .spawn(move || receive.run())
+            .map_err(HubError::Thread)?;
+        Ok(ZmqSubscriber {
+            health,
+            receiver,
+            decoder,
+        })
     }
 
     /// A SUB socket connecting to `endpoint`, and a monitor socket reporting its connection.
@@ -123,45 +145,6 @@ impl ZmqSubscriber {
         monitor.connect(&monitor_endpoint)?;
         socket.connect(endpoint)?;
         Ok((socket, monitor))
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn spawn(
-        socket: zmq::Socket,
-        monitor: zmq::Socket,
-        endpoint: &str,
-        topics: &[String],
-        engine: &Arc<Engine>,
-        options: &DecodeOptions,
-        limits: &HubLimits,
-        stop: &Arc<AtomicBool>,
-    ) -> Result<Self, HubError> {
-        let health = Arc::new(SourceHealth::new(
-            "zmq",
-            super::display_url(endpoint),
-            SourceState::Connecting,
-        ));
-        let (handoff, decoder) = start_decoder("tally-zmq-decode".into(), engine, &health, options, limits)
-            .map_err(HubError::Thread)?;
-        let receive = Receive {
-            socket,
-            endpoint: endpoint.to_owned(),
-            monitor,
-            topics: topics.to_vec(),
-            handoff,
-            engine: Arc::clone(engine),
-            health: Arc::clone(&health),
-            stop: Arc::clone(stop),
-        };
-        let receiver = std::thread::Builder::new()
-            .name("tally-zmq".into())
-            .spawn(move || receive.run())
-            .map_err(HubError::Thread)?;
-        Ok(ZmqSubscriber {
-            health,
-            receiver,
-            decoder,
-        })
     }
 
     pub fn health(&self) -> &Arc<SourceHealth> {
