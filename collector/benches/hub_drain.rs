@@ -10,12 +10,11 @@
 
 use futures_util::{SinkExt, StreamExt};
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 use tally_collector::decode::DecodeOptions;
-use tally_collector::hub::HubLimits;
 use tally_collector::hub::ws_client::WsSubscriber;
 use tally_collector::hub::zmq_client::ZmqSubscriber;
+use tally_collector::hub::{HubLimits, Intake};
 use tally_collector::source::{SourceHealth, now};
 use tally_core::{Engine, EngineConfig};
 use tokio_tungstenite::tungstenite::Message;
@@ -31,12 +30,18 @@ fn events(n: usize) -> Vec<String> {
         .collect()
 }
 
-fn unbounded(n: usize) -> HubLimits {
-    HubLimits {
-        queue_messages: n,
-        queue_bytes: usize::MAX / 2,
-        receive_hwm: 0,
-        ..HubLimits::default()
+/// A fresh engine behind queues that never drop.
+fn unbounded(n: usize) -> Intake {
+    Intake {
+        engine: Engine::new(EngineConfig::default(), now()).expect("engine"),
+        decode: DecodeOptions::default(),
+        limits: HubLimits {
+            queue_messages: n,
+            queue_bytes: usize::MAX / 2,
+            receive_hwm: 0,
+            ..HubLimits::default()
+        },
+        stop: Arc::default(),
     }
 }
 
@@ -83,19 +88,8 @@ fn zmq_bare(frames: &Arc<Vec<Vec<u8>>>) -> f64 {
 fn zmq_tally(frames: &Arc<Vec<Vec<u8>>>) -> f64 {
     let context = zmq::Context::new();
     let (endpoint, _publisher) = zmq_publisher(&context, Arc::clone(frames));
-    let engine = Engine::new(EngineConfig::default(), now()).expect("engine");
-    let stop = Arc::new(AtomicBool::new(false));
-    let limits = unbounded(frames.len());
-    let subscriber = ZmqSubscriber::start(
-        &context,
-        &endpoint,
-        &[],
-        &engine,
-        &DecodeOptions::default(),
-        &limits,
-        &stop,
-    )
-    .expect("subscribes");
+    let intake = unbounded(frames.len());
+    let subscriber = ZmqSubscriber::start(&context, &endpoint, &[], &intake).expect("subscribes");
     let health = Arc::clone(subscriber.health());
     while health.status(None).received == 0 && health.status(None).events == 0 {
         std::thread::sleep(Duration::from_micros(100));
@@ -103,7 +97,7 @@ fn zmq_tally(frames: &Arc<Vec<Vec<u8>>>) -> f64 {
     let start = Instant::now();
     let end = counted(&health, frames.len() as u64);
     let rate = (frames.len() - 1) as f64 / (end - start).as_secs_f64();
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    intake.stop.store(true, std::sync::atomic::Ordering::Relaxed);
     subscriber.join();
     rate
 }
@@ -139,20 +133,9 @@ fn ws_tally(runtime: &tokio::runtime::Runtime, events: &Arc<Vec<String>>) -> f64
         .expect("bind");
     let url = format!("ws://{}/ws", listener.local_addr().expect("address"));
     runtime.spawn(ws_server(listener, Arc::clone(events)));
-    let engine = Engine::new(EngineConfig::default(), now()).expect("engine");
-    let stop = Arc::new(AtomicBool::new(false));
-    let limits = unbounded(events.len());
+    let intake = unbounded(events.len());
     let start = Instant::now();
-    let subscriber = WsSubscriber::start(
-        runtime.handle(),
-        &url,
-        &[],
-        &engine,
-        &DecodeOptions::default(),
-        &limits,
-        &stop,
-    )
-    .expect("subscribes");
+    let subscriber = WsSubscriber::start(runtime.handle(), &url, &[], &intake).expect("subscribes");
     let end = counted(subscriber.health(), events.len() as u64);
     events.len() as f64 / (end - start).as_secs_f64()
 }

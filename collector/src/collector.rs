@@ -2,10 +2,10 @@
 
 use crate::config::Settings;
 use crate::demo::Demo;
-use crate::hub::HubError;
 use crate::hub::publish::{PublishError, Publishers};
 use crate::hub::ws_client::WsSubscriber;
 use crate::hub::zmq_client::ZmqSubscriber;
+use crate::hub::{HubError, Intake};
 use crate::source::{BindError, SourceStatus, now};
 use crate::stream::{StreamAddress, StreamListener};
 use crate::udp::UdpListener;
@@ -85,30 +85,22 @@ impl Collector {
         let mut udp_options = settings.udp_options.clone();
         udp_options.decode.republish = publishers.as_ref().map(|p| Arc::clone(&p.republisher));
         let decode = &udp_options.decode;
+        let intake = Intake {
+            engine: Arc::clone(&engine),
+            decode: decode.clone(),
+            limits: settings.hub_limits.clone(),
+            stop: Arc::clone(&stop),
+        };
         let zmq = match &context {
             Some(context) => (settings.zmq.iter())
-                .map(|endpoint| {
-                    let limits = &settings.hub_limits;
-                    ZmqSubscriber::start(
-                        context,
-                        endpoint,
-                        &settings.zmq_topics,
-                        &engine,
-                        decode,
-                        limits,
-                        &stop,
-                    )
-                })
+                .map(|endpoint| ZmqSubscriber::start(context, endpoint, &settings.zmq_topics, &intake))
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(StartError::Hub)?,
             None => vec![],
         };
         let ws = match &runtime {
             Some(runtime) => (settings.ws.iter())
-                .map(|url| {
-                    let (headers, limits) = (&settings.ws_headers, &settings.hub_limits);
-                    WsSubscriber::start(runtime.handle(), url, headers, &engine, decode, limits, &stop)
-                })
+                .map(|url| WsSubscriber::start(runtime.handle(), url, &settings.ws_headers, &intake))
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(StartError::Hub)?,
             None => vec![],

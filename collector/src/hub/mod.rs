@@ -13,7 +13,7 @@ pub mod zmq_client;
 use crate::decode::{self, DecodeOptions, Recording};
 use crate::source::{SourceHealth, now};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::thread::JoinHandle;
 use tally_core::Engine;
@@ -68,6 +68,15 @@ impl Default for HubLimits {
     }
 }
 
+/// What every hub client feeds, by which rules, and when to stop.
+#[derive(Clone, Debug)]
+pub struct Intake {
+    pub engine: Arc<Engine>,
+    pub decode: DecodeOptions,
+    pub limits: HubLimits,
+    pub stop: Arc<AtomicBool>,
+}
+
 /// The receiver's end of the hand-off to a decoder thread.
 #[derive(Debug)]
 pub(crate) struct Handoff {
@@ -100,20 +109,22 @@ const DECODE_BATCH: usize = 256;
 /// [`Handoff`] is dropped and the queue is empty.
 pub(crate) fn start_decoder(
     name: String,
-    engine: &Arc<Engine>,
     health: &Arc<SourceHealth>,
-    options: &DecodeOptions,
-    limits: &HubLimits,
+    intake: &Intake,
 ) -> std::io::Result<(Handoff, JoinHandle<()>)> {
-    let (sender, receiver) = sync_channel(limits.queue_messages);
+    let (sender, receiver) = sync_channel(intake.limits.queue_messages);
     let queued_bytes = Arc::new(AtomicUsize::new(0));
     let handoff = Handoff {
         sender,
         queued_bytes: Arc::clone(&queued_bytes),
-        max_bytes: limits.queue_bytes,
+        max_bytes: intake.limits.queue_bytes,
         health: Arc::clone(health),
     };
-    let (engine, health, options) = (Arc::clone(engine), Arc::clone(health), options.clone());
+    let (engine, health, options) = (
+        Arc::clone(&intake.engine),
+        Arc::clone(health),
+        intake.decode.clone(),
+    );
     let thread = std::thread::Builder::new()
         .name(name)
         .spawn(move || decode_queued(&receiver, &queued_bytes, &engine, &health, &options))?;
@@ -212,14 +223,13 @@ mod tests {
     fn the_decoder_counts_everything_queued_before_it_ends() {
         let engine = Engine::new(EngineConfig::default(), now()).expect("engine");
         let health = Arc::new(SourceHealth::new("ws", "ws://x".into(), SourceState::Connected));
-        let (handoff, thread) = start_decoder(
-            "test-decoder".into(),
-            &engine,
-            &health,
-            &DecodeOptions::default(),
-            &HubLimits::default(),
-        )
-        .expect("starts");
+        let intake = Intake {
+            engine: Arc::clone(&engine),
+            decode: DecodeOptions::default(),
+            limits: HubLimits::default(),
+            stop: Arc::default(),
+        };
+        let (handoff, thread) = start_decoder("test-decoder".into(), &health, &intake).expect("starts");
         for _ in 0..1000 {
             handoff.offer(br#"{"type":"pageview","data":{"account":"acme"}}"#.to_vec());
         }

@@ -6,8 +6,7 @@
 //! capped, jittered exponential backoff. A hub whose connections keep ending in oversize or
 //! invalid frames trips a breaker that waits [`BREAKER_PAUSE`] before trying again.
 
-use super::{Handoff, HubError, HubLimits, display_url, start_decoder};
-use crate::decode::DecodeOptions;
+use super::{Handoff, HubError, Intake, display_url, start_decoder};
 use crate::source::{SourceHealth, SourceState, now};
 use futures_util::{SinkExt, StreamExt};
 use std::fmt;
@@ -128,22 +127,19 @@ impl WsSubscriber {
         runtime: &tokio::runtime::Handle,
         url: &str,
         headers: &[WsHeader],
-        engine: &Arc<Engine>,
-        options: &DecodeOptions,
-        limits: &HubLimits,
-        stop: &Arc<AtomicBool>,
+        intake: &Intake,
     ) -> Result<Self, HubError> {
         let request = handshake_request(url, headers)?;
         let health = Arc::new(SourceHealth::new("ws", display_url(url), SourceState::Connecting));
-        let (handoff, decoder) = start_decoder("tally-ws-decode".into(), engine, &health, options, limits)
-            .map_err(HubError::Thread)?;
+        let (handoff, decoder) =
+            start_decoder("tally-ws-decode".into(), &health, intake).map_err(HubError::Thread)?;
         let client = Client {
             request,
             handoff,
-            engine: Arc::clone(engine),
+            engine: Arc::clone(&intake.engine),
             health: Arc::clone(&health),
-            max_message: limits.max_message,
-            stop: Arc::clone(stop),
+            max_message: intake.limits.max_message,
+            stop: Arc::clone(&intake.stop),
         };
         let task = runtime.spawn(client.run());
         Ok(WsSubscriber {

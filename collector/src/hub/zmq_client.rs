@@ -7,8 +7,7 @@
 //! socket and a monitor socket (for the connection state), splits messages into payloads, and
 //! hands them to the decoder.
 
-use super::{Handoff, HubError, HubLimits, start_decoder};
-use crate::decode::DecodeOptions;
+use super::{Handoff, HubError, HubLimits, Intake, start_decoder};
 use crate::source::{SourceHealth, SourceState, now};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
@@ -74,32 +73,29 @@ impl ZmqSubscriber {
         context: &zmq::Context,
         endpoint: &str,
         topics: &[String],
-        engine: &Arc<Engine>,
-        options: &DecodeOptions,
-        limits: &HubLimits,
-        stop: &Arc<AtomicBool>,
+        intake: &Intake,
     ) -> Result<Self, HubError> {
         let fail = |error| HubError::Zmq {
             endpoint: super::display_url(endpoint),
             error,
         };
-        let (socket, monitor) = Self::subscribe(context, endpoint, topics, limits).map_err(fail)?;
+        let (socket, monitor) = Self::subscribe(context, endpoint, topics, &intake.limits).map_err(fail)?;
         let health = Arc::new(SourceHealth::new(
             "zmq",
             super::display_url(endpoint),
             SourceState::Connecting,
         ));
-        let (handoff, decoder) = start_decoder("tally-zmq-decode".into(), engine, &health, options, limits)
-            .map_err(HubError::Thread)?;
+        let (handoff, decoder) =
+            start_decoder("tally-zmq-decode".into(), &health, intake).map_err(HubError::Thread)?;
         let receive = Receive {
             socket,
             endpoint: endpoint.to_owned(),
             monitor,
             topics: topics.to_vec(),
             handoff,
-            engine: Arc::clone(engine),
+            engine: Arc::clone(&intake.engine),
             health: Arc::clone(&health),
-            stop: Arc::clone(stop),
+            stop: Arc::clone(&intake.stop),
         };
         let receiver = std::thread::Builder::new()
             .name("tally-zmq".into())
