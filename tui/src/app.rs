@@ -3,7 +3,7 @@
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use tally_collector::source::SourceStatus;
-use tally_core::{AccountStats, Snapshot, SnapshotRequest, Window};
+use tally_core::{AccountStats, Snapshot, SnapshotRequest, TypeStats, Window};
 
 /// The panel that arrow keys move in.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -56,6 +56,9 @@ pub struct App {
     pub panel: Panel,
     /// Row selected in the accounts table (an index into `rows()`).
     pub selected: usize,
+    /// Row selected in the types table (an index into `types()`), moved when `panel` is
+    /// `Types`.
+    pub type_selected: usize,
     pub sort: Sort,
     pub filter: String,
     /// The table's rows: indices into the shown snapshot's accounts, filtered and sorted.
@@ -78,6 +81,7 @@ impl App {
             frozen: None,
             sources: vec![],
             panel: Panel::Accounts,
+            type_selected: 0,
             selected: 0,
             sort: Sort::Rate,
             filter: String::new(),
@@ -121,6 +125,20 @@ impl App {
         self.order.iter().map(|&i| &accounts[i]).collect()
     }
 
+    /// The types panel's account (drilled into, else selected) and its types; all accounts'
+    /// types when there is none.
+    pub fn types(&self) -> (Option<&str>, &[TypeStats]) {
+        let shown = self.shown();
+        let account = (self.drill.as_deref()).or_else(|| self.selected_account().map(|a| &*a.name));
+        let detail = account
+            .and_then(|name| shown.accounts.iter().find(|a| &*a.name == name))
+            .and_then(|a| a.detail.as_ref());
+        match detail {
+            Some(detail) => (account, &detail.types),
+            None => (None, &shown.types),
+        }
+    }
+
     pub fn selected_account(&self) -> Option<&AccountStats> {
         let index = *self.order.get(self.selected)?;
         self.shown().accounts.get(index)
@@ -146,6 +164,7 @@ impl App {
         }
         self.order = order;
         self.selected = self.selected.min(self.order.len().saturating_sub(1));
+        self.type_selected = self.type_selected.min(self.types().1.len().saturating_sub(1));
     }
 
     pub fn update(&mut self, snapshot: Snapshot, sources: Vec<SourceStatus>) {
@@ -224,7 +243,16 @@ impl App {
         }
     }
 
+    /// Moves the selection of the panel that has the focus (`tab` switches).
     pub fn move_selection(&mut self, by: isize) {
+        if self.panel == Panel::Types {
+            let types = self.types().1.len();
+            self.type_selected = self
+                .type_selected
+                .saturating_add_signed(by)
+                .min(types.saturating_sub(1));
+            return;
+        }
         let rows = self.rows().len();
         if rows == 0 {
             self.selected = 0;

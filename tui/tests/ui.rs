@@ -325,3 +325,54 @@ fn keys_pause_change_window_filter_sort_and_quit() {
     app.handle_key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL));
     assert!(app.quit, "Ctrl-C quits (raw mode delivers it as a key)");
 }
+
+/// `tab` gives the arrows to the types panel, which highlights its own selection.
+#[test]
+fn tab_moves_the_arrows_to_the_types_panel() {
+    let mut fixture = Fixture::new();
+    fixture.refresh();
+    let app = &mut fixture.app;
+    let (account, types) = app.types();
+    assert_eq!(account, Some("acme"), "the selected account's types");
+    assert!(types.len() >= 2, "the fixture gives acme several types");
+    press(app, KeyCode::Tab);
+    press(app, KeyCode::Down);
+    assert_eq!(
+        (app.selected, app.type_selected),
+        (0, 1),
+        "the types moved, not the accounts"
+    );
+    for _ in 0..20 {
+        press(app, KeyCode::Down);
+    }
+    assert_eq!(
+        app.type_selected,
+        app.types().1.len() - 1,
+        "stops at the last type"
+    );
+    let second = app.types().1[1].name.to_string();
+    press(app, KeyCode::Up);
+    while app.type_selected > 1 {
+        press(app, KeyCode::Up);
+    }
+    let screen = render(app, &colour(), 160, 48);
+    let buffer = screen.backend().buffer();
+    let reversed = |y: u16| {
+        let cells = (0..buffer.area.width).map(|x| &buffer[(x, y)]);
+        cells
+            .filter(|cell| cell.modifier.contains(ratatui::style::Modifier::REVERSED))
+            .map(|cell| cell.symbol())
+            .collect::<String>()
+    };
+    let highlighted: Vec<String> = (0..buffer.area.height)
+        .map(reversed)
+        .filter(|l| !l.is_empty())
+        .collect();
+    assert!(
+        highlighted.iter().any(|line| line.contains(&*second)),
+        "the selected type ({second}) is highlighted: {highlighted:?}"
+    );
+    press(app, KeyCode::Tab);
+    press(app, KeyCode::Down);
+    assert_eq!((app.selected, app.type_selected), (1, 1), "back to the accounts");
+}

@@ -6,7 +6,7 @@ use crate::theme::Theme;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
 use ratatui::text::Span;
-use ratatui::widgets::{Block, Borders, Cell, Row, Table};
+use ratatui::widgets::{Block, Borders, Cell, Row, Table, TableState};
 use tally_collector::stat::short_number;
 use tally_core::TypeStats;
 
@@ -37,25 +37,13 @@ fn ms(value: f64) -> String {
 }
 
 pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App, theme: &Theme) {
-    let shown = app.shown();
-    let account = app
-        .drill
-        .as_deref()
-        .map(str::to_owned)
-        .or_else(|| app.selected_account().map(|a| a.name.to_string()));
-    let detail = account
-        .as_deref()
-        .and_then(|name| shown.accounts.iter().find(|a| &*a.name == name))
-        .and_then(|a| a.detail.as_ref());
-    let (title, types): (String, &[TypeStats]) = match (account, detail) {
-        (Some(name), Some(detail)) => (format!(" types of {name} "), &detail.types),
-        _ => (" types, all accounts ".to_owned(), &shown.types),
+    let (account, types) = app.types();
+    let title = match account {
+        Some(name) => format!(" types of {name} "),
+        None => " types, all accounts ".to_owned(),
     };
-    let title_style = if app.panel == Panel::Types {
-        theme.title()
-    } else {
-        theme.muted()
-    };
+    let focused = app.panel == Panel::Types;
+    let title_style = if focused { theme.title() } else { theme.muted() };
     let rows: Vec<Row<'_>> = types
         .iter()
         .map(|t| {
@@ -84,5 +72,16 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App, theme: &Theme) {
                 .borders(Borders::TOP)
                 .title(Span::styled(title, title_style)),
         );
-    frame.render_widget(table, area);
+    if focused {
+        // Header and border take two lines; the selected row stays in view.
+        let visible = (area.height as usize).saturating_sub(2).max(1);
+        let offset = app.type_selected.saturating_sub(visible - 1);
+        let table = table.row_highlight_style(theme.selected());
+        let mut state = TableState::default()
+            .with_offset(offset)
+            .with_selected(Some(app.type_selected));
+        frame.render_stateful_widget(table, area, &mut state);
+    } else {
+        frame.render_widget(table, area);
+    }
 }
