@@ -5,6 +5,7 @@ Driven line by line on stdin; each command answers `ok` on stdout once its messa
     json ACCOUNT N          N single-frame `pageview <json>` messages
     msgpack ACCOUNT N       N two-frame [topic, msgpack] messages (the pre-2014 hub's payload)
     typed TYPE ACCOUNT N    N single-frame messages of type TYPE
+    zlib ACCOUNT N          one `status <zlib(JSON list)>` message of N gauges (metrics_talk)
     oversize BYTES          one message of BYTES bytes
     garbage N               N `pageview <not json>` messages
 """
@@ -12,6 +13,7 @@ Driven line by line on stdin; each command answers `ok` on stdout once its messa
 import argparse
 import json
 import sys
+import zlib
 
 import msgpack
 import zmq
@@ -56,6 +58,10 @@ def main():
             frame = event_type.encode() + b" " + json.dumps(event(account, event_type)).encode()
             for _ in range(n):
                 socket.send(frame)
+        elif command == "zlib":
+            account, n = rest[0], int(rest[1])
+            items = [{"name": f"{account}.cpu", "value": i, "time": 1394392647} for i in range(n)]
+            socket.send(b"status " + zlib.compress(json.dumps(items).encode()))
         elif command == "oversize":
             socket.send(b"pageview " + b"x" * int(rest[0]))
         elif command == "garbage":

@@ -209,6 +209,15 @@ impl Peer {
         self.expect_reply("ok");
     }
 
+    /// Sends a signal to the peer (`STOP` freezes it as a hung hub would be, `CONT` thaws it).
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([format!("-{signal}"), self.child.id().to_string()])
+            .status()
+            .expect("runs kill");
+        assert!(status.success(), "kill -{signal} failed");
+    }
+
     /// Kills the peer at once (no goodbye to its clients), as a crashing hub would go.
     pub fn kill(mut self) {
         let _ = self.child.kill();

@@ -52,18 +52,19 @@ fn assert_counts_exactly(stat: &mut Stat, expected: &[(&str, u64)]) -> Value {
 }
 
 #[test]
-fn zmq_json_and_msgpack_from_a_libzmq_hub_count_exactly() {
+fn zmq_json_msgpack_and_zlib_lists_from_a_libzmq_hub_count_exactly() {
     let port = free_tcp_port();
     let mut hub = zmq_hub(port);
     let mut stat = subscriber("--zmq", &format!("tcp://127.0.0.1:{port}"), &[]);
     wait_connected(&mut stat, "zmq");
     hub.run("json acme 500");
     hub.run("msgpack globex 300");
-    let report = assert_counts_exactly(&mut stat, &[("acme", 500), ("globex", 300)]);
+    hub.run("zlib initech 40");
+    let report = assert_counts_exactly(&mut stat, &[("acme", 500), ("globex", 300), ("initech", 40)]);
     let zmq = source(&report, "zmq");
     assert_eq!(
         (zmq["received"].as_u64(), zmq["bad"].as_u64()),
-        (Some(800), Some(0))
+        (Some(801), Some(0))
     );
     assert_eq!(zmq["dropped"].as_u64(), Some(0));
 }
@@ -344,4 +345,50 @@ fn a_websocket_client_that_stops_reading_is_dropped_with_a_count() {
             .is_some_and(|n| n.contains("dropped a client")),
         "{served:#}"
     );
+}
+
+#[test]
+fn a_frozen_zmq_hub_is_noticed_by_heartbeats_and_recovers_when_it_thaws() {
+    let port = free_tcp_port();
+    let mut hub = zmq_hub(port);
+    let mut stat = subscriber("--zmq", &format!("tcp://127.0.0.1:{port}"), &[]);
+    wait_connected(&mut stat, "zmq");
+    hub.run("json acme 10");
+    assert_counts_exactly(&mut stat, &[("acme", 10)]);
+
+    // A hung hub keeps its TCP connection open: only heartbeats can tell.
+    hub.signal("STOP");
+    let report = stat.wait_for(WAIT, |r| state_of(r, "zmq") == "disconnected");
+    assert_eq!(account_total(&report, "acme"), 10);
+    hub.signal("CONT");
+    wait_connected(&mut stat, "zmq");
+    hub.run("json acme 10");
+    assert_counts_exactly(&mut stat, &[("acme", 20)]);
+}
+
+#[test]
+fn several_zmq_hubs_at_once_add_up() {
+    let (first, second) = (free_tcp_port(), free_tcp_port());
+    let (mut a, mut b) = (zmq_hub(first), zmq_hub(second));
+    let mut stat = Stat::start(&[
+        "--no-udp",
+        "--zmq",
+        &format!("tcp://127.0.0.1:{first}"),
+        "--zmq",
+        &format!("tcp://127.0.0.1:{second}"),
+        "--interval",
+        "100ms",
+    ]);
+    stat.wait_for(WAIT, |r| {
+        let zmq = r["sources"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|s| s["kind"] == "zmq");
+        zmq.filter(|s| s["state"] == "connected").count() == 2
+    });
+    a.run("json acme 30");
+    b.run("json acme 12");
+    b.run("msgpack globex 5");
+    assert_counts_exactly(&mut stat, &[("acme", 42), ("globex", 5)]);
 }
