@@ -1,6 +1,6 @@
 //! The eframe application: state, data tick and persistence around the views.
 
-use crate::state::{Feed, Mode, Remembered, State, TICK_MS};
+use crate::state::{Feed, HEARTBEAT_MS, Mode, Remembered, State, TICK_MS};
 use crate::view;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
@@ -33,15 +33,22 @@ impl GuiApp {
             .unwrap_or_default()
     }
 
-    /// One frame: refresh at the data tick, draw, and ask to be woken at the next tick only
-    /// (nothing repaints in between unless the user does something).
+    /// One frame: refresh, draw, and ask to be woken for the next data: by the snapshot worker
+    /// when the data changed (and at least every [`HEARTBEAT_MS`] for the clock and source
+    /// health), or at the next tick without a worker. Nothing repaints in between unless the
+    /// user does something.
     pub fn frame(&mut self, ui: &mut egui::Ui) {
         if self.quit.load(Relaxed) {
             ui.ctx().send_viewport_cmd(egui::ViewportCommand::Close);
         }
         self.state.tick(&self.feed);
         view::show(ui, &mut self.state, &self.feed);
-        ui.ctx().request_repaint_after(Duration::from_millis(TICK_MS));
+        let next = if self.feed.worker.is_some() {
+            HEARTBEAT_MS
+        } else {
+            TICK_MS
+        };
+        ui.ctx().request_repaint_after(Duration::from_millis(next));
     }
 }
 

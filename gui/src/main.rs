@@ -100,7 +100,10 @@ fn run(cli: &Cli) -> Result<(), String> {
             });
             let repaint = creation.egui_ctx.clone();
             let engine = Arc::clone(feed_collector.engine());
-            let worker = SnapshotWorker::start(Arc::clone(&engine), now, move || repaint.request_repaint())?;
+            let worker = SnapshotWorker::start(Arc::clone(&engine), now, move || {
+                // A (tiny) delay asks egui for one frame; an immediate request paints two.
+                repaint.request_repaint_after(Duration::from_millis(1));
+            })?;
             let feed = Feed {
                 engine,
                 sources: Box::new(move || feed_collector.sources()),

@@ -9,8 +9,10 @@ use std::time::Duration;
 use tally_collector::source::{SourceState, SourceStatus};
 use tally_core::{Engine, Snapshot, SnapshotRequest, Timestamp, Window};
 
-/// How often the data is refreshed (and the window repainted) when nothing else happens.
+/// How often the data is refreshed; the window is repainted then only if it changed.
 pub const TICK_MS: u64 = 250;
+/// The window is repainted at least this often (clock, source health), data or not.
+pub const HEARTBEAT_MS: u64 = 1000;
 /// With no event for this long, the wall screen says the data is stale.
 pub const STALE_AFTER_MS: u64 = 10_000;
 /// The window presets' names, finest first (the engine's default resolutions).
@@ -35,7 +37,8 @@ struct Slot {
 
 /// Takes a snapshot for the latest request every [`TICK_MS`] (and at once when the request
 /// changes) on its own thread, so that a frame never waits for one: with 10,000 accounts a
-/// snapshot costs many frames' worth of time.
+/// snapshot costs many frames' worth of time. It wakes the UI only when the data changed:
+/// software rendering makes every repaint count on a wall screen without a GPU.
 #[derive(Debug)]
 pub struct SnapshotWorker {
     shared: Arc<(Mutex<Slot>, Condvar)>,
@@ -53,26 +56,7 @@ impl SnapshotWorker {
         let worker = Arc::clone(&shared);
         let thread = std::thread::Builder::new()
             .name("tally-snapshots".into())
-            .spawn(move || {
-                let (slot, wake) = &*worker;
-                let mut guard = slot.lock().unwrap_or_else(|p| p.into_inner());
-                loop {
-                    if guard.stop {
-                        return;
-                    }
-                    if let Some(request) = guard.wanted.clone() {
-                        drop(guard);
-                        let snapshot = Arc::new(engine.snapshot(&request, clock()));
-                        guard = slot.lock().unwrap_or_else(|p| p.into_inner());
-                        guard.latest = Some((request, snapshot));
-                        woken();
-                    }
-                    guard = wake
-                        .wait_timeout(guard, Duration::from_millis(TICK_MS))
-                        .unwrap_or_else(|p| p.into_inner())
-                        .0;
-                }
-            })?;
+            .spawn(move || take_snapshots(&worker, &engine, clock, woken))?;
         Ok(SnapshotWorker {
             shared,
             thread: Some(thread),
@@ -92,6 +76,47 @@ impl SnapshotWorker {
             _ => None,
         }
     }
+}
+
+/// The worker's loop: a snapshot per tick or new request; a wake-up only for new data.
+fn take_snapshots(
+    shared: &(Mutex<Slot>, Condvar),
+    engine: &Engine,
+    clock: fn() -> Timestamp,
+    woken: impl Fn(),
+) {
+    let (slot, wake) = shared;
+    let mut shown = None;
+    let mut guard = slot.lock().unwrap_or_else(|p| p.into_inner());
+    while !guard.stop {
+        if let Some(request) = guard.wanted.clone() {
+            drop(guard);
+            let snapshot = Arc::new(engine.snapshot(&request, clock()));
+            let seen = Some((request.clone(), fingerprint(&snapshot)));
+            guard = slot.lock().unwrap_or_else(|p| p.into_inner());
+            guard.latest = Some((request, snapshot));
+            if seen != shown {
+                shown = seen;
+                woken();
+            }
+        }
+        guard = wake
+            .wait_timeout(guard, Duration::from_millis(TICK_MS))
+            .unwrap_or_else(|p| p.into_inner())
+            .0;
+    }
+}
+
+/// What decides whether a new snapshot is worth a repaint: counts, bad input, and the window
+/// moving on by a bucket.
+fn fingerprint(snapshot: &Snapshot) -> (u64, u64, u64, usize) {
+    let totals = &snapshot.totals;
+    (
+        totals.total,
+        totals.rejected,
+        snapshot.window.start.as_millis(),
+        snapshot.accounts.len(),
+    )
 }
 
 impl Drop for SnapshotWorker {

@@ -12,7 +12,11 @@ use crate::theme;
 /// Draws one frame and applies what the user did to `state`.
 pub fn show(ui: &mut egui::Ui, state: &mut State, feed: &Feed) {
     let ctx = ui.ctx().clone();
-    ctx.set_visuals(theme::visuals(state.remembered.theme, state.is_kiosk()));
+    // Only on a change: setting the style asks for another frame.
+    let visuals = theme::visuals(state.remembered.theme, state.is_kiosk());
+    if ctx.global_style().visuals != visuals {
+        ctx.set_visuals(visuals);
+    }
     if state.is_kiosk() {
         kiosk::show(ui, state, feed);
         return;
