@@ -132,3 +132,61 @@ fn kiosk_views_rotate_by_themselves() {
     assert_eq!(harness.state().state.kiosk_view(), KioskView::Types);
     harness.get_by_label("api.latency");
 }
+
+#[test]
+fn dragging_the_chart_stops_following_live_until_asked_back() {
+    let fixture = fixture();
+    let mut harness = fixture.harness(Mode::Laptop);
+    assert!(harness.query_by_label("Back to live").is_none());
+    // Pan: drag across the middle of the chart.
+    let (from, to) = (egui::pos2(400.0, 350.0), egui::pos2(250.0, 350.0));
+    harness.hover_at(from);
+    harness.run_steps(1);
+    harness.drag_at(from);
+    harness.run_steps(1);
+    harness.hover_at(to);
+    harness.run_steps(1);
+    harness.drop_at(to);
+    harness.run_steps(2);
+    assert!(!harness.state().state.follow_live, "panning leaves live");
+    harness.get_by_label("Back to live").click();
+    harness.run_steps(2);
+    assert!(harness.state().state.follow_live);
+    assert!(harness.query_by_label("Back to live").is_none());
+}
+
+/// eframe's storage, in memory.
+#[derive(Default)]
+struct Stored(std::collections::HashMap<String, String>);
+
+impl eframe::Storage for Stored {
+    fn get_string(&self, key: &str) -> Option<String> {
+        self.0.get(key).cloned()
+    }
+    fn set_string(&mut self, key: &str, value: String) {
+        self.0.insert(key.to_owned(), value);
+    }
+    fn remove_string(&mut self, key: &str) {
+        self.0.remove(key);
+    }
+    fn flush(&mut self) {}
+}
+
+#[test]
+fn window_theme_and_panels_are_remembered_between_runs() {
+    use eframe::App as _;
+    let fixture = fixture();
+    let mut harness = fixture.harness(Mode::Laptop);
+    harness.get_by_label("1 h").click();
+    harness.get_by_label("Details").click();
+    harness.run_steps(2);
+    let mut storage = Stored::default();
+    harness.state_mut().save(&mut storage);
+    let remembered = tally_gui::GuiApp::remembered(Some(&storage));
+    assert_eq!((remembered.window, remembered.show_details), (2, false));
+    assert_eq!(remembered, harness.state().state.remembered);
+    assert_eq!(
+        tally_gui::GuiApp::remembered(None),
+        tally_gui::Remembered::default()
+    );
+}
