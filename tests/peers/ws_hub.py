@@ -1,7 +1,8 @@
 """A classic events hub's WebSocket side (Python `websockets`): serves /ws, one event per frame.
 
 Like the classic hub it refuses handshakes without an `Origin` header (403); with
-`--require-header 'Name: value'` it also refuses those without that header (401).
+`--require-header 'Name: value'` it also refuses those without that header (401); with
+`--tls CERT KEY` it serves wss://.
 Driven line by line on stdin; each command answers `ok` on stdout once its frames are sent to
 every connected client.
 
@@ -17,6 +18,7 @@ import argparse
 import asyncio
 import http
 import json
+import ssl
 import sys
 
 import msgpack
@@ -32,7 +34,12 @@ async def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--require-header")
+    parser.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"), help="serve wss:// with this certificate")
     args = parser.parse_args()
+    tls = None
+    if args.tls:
+        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        tls.load_cert_chain(*args.tls)
     required = None
     if args.require_header:
         name, value = args.require_header.split(":", 1)
@@ -60,7 +67,7 @@ async def main():
             clients.discard(connection)
 
     loop = asyncio.get_running_loop()
-    async with serve(handler, "127.0.0.1", args.port, process_request=check, max_size=None):
+    async with serve(handler, "127.0.0.1", args.port, process_request=check, max_size=None, ssl=tls):
         print("ready", flush=True)
         while True:
             line = await loop.run_in_executor(None, sys.stdin.readline)

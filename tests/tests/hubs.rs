@@ -392,3 +392,99 @@ fn several_zmq_hubs_at_once_add_up() {
     b.run("msgpack globex 5");
     assert_counts_exactly(&mut stat, &[("acme", 42), ("globex", 5)]);
 }
+
+#[test]
+fn wss_hubs_are_verified_against_the_system_trust_store() {
+    let dir = std::env::temp_dir().join(format!("tally-wss-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = |name: &str| dir.join(name).display().to_string();
+    let (ca, cert, key) = (path("ca.pem"), path("cert.pem"), path("key.pem"));
+    std::fs::write(
+        path("leaf.ext"),
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
+    )
+    .expect("writes");
+    let openssl = |args: &[&str]| {
+        let made = std::process::Command::new("openssl")
+            .args(args)
+            .output()
+            .expect("runs openssl");
+        assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    };
+    // A private CA, and a certificate for localhost that it signs.
+    let (ca_key, request, extensions) = (path("ca.key"), path("leaf.csr"), path("leaf.ext"));
+    let subject = "/CN=tally test CA";
+    openssl(&[
+        "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", subject, "-keyout", &ca_key,
+        "-out", &ca,
+    ]);
+    openssl(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=localhost",
+        "-keyout",
+        &key,
+        "-out",
+        &request,
+    ]);
+    openssl(&[
+        "x509",
+        "-req",
+        "-days",
+        "1",
+        "-CAcreateserial",
+        "-in",
+        &request,
+        "-CA",
+        &ca,
+        "-CAkey",
+        &ca_key,
+        "-out",
+        &cert,
+        "-extfile",
+        &extensions,
+    ]);
+    let port = free_tcp_port();
+    let mut hub = ws_hub(port, &["--tls", &cert, &key]);
+    let url = format!("wss://localhost:{port}/ws");
+
+    // Not trusted: the handshake fails, and tally says so.
+    let mut untrusted = subscriber("--ws", &url, &[]);
+    let report = untrusted.wait_for(WAIT, |r| {
+        source(r, "ws")["note"]
+            .as_str()
+            .is_some_and(|n| n.contains("cannot connect"))
+    });
+    assert_ne!(state_of(&report, "ws"), "connected");
+    drop(untrusted);
+
+    // Trusted through the system store (SSL_CERT_FILE names it, as for any rustls client).
+    let mut child = std::process::Command::new(tally_tests::binary("tally"))
+        .args([
+            "stat",
+            "--json",
+            "--no-udp",
+            "--interval",
+            "100ms",
+            "--count",
+            "50",
+            "--ws",
+            &url,
+        ])
+        .env("SSL_CERT_FILE", &ca)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("starts tally");
+    hub.run("wait-clients 1");
+    hub.run("json acme 15");
+    let output = std::mem::take(&mut child.stdout).expect("piped");
+    let status = child.wait().expect("runs to its count");
+    assert!(status.success());
+    let reports = std::io::read_to_string(output).expect("reads");
+    let last: Value = serde_json::from_str(reports.lines().last().expect("reports")).expect("JSON");
+    assert_eq!(account_total(&last, "acme"), 15, "{last:#}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

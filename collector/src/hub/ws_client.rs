@@ -130,6 +130,9 @@ impl WsSubscriber {
         intake: &Intake,
     ) -> Result<Self, HubError> {
         let request = handshake_request(url, headers)?;
+        // wss:// needs a process-wide crypto provider; another part of the program may
+        // have installed one already, which is as good.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let health = Arc::new(SourceHealth::new("ws", display_url(url), SourceState::Connecting));
         let (handoff, decoder) =
             start_decoder("tally-ws-decode".into(), &health, intake).map_err(HubError::Thread)?;
