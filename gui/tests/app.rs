@@ -190,3 +190,28 @@ fn window_theme_and_panels_are_remembered_between_runs() {
         tally_gui::Remembered::default()
     );
 }
+
+#[test]
+fn clicking_a_legend_entry_hides_and_shows_its_account() {
+    use egui::accesskit::{Role, Toggled};
+    use egui_kittest::kittest::NodeT as _;
+    let fixture = fixture();
+    let mut harness = fixture.harness(Mode::Laptop);
+    let shown = |harness: &egui_kittest::Harness<'_, tally_gui::GuiApp>| {
+        let entry = harness.get_by_role_and_label(Role::CheckBox, "globex");
+        entry.accesskit_node().toggled() == Some(Toggled::True)
+    };
+    assert!(shown(&harness));
+    harness.get_by_role_and_label(Role::CheckBox, "globex").click();
+    harness.run_steps(2);
+    assert!(!shown(&harness), "hidden");
+    let acme = harness.get_by_role_and_label(Role::CheckBox, "acme");
+    assert_eq!(
+        acme.accesskit_node().toggled(),
+        Some(Toggled::True),
+        "the others stay"
+    );
+    harness.get_by_role_and_label(Role::CheckBox, "globex").click();
+    harness.run_steps(2);
+    assert!(shown(&harness), "shown again");
+}

@@ -488,3 +488,29 @@ fn wss_hubs_are_verified_against_the_system_trust_store() {
     assert_eq!(account_total(&last, "acme"), 15, "{last:#}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_frozen_websocket_hub_times_out_and_recovers_when_it_thaws() {
+    let port = free_tcp_port();
+    let mut hub = ws_hub(port, &[]);
+    let mut stat = subscriber("--ws", &format!("ws://127.0.0.1:{port}/ws"), &[]);
+    wait_connected(&mut stat, "ws");
+    hub.run("wait-clients 1");
+    hub.run("json acme 10");
+    assert_counts_exactly(&mut stat, &[("acme", 10)]);
+
+    // Frozen: the connection stays open, but nothing answers tally's pings.
+    hub.signal("STOP");
+    let silent = |r: &Value| {
+        source(r, "ws")["note"]
+            .as_str()
+            .is_some_and(|n| n.contains("silent for"))
+    };
+    let report = stat.wait_for(Duration::from_secs(40), silent);
+    assert_ne!(state_of(&report, "ws"), "connected");
+    hub.signal("CONT");
+    wait_connected(&mut stat, "ws");
+    hub.run("wait-clients 1");
+    hub.run("json acme 10");
+    assert_counts_exactly(&mut stat, &[("acme", 20)]);
+}

@@ -13,6 +13,19 @@ fn clock(seconds: f64) -> String {
     Timestamp::from_millis((seconds.max(0.0) * 1000.0) as u64).utc_clock()
 }
 
+/// A bar's tooltip: its bucket's time, the layer's count and its share of the bucket.
+fn describe(layer: &str, bucket_start_s: f64, count: f64, bucket_total: u64) -> String {
+    let share = if bucket_total > 0 {
+        count / bucket_total as f64 * 100.0
+    } else {
+        0.0
+    };
+    format!(
+        "{}\n{layer}: {count} ({share:.0}% of {bucket_total})",
+        clock(bucket_start_s)
+    )
+}
+
 /// The chart's bars, bottom layer first, each stacked on the ones before it.
 pub fn bar_charts(state: &State, hover: bool) -> Vec<BarChart> {
     let stack = &state.snapshot.stack;
@@ -34,16 +47,7 @@ pub fn bar_charts(state: &State, hover: bool) -> Vec<BarChart> {
         let tooltip = move |bar: &Bar, _: &BarChart| {
             let bucket = ((bar.argument - start_s) / bucket_s).floor().max(0.0) as usize;
             let total = totals.get(bucket).copied().unwrap_or(0);
-            let share = if total > 0 {
-                bar.value / total as f64 * 100.0
-            } else {
-                0.0
-            };
-            format!(
-                "{}\n{name}: {} ({share:.0}% of {total})",
-                clock(bar.argument - bucket_s / 2.0),
-                bar.value
-            )
+            describe(&name, bar.argument - bucket_s / 2.0, bar.value, total)
         };
         let others: Vec<&BarChart> = charts.iter().collect();
         let chart = BarChart::new(layer.name.to_string(), bars)
@@ -107,4 +111,18 @@ fn plot(ui: &mut egui::Ui, state: &State, interactive: bool, follow: bool) -> eg
             }
         })
         .response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::describe;
+
+    #[test]
+    fn a_bars_tooltip_gives_time_count_and_share() {
+        assert_eq!(
+            describe("acme", 1_795_408_215.0, 74.0, 296),
+            "04:30:15\nacme: 74 (25% of 296)"
+        );
+        assert_eq!(describe("acme", 0.0, 0.0, 0), "00:00:00\nacme: 0 (0% of 0)");
+    }
 }
