@@ -51,6 +51,41 @@ fn assert_counts_exactly(stat: &mut Stat, expected: &[(&str, u64)]) -> Value {
     report
 }
 
+/// Subscribes to `url` with nothing else and waits until the source's note says `why`.
+fn assert_refused(url: &str, why: &str) {
+    let mut refused = subscriber("--ws", url, &[]);
+    let report = refused.wait_for(WAIT, |r| {
+        source(r, "ws")["note"].as_str().is_some_and(|n| n.contains(why))
+    });
+    assert_ne!(state_of(&report, "ws"), "connected", "{report:#}");
+}
+
+/// `tally stat --json` run for a fixed number of reports (`extra` gives it `--count` and its
+/// sources) while `during` drives the peer: its last report, its whole output, and its log.
+fn stat_to_the_end(extra: &[&str], env: &[(&str, &str)], during: impl FnOnce()) -> (Value, String, String) {
+    let log = std::env::temp_dir().join(format!(
+        "tally-stat-{}-{}.log",
+        std::process::id(),
+        free_tcp_port()
+    ));
+    let child = std::process::Command::new(tally_tests::binary("tally"))
+        .args(["stat", "--json", "--no-udp", "--interval", "100ms"])
+        .args(extra)
+        .envs(env.iter().copied())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::fs::File::create(&log).expect("log file"))
+        .spawn()
+        .expect("starts tally");
+    during();
+    let output = child.wait_with_output().expect("tally runs to its count");
+    assert!(output.status.success());
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = std::fs::read_to_string(&log).expect("log");
+    let _ = std::fs::remove_file(&log);
+    let last = serde_json::from_str(stdout.lines().last().expect("reports")).expect("JSON");
+    (last, stdout, stderr)
+}
+
 #[test]
 fn zmq_json_msgpack_and_zlib_lists_from_a_libzmq_hub_count_exactly() {
     let port = free_tcp_port();
@@ -151,41 +186,14 @@ fn websocket_auth_headers_work_and_never_show() {
     let url = format!("ws://127.0.0.1:{port}/ws");
 
     // Without the header the hub refuses, and tally says why.
-    let mut refused = subscriber("--ws", &url, &[]);
-    let report = refused.wait_for(WAIT, |r| {
-        source(r, "ws")["note"]
-            .as_str()
-            .is_some_and(|n| n.contains("401"))
-    });
-    assert_ne!(state_of(&report, "ws"), "connected");
-    drop(refused);
+    assert_refused(&url, "401");
 
-    let log = std::env::temp_dir().join(format!("tally-ws-auth-{}.log", std::process::id()));
-    let child = std::process::Command::new(tally_tests::binary("tally"))
-        .args([
-            "stat",
-            "--json",
-            "--no-udp",
-            "--interval",
-            "100ms",
-            "--count",
-            "40",
-            "--ws",
-            &url,
-        ])
-        .args(["--ws-header", &format!("Authorization: {secret}")])
-        .env("TALLY_LOG", "trace")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::fs::File::create(&log).expect("log file"))
-        .spawn()
-        .expect("starts tally");
-    hub.run("wait-clients 1");
-    hub.run("json acme 25");
-    let output = child.wait_with_output().expect("tally runs to its count");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = std::fs::read_to_string(&log).expect("log");
-    let _ = std::fs::remove_file(&log);
-    let last: Value = serde_json::from_str(stdout.lines().last().expect("reports")).expect("JSON");
+    let header = format!("Authorization: {secret}");
+    let args = ["--count", "40", "--ws", &url, "--ws-header", &header];
+    let (last, stdout, stderr) = stat_to_the_end(&args, &[("TALLY_LOG", "trace")], || {
+        hub.run("wait-clients 1");
+        hub.run("json acme 25");
+    });
     assert_eq!(account_total(&last, "acme"), 25, "authorised: {last:#}");
     assert!(
         !stdout.contains("s3cret") && !stderr.contains("s3cret"),
@@ -452,39 +460,14 @@ fn wss_hubs_are_verified_against_the_system_trust_store() {
     let url = format!("wss://localhost:{port}/ws");
 
     // Not trusted: the handshake fails, and tally says so.
-    let mut untrusted = subscriber("--ws", &url, &[]);
-    let report = untrusted.wait_for(WAIT, |r| {
-        source(r, "ws")["note"]
-            .as_str()
-            .is_some_and(|n| n.contains("cannot connect"))
-    });
-    assert_ne!(state_of(&report, "ws"), "connected");
-    drop(untrusted);
+    assert_refused(&url, "cannot connect");
 
     // Trusted through the system store (SSL_CERT_FILE names it, as for any rustls client).
-    let mut child = std::process::Command::new(tally_tests::binary("tally"))
-        .args([
-            "stat",
-            "--json",
-            "--no-udp",
-            "--interval",
-            "100ms",
-            "--count",
-            "50",
-            "--ws",
-            &url,
-        ])
-        .env("SSL_CERT_FILE", &ca)
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("starts tally");
-    hub.run("wait-clients 1");
-    hub.run("json acme 15");
-    let output = std::mem::take(&mut child.stdout).expect("piped");
-    let status = child.wait().expect("runs to its count");
-    assert!(status.success());
-    let reports = std::io::read_to_string(output).expect("reads");
-    let last: Value = serde_json::from_str(reports.lines().last().expect("reports")).expect("JSON");
+    let args = ["--count", "50", "--ws", &url];
+    let (last, _, _) = stat_to_the_end(&args, &[("SSL_CERT_FILE", &ca)], || {
+        hub.run("wait-clients 1");
+        hub.run("json acme 15");
+    });
     assert_eq!(account_total(&last, "acme"), 15, "{last:#}");
     let _ = std::fs::remove_dir_all(&dir);
 }
