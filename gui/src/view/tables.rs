@@ -147,31 +147,43 @@ fn account_detail(ui: &mut egui::Ui, state: &State, name: &str) {
     }
 }
 
+/// Types with their rates and counts, and timings or values when any type has them.
 fn types_grid(ui: &mut egui::Ui, id: &str, types: &[TypeStats]) {
-    egui::Grid::new(id).num_columns(4).striped(true).show(ui, |ui| {
-        ui.strong("type");
-        ui.strong("rate/s");
-        ui.strong("in window");
-        ui.strong("timings / value");
-        ui.end_row();
-        for kind in types {
-            ui.label(if kind.name.is_empty() {
-                "(none)"
-            } else {
-                &kind.name
-            });
-            ui.label(short_number(kind.rate));
-            ui.label(short_number(kind.window_total as f64));
-            let extra = match (&kind.timing, kind.gauge, kind.distinct) {
-                (Some(timing), ..) => percentiles(timing),
-                (_, Some(gauge), _) => format!("gauge {}", short_number(gauge)),
-                (_, _, Some(distinct)) => format!("{distinct} distinct"),
-                _ => String::new(),
-            };
-            ui.label(extra);
+    let extras: Vec<String> = (types.iter())
+        .map(|kind| match (&kind.timing, kind.gauge, kind.distinct) {
+            (Some(timing), ..) => percentiles(timing),
+            (_, Some(gauge), _) => format!("gauge {}", short_number(gauge)),
+            (_, _, Some(distinct)) => format!("{distinct} distinct"),
+            _ => String::new(),
+        })
+        .collect();
+    let with_extras = extras.iter().any(|e| !e.is_empty());
+    let columns = if with_extras { 4 } else { 3 };
+    egui::Grid::new(id)
+        .num_columns(columns)
+        .striped(true)
+        .show(ui, |ui| {
+            ui.strong("type");
+            ui.strong("rate/s");
+            ui.strong("in window");
+            if with_extras {
+                ui.strong("timings / value");
+            }
             ui.end_row();
-        }
-    });
+            for (kind, extra) in types.iter().zip(extras) {
+                ui.label(if kind.name.is_empty() {
+                    "(none)"
+                } else {
+                    &kind.name
+                });
+                ui.label(short_number(kind.rate));
+                ui.label(short_number(kind.window_total as f64));
+                if with_extras {
+                    ui.label(extra);
+                }
+                ui.end_row();
+            }
+        });
 }
 
 pub fn details_panel(ui: &mut egui::Ui, state: &State) {
