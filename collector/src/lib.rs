@@ -11,6 +11,7 @@ pub mod config;
 pub mod decode;
 pub mod demo;
 pub mod hub;
+pub mod logging;
 pub mod send;
 pub mod source;
 pub mod stat;

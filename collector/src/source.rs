@@ -119,6 +119,10 @@ pub struct SourceStatus {
 }
 
 impl SourceStatus {
+    /// Whether this is a hub client (`--zmq`, `--ws`): only they count reconnects.
+    pub fn is_hub_client(&self) -> bool {
+        self.reconnects.is_some()
+    }
     /// Whether it is receiving (or ready to): listening, or connected and not silent.
     pub fn is_healthy(&self) -> bool {
         matches!(self.state, SourceState::Listening | SourceState::Connected)

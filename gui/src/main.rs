@@ -32,11 +32,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("TALLY_LOG")
-                .unwrap_or_else(|_| "warn".into())
-                .add_directive("tungstenite=info".parse().expect("valid directive")),
-        )
+        .with_env_filter(tally_collector::logging::filter())
         .init();
     match run(&cli) {
         Ok(()) => ExitCode::SUCCESS,

@@ -3,6 +3,7 @@
 
 use crate::state::ThemeChoice;
 use egui::{Color32, Visuals};
+use tally_core::AccountStats;
 use tally_core::palette::{self, Rgb};
 
 /// An account's (or type's) colour, by its palette index.
@@ -13,6 +14,11 @@ pub fn layer_colour(theme: ThemeChoice, index: u8) -> Color32 {
     };
     let Rgb(r, g, b) = table[(index as usize).min(table.len() - 1)];
     Color32::from_rgb(r, g, b)
+}
+
+/// An account's colour: its layer's, or `(other)`'s when it is folded into that layer.
+pub fn account_colour(theme: ThemeChoice, account: &AccountStats) -> Color32 {
+    layer_colour(theme, account.colour.unwrap_or(palette::OTHER_COLOUR))
 }
 
 pub const GOOD: Color32 = Color32::from_rgb(0x3f, 0xb9, 0x50);

@@ -28,7 +28,7 @@ fn log_to_file() {
         let _ = tracing_subscriber::fmt()
             .with_writer(std::sync::Mutex::new(file))
             .with_ansi(false)
-            .with_env_filter(super::log_filter())
+            .with_env_filter(tally_collector::logging::filter())
             .try_init();
     }
 }

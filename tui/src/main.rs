@@ -92,17 +92,6 @@ enum Command {
     },
 }
 
-/// `TALLY_LOG` (default `warn`), except that the WebSocket library never logs below `info`:
-/// at `trace` it writes whole handshakes, whose headers may carry secrets (`--ws-header`).
-fn log_filter() -> tracing_subscriber::EnvFilter {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("TALLY_LOG").unwrap_or_else(|_| "warn".into());
-    ["tungstenite=info", "tokio_tungstenite=info"]
-        .into_iter()
-        .fold(filter, |filter, quiet| {
-            filter.add_directive(quiet.parse().expect("valid directive"))
-        })
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if cli.command.is_some() {
@@ -110,7 +99,7 @@ fn main() -> ExitCode {
         tracing_subscriber::fmt()
             .with_writer(std::io::stderr)
             .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
-            .with_env_filter(log_filter())
+            .with_env_filter(tally_collector::logging::filter())
             .init();
     }
     let result = match cli.command {

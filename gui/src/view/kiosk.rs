@@ -3,7 +3,7 @@
 
 use super::{chart, tables};
 use crate::state::{Feed, KioskView, State};
-use crate::theme::{self, BAD, layer_colour};
+use crate::theme::{self, BAD, account_colour};
 use egui::RichText;
 use tally_collector::stat::short_number;
 
@@ -60,10 +60,7 @@ fn top_list(ui: &mut egui::Ui, state: &State) {
         .spacing([16.0, 8.0])
         .show(ui, |ui| {
             for account in state.snapshot.accounts.iter().take(10) {
-                let colour = layer_colour(
-                    state.remembered.theme,
-                    account.colour.unwrap_or(tally_core::palette::OTHER_COLOUR),
-                );
+                let colour = account_colour(state.remembered.theme, account);
                 ui.label(RichText::new(&*account.name).color(colour).size(18.0).strong());
                 ui.label(RichText::new(format!("{}/s", short_number(account.rate))).size(18.0));
                 ui.end_row();

@@ -2,7 +2,7 @@
 //! panel (event types, gauges, bad input).
 
 use crate::state::{Feed, SortBy, State};
-use crate::theme::{BAD, layer_colour};
+use crate::theme::{BAD, account_colour};
 use egui::{RichText, Sense, Vec2};
 use tally_collector::stat::short_number;
 use tally_core::{AccountStats, TimingSummary, TypeStats};
@@ -89,8 +89,7 @@ pub fn side_panel(ui: &mut egui::Ui, state: &mut State, feed: &Feed) {
                 .show(ui, |ui| {
                     for &i in &order[rows] {
                         let account = &accounts[i];
-                        let colour =
-                            layer_colour(theme, account.colour.unwrap_or(tally_core::palette::OTHER_COLOUR));
+                        let colour = account_colour(theme, account);
                         ui.horizontal(|ui| {
                             swatch(ui, colour);
                             let selected = state.focus.as_deref() == Some(&*account.name);

@@ -57,7 +57,7 @@ pub fn show(ui: &mut egui::Ui, state: &mut State, feed: &Feed) {
             ui.painter().circle_filled(dot.center(), 4.5, colour);
             let mut text = format!("{} {} {}", source.kind, source.address, source.state.as_str());
             let details = source.details(now);
-            if !details.is_empty() && matches!(source.kind.as_str(), "zmq" | "ws") {
+            if !details.is_empty() && source.is_hub_client() {
                 text.push_str(&format!(" ({details})"));
             }
             let label = ui.label(text);

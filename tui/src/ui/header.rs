@@ -60,7 +60,7 @@ pub fn sources<'a>(app: &App, theme: &Theme) -> Line<'a> {
             source.address,
             source.state.as_str()
         )));
-        if matches!(source.kind.as_str(), "zmq" | "ws") {
+        if source.is_hub_client() {
             let details = source.details(app.shown().time);
             spans.push(Span::styled(format!(" {details}"), theme.muted()));
         }
