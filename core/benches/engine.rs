@@ -144,6 +144,20 @@ fn snapshot(c: &mut Criterion) {
         let label = format!("top20_level{}_x{}", window.level, window.buckets);
         group.bench_function(label, |b| b.iter(|| black_box(engine.snapshot(&request, now))));
     }
+    // `now` above is on a whole minute, where a window's oldest edge is longest (59 one-second
+    // buckets before its first whole minute); half a minute later it is 29.
+    let mid_minute = Timestamp::from_millis(now.as_millis() + 30_500);
+    let request = SnapshotRequest {
+        window: Window {
+            level: 0,
+            buckets: 300,
+        },
+        top: 20,
+        ..SnapshotRequest::default()
+    };
+    group.bench_function("top20_level0_x300_mid_minute", |b| {
+        b.iter(|| black_box(engine.snapshot(&request, mid_minute)))
+    });
     let request = SnapshotRequest {
         window: Window {
             level: 0,

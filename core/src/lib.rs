@@ -17,6 +17,7 @@ mod event;
 pub mod histogram;
 pub mod hll;
 pub mod palette;
+mod plan;
 mod rejection;
 mod ring;
 mod snapshot;

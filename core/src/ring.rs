@@ -91,21 +91,19 @@ impl Level {
     }
 }
 
-/// Adds a run of consecutive epochs' slots (starting at `epoch`) into `out`.
-fn add_run(level: &Level, slots: &[AtomicU64], mut epoch: u64, out: &mut [u64]) -> u64 {
-    let mut sum = 0;
-    for (out, slot) in out.iter_mut().zip(slots) {
+/// Reads a run of consecutive epochs' slots (starting at `epoch`), passing each bucket's count
+/// (0 for a slot that holds another epoch) to `each`.
+fn read_run(level: &Level, slots: &[AtomicU64], epoch: u64, each: &mut impl FnMut(u64)) {
+    let mut tag = epoch & level.tag_mask();
+    for slot in slots {
         let word = slot.load(Relaxed);
-        let count = if level.tag(word) == epoch & level.tag_mask() {
+        each(if level.tag(word) == tag {
             level.count(word)
         } else {
             0
-        };
-        *out += count;
-        sum += count;
-        epoch += 1;
+        });
+        tag = (tag + 1) & level.tag_mask();
     }
-    sum
 }
 
 /// The shape shared by every series of an engine: the resolutions, their place in a slot array,
@@ -253,22 +251,35 @@ impl CountRings {
         count[0]
     }
 
-    /// Adds the counts of the `out.len()` buckets ending at `last` into `out`, oldest first
-    /// (buckets before the origin add nothing), and returns their sum. `out` must not be longer
-    /// than the ring. This is the snapshot's inner loop: the window is read as (at most) two
-    /// contiguous runs of slots, with no per-slot index arithmetic.
-    pub(crate) fn add_window(&self, level: &Level, last: u64, out: &mut [u64]) -> u64 {
+    /// Passes the counts of buckets `first..=last` to `each`, oldest first. The run must not be
+    /// longer than the ring. This is the snapshot's inner loop: the run is read as (at most) two
+    /// contiguous stretches of slots, with no per-slot index arithmetic.
+    fn read(&self, level: &Level, first: u64, last: u64, mut each: impl FnMut(u64)) {
         let buckets = level.buckets();
-        debug_assert!(out.len() <= buckets);
-        let first = (last + 1).saturating_sub(out.len() as u64);
-        let before_origin = out.len() - (last + 1 - first) as usize;
-        let out = &mut out[before_origin..];
+        let len = (last + 1 - first) as usize;
+        debug_assert!(len <= buckets);
         let ring = &self.slots[level.offset..level.offset + buckets];
         let start = (first % buckets as u64) as usize;
-        let run = (buckets - start).min(out.len());
-        let (out_first, out_rest) = out.split_at_mut(run);
-        let sum = add_run(level, &ring[start..start + run], first, out_first);
-        sum + add_run(level, &ring[..out_rest.len()], first + run as u64, out_rest)
+        let run = (buckets - start).min(len);
+        read_run(level, &ring[start..start + run], first, &mut each);
+        read_run(level, &ring[..len - run], first + run as u64, &mut each);
+    }
+
+    /// Adds the counts of the `out.len()` buckets ending at `last` into `out`, oldest first
+    /// (buckets before the origin add nothing), and returns their sum. `out` must not be longer
+    /// than the ring.
+    pub(crate) fn add_window(&self, level: &Level, last: u64, out: &mut [u64]) -> u64 {
+        let first = (last + 1).saturating_sub(out.len() as u64);
+        let before_origin = out.len() - (last + 1 - first) as usize;
+        let mut out = out[before_origin..].iter_mut();
+        let mut sum = 0;
+        self.read(level, first, last, |count| {
+            if let Some(out) = out.next() {
+                *out += count;
+            }
+            sum += count;
+        });
+        sum
     }
 
     /// Loads a slot (see [`Level::bucket`]) and discards it: a hint to bring it into cache before
@@ -277,23 +288,11 @@ impl CountRings {
         std::hint::black_box(self.slots[slot].load(Relaxed));
     }
 
-    /// Sum of the `len` buckets ending at `last`.
-    pub(crate) fn sum(&self, level: &Level, last: u64, len: usize) -> u64 {
-        const CHUNK: usize = 64;
-        let mut scratch = [0u64; CHUNK];
-        let mut total = 0;
-        let mut remaining = len;
-        let mut chunk_last = last;
-        while remaining > 0 {
-            let n = remaining.min(CHUNK);
-            total += self.add_window(level, chunk_last, &mut scratch[..n]);
-            remaining -= n;
-            match chunk_last.checked_sub(n as u64) {
-                Some(next) => chunk_last = next,
-                None => break,
-            }
-        }
-        total
+    /// Sum of buckets `first..=last` (no more than the ring holds).
+    pub(crate) fn sum(&self, level: &Level, first: u64, last: u64) -> u64 {
+        let mut sum = 0;
+        self.read(level, first, last, |count| sum += count);
+        sum
     }
 
     pub(crate) fn heap_bytes(&self) -> usize {
@@ -375,7 +374,7 @@ mod tests {
         let mut window = [0; 4];
         assert_eq!(rings.add_window(level, 1, &mut window), 3);
         assert_eq!(window, [0, 0, 1, 2]);
-        assert_eq!(rings.sum(level, 1, 4), 3);
+        assert_eq!(rings.sum(level, 0, 1), 3);
         // A window that wraps around the end of the ring.
         rings.add(level, level.bucket(4), 5);
         let mut window = [0; 4];

@@ -11,6 +11,7 @@ use crate::engine::Engine;
 use crate::histogram::{Histogram, TimingSummary};
 use crate::hll::Hll;
 use crate::palette::{self, OTHER_COLOUR};
+use crate::plan::Plan;
 use crate::rejection::{RejectSample, Rejection};
 use crate::ring::Level;
 use crate::time::{Resolution, Timestamp};
@@ -200,17 +201,19 @@ struct Measured<'e> {
 /// Where "now" falls, and which buckets a request reads.
 struct Frame<'a> {
     level: &'a Level,
-    /// The next coarser resolution and how many of our buckets make one of its, when its
-    /// buckets nest exactly in ours: then whole coarse buckets can stand in for ours.
-    coarse: Option<(&'a Level, u64)>,
-    first: u64,
     last: u64,
     len: usize,
     /// Finest-resolution epoch of the window's first bucket start.
     window_start_fine: u64,
+    /// Finest-resolution epoch just after the window's last bucket.
+    window_end_fine: u64,
+    /// How a window total is read for a series written after the window...
+    plan: Plan<'a>,
+    /// ... and, with fewer reads, for one that was not (nearly all, at "now").
+    quiet_plan: Plan<'a>,
     rate: RateFrame<'a>,
-    /// Where each run of slots that a window read starts (the same in every series).
-    touch_slots: Vec<usize>,
+    /// What [`Frame::touch`] loads: the same slots in every series.
+    touch_points: Vec<usize>,
 }
 
 struct RateFrame<'a> {
@@ -229,7 +232,8 @@ impl RateFrame<'_> {
         {
             return 0.0;
         }
-        series.rings.sum(self.level, self.now, self.complete + 1) as f64 / self.seconds
+        let first = self.now - self.complete as u64;
+        series.rings.sum(self.level, first, self.now) as f64 / self.seconds
     }
 }
 
@@ -238,38 +242,25 @@ impl Frame<'_> {
         series.last_active().is_some_and(|e| e >= self.window_start_fine)
     }
 
-    /// The window's total for `series`. The window's interior is read from whole coarser
-    /// buckets where they nest (a 5-minute window is at most 2 x 59 one-second buckets and
-    /// 5 one-minute buckets instead of 300 reads); exact, since a coarse bucket holds exactly
-    /// what its fine buckets hold.
+    /// The window's total for `series`, read with as few loads as its latest write allows.
     fn window_sum(&self, series: &Series) -> u64 {
-        if !self.active(series) {
-            return 0;
-        }
-        let rings = &series.rings;
-        let (first, last) = (self.first, self.last);
-        if let Some((coarse, ratio)) = self.coarse {
-            let (inner_first, inner_end) = (first.div_ceil(ratio), (last + 1) / ratio);
-            if inner_end > inner_first && inner_end - inner_first <= coarse.buckets() as u64 {
-                // Our buckets [first, interior) and [interior_end, last] are the edges.
-                let (interior, interior_end) = (inner_first * ratio, inner_end * ratio);
-                let mut sum = rings.sum(coarse, inner_end - 1, (inner_end - inner_first) as usize);
-                if interior > first {
-                    sum += rings.sum(self.level, interior - 1, (interior - first) as usize);
-                }
-                if last >= interior_end {
-                    sum += rings.sum(self.level, last, (last + 1 - interior_end) as usize);
-                }
-                return sum;
+        match series.last_active() {
+            Some(latest) if latest >= self.window_start_fine => {
+                let plan = if latest < self.window_end_fine {
+                    &self.quiet_plan
+                } else {
+                    &self.plan
+                };
+                plan.sum(&series.rings)
             }
+            _ => 0,
         }
-        rings.sum(self.level, last, self.len)
     }
 
-    /// Asks for the first cache line of each run of buckets that [`Frame::window_sum`] and
-    /// [`RateFrame::rate`] will read for `series`.
+    /// Loads a line of every run of buckets that [`Frame::window_sum`] and [`RateFrame::rate`]
+    /// will read for `series`, so that a few accounts' cache misses overlap.
     fn touch(&self, series: &Series) {
-        for &slot in &self.touch_slots {
+        for &slot in &self.touch_points {
             series.rings.touch(slot);
         }
     }
@@ -335,28 +326,29 @@ impl Engine {
             let (fine_ms, coarse_ms) = (level.resolution.bucket_ms, coarse.resolution.bucket_ms);
             (coarse_ms % fine_ms == 0 && coarse_ms > fine_ms).then_some((coarse, coarse_ms / fine_ms))
         });
-        let mut touch_slots = vec![
-            level.bucket(first).slot,
-            level.bucket(last).slot,
+        let quiet_plan = Plan::new(level, coarse, first, last, true);
+        let mut touch_points = quiet_plan.touch_points();
+        touch_points.extend([
+            fine.bucket(fine_now - complete as u64).slot,
             fine.bucket(fine_now).slot,
-        ];
-        if let Some((coarse, ratio)) = coarse {
-            touch_slots.push(coarse.bucket(first.div_ceil(ratio)).slot);
-        }
+        ]);
         let frame = Frame {
-            touch_slots,
             level,
-            coarse,
-            first,
             last,
             len,
             window_start_fine: layout.epoch(0, window_start).unwrap_or(0),
+            window_end_fine: layout
+                .epoch(0, layout.bucket_start(level_index, last + 1))
+                .unwrap_or(u64::MAX),
+            plan: Plan::new(level, coarse, first, last, false),
+            quiet_plan,
             rate: RateFrame {
                 level: fine,
                 now: fine_now,
                 complete,
                 seconds: (complete as f64 * fine_ms as f64 + into_bucket as f64) / 1000.0,
             },
+            touch_points,
         };
 
         // One pass over the accounts for their totals, window sums and rates; idle ones cost two

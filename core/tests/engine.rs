@@ -319,6 +319,30 @@ fn sets_count_distinct_members_per_window() {
     assert!(within_error(stats.distinct), "{:?}", stats.distinct);
 }
 
+/// A snapshot for a moment before an account's latest event (a UI's clock a little behind an
+/// ingest thread's, or a paused view) must not count that event in the window through the
+/// coarser bucket that also holds it.
+#[test]
+fn events_after_the_snapshot_time_stay_out_of_its_window() {
+    let engine = engine();
+    let mut recorder = engine.recorder();
+    for second in 0..=30 {
+        recorder.record(&count("acme", "x", 1, at(60_000 + second * 1000)));
+    }
+    recorder.record(&count("acme", "x", 100, at(60_000 + 45_000)));
+    recorder.flush();
+    for buckets in [60, 300] {
+        let request = SnapshotRequest {
+            window: Window { level: 0, buckets },
+            ..last_minute()
+        };
+        let snap = engine.snapshot(&request, at(60_000 + 30_500));
+        assert_eq!(account(&snap, "acme").window_total, 31, "{buckets} buckets");
+        let later = engine.snapshot(&request, at(60_000 + 45_500));
+        assert_eq!(account(&later, "acme").window_total, 131, "{buckets} buckets");
+    }
+}
+
 #[test]
 fn old_buckets_leave_the_window_but_not_the_totals() {
     let engine = engine();

@@ -13,13 +13,22 @@ const T0: u64 = 1_700_002_800_000; // a multiple of the coarsest bucket, so the 
 const ACCOUNTS: [&str; 4] = ["acme", "globex", "initech", "umbrella"];
 const TYPES: [&str; 3] = ["pageview", "order.create", "api"];
 
-fn resolutions() -> Vec<Resolution> {
-    // Small rings so that short runs wrap many times.
-    vec![
-        Resolution::new(100, 7),
-        Resolution::new(1000, 5),
-        Resolution::new(3000, 4),
-    ]
+/// Small rings so that short runs wrap many times: rings shorter than the next resolution's
+/// bucket, and rings that hold several of them (where windows are read from whole coarse buckets,
+/// with our buckets added or subtracted at the ends).
+fn resolutions(layout: usize) -> Vec<Resolution> {
+    match layout {
+        0 => vec![
+            Resolution::new(100, 7),
+            Resolution::new(1000, 5),
+            Resolution::new(3000, 4),
+        ],
+        _ => vec![
+            Resolution::new(100, 30),
+            Resolution::new(1000, 12),
+            Resolution::new(4000, 5),
+        ],
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -87,8 +96,10 @@ proptest! {
         events in events(),
         extra_ms in prop_oneof![Just(0u64), 0u64..1_000, 0u64..20_000],
         windows in prop::collection::vec((0usize..3, 1u32..30), 1..4),
+        layout in 0usize..2,
     ) {
-        let config = EngineConfig { resolutions: resolutions(), ..EngineConfig::default() };
+        let resolutions = resolutions(layout);
+        let config = EngineConfig { resolutions: resolutions.clone(), ..EngineConfig::default() };
         let engine = Engine::new(config, Timestamp::from_millis(T0)).expect("valid");
         let mut recorder = engine.recorder();
         for e in &events {
@@ -104,7 +115,7 @@ proptest! {
         let now = Timestamp::from_millis(T0 + now_offset);
 
         for (level, buckets) in windows {
-            let resolution = resolutions()[level];
+            let resolution = resolutions[level];
             let len = buckets.min(resolution.buckets) as usize;
             let last = now_offset / resolution.bucket_ms;
             let request = SnapshotRequest {
