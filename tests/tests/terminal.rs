@@ -48,12 +48,23 @@ impl Tmux {
         }
     }
 
-    fn alternate_screen(&self) -> bool {
+    /// A flag tmux keeps for the pane's terminal, such as `alternate_on`.
+    fn flag(&self, name: &str) -> bool {
         let output = Command::new("tmux")
-            .args(["display-message", "-p", "-t", &self.session, "#{alternate_on}"])
+            .args([
+                "display-message",
+                "-p",
+                "-t",
+                &self.session,
+                &format!("#{{{name}}}"),
+            ])
             .output()
             .expect("display");
         String::from_utf8_lossy(&output.stdout).trim() == "1"
+    }
+
+    fn alternate_screen(&self) -> bool {
+        self.flag("alternate_on")
     }
 
     /// The screen once `done` holds for it; panics with the screen after 20 s.
@@ -116,7 +127,7 @@ fn the_dashboard_shows_what_arrives_and_answers_keys() {
     let port = free_udp_port();
     let tally = binary("tally");
     let command = format!(
-        "{} --no-udp --udp 127.0.0.1:{port} --fps 10; echo TALLY-EXITED $?; sleep 30",
+        "{} --no-udp --udp 127.0.0.1:{port} --fps 10; {AFTER_EXIT}",
         tally.display()
     );
     let tmux = Tmux::start("keys", &command);
@@ -165,10 +176,9 @@ fn the_dashboard_shows_what_arrives_and_answers_keys() {
     let table = table_rows(&screen);
     assert!(table.len() == 1 && table[0].contains("globex"), "{screen}");
 
+    assert!(tmux.flag("mouse_any_flag"), "the dashboard takes the mouse");
     tmux.keys(&["q"]);
-    let screen = tmux.wait_for("exit", |s| s.contains("TALLY-EXITED"));
-    assert!(screen.contains("TALLY-EXITED 0"), "{screen}");
-    assert!(!tmux.alternate_screen(), "the terminal is restored");
+    let screen = assert_exited_and_restored(&tmux, 0, "q");
     assert!(
         !screen.contains("events per bucket"),
         "the dashboard is gone:\n{screen}"
@@ -180,16 +190,33 @@ fn idle_dashboard(name: &str) -> (Tmux, String) {
     let port = free_udp_port();
     let tally = binary("tally");
     let argv = format!("{} --no-udp --udp 127.0.0.1:{port}", tally.display());
-    let tmux = Tmux::start(name, &format!("{argv}; echo TALLY-EXITED $?; sleep 30"));
+    let tmux = Tmux::start(name, &format!("{argv}; {AFTER_EXIT}"));
     tmux.wait_for("the dashboard", |s| s.contains("events per bucket"));
     // Anchored: the tmux shell's own command line contains the same words.
     (tmux, format!("^{argv}"))
 }
 
-fn assert_exited_and_restored(tmux: &Tmux, how: &str) {
-    let screen = tmux.wait_for("exit", |s| s.contains("TALLY-EXITED"));
-    assert!(screen.contains("TALLY-EXITED 0"), "{screen}");
-    assert!(!tmux.alternate_screen(), "the terminal is restored after {how}");
+/// What a program run in tmux leaves behind it: `EXITED <status>`, then the terminal's line
+/// settings (`stty -a`, which shows `-icanon -echo` while raw mode is still on).
+const AFTER_EXIT: &str = "echo EXITED $?; stty -a; echo STTY-DONE; sleep 30";
+
+/// Waits for the program to exit with `status` and checks the terminal is back to how a shell
+/// needs it: the normal screen, no mouse reporting, a visible cursor, line editing and echo.
+/// Returns the screen.
+fn assert_exited_and_restored(tmux: &Tmux, status: i32, how: &str) -> String {
+    let screen = tmux.wait_for("exit", |s| s.contains("STTY-DONE"));
+    assert!(screen.contains(&format!("EXITED {status}")), "{screen}");
+    assert!(!tmux.alternate_screen(), "the normal screen after {how}");
+    assert!(!tmux.flag("mouse_any_flag"), "mouse reporting off after {how}");
+    assert!(tmux.flag("cursor_flag"), "the cursor is shown after {how}");
+    let settings: Vec<&str> = screen.split_whitespace().collect();
+    for setting in ["icanon", "echo"] {
+        assert!(
+            settings.contains(&setting),
+            "`{setting}` is back on after {how} (raw mode off):\n{screen}"
+        );
+    }
+    screen
 }
 
 #[test]
@@ -200,14 +227,14 @@ fn sigterm_restores_the_terminal() {
         .status()
         .expect("pkill");
     assert!(status.success());
-    assert_exited_and_restored(&tmux, "SIGTERM");
+    assert_exited_and_restored(&tmux, 0, "SIGTERM");
 }
 
 #[test]
 fn ctrl_c_quits_and_restores_the_terminal() {
     let (tmux, _) = idle_dashboard("ctrl-c");
     tmux.keys(&["C-c"]);
-    assert_exited_and_restored(&tmux, "Ctrl-C");
+    assert_exited_and_restored(&tmux, 0, "Ctrl-C");
 }
 
 /// A dashboard whose terminal goes away (SSH dropped, pane closed) must not stay behind.
@@ -228,4 +255,23 @@ fn a_hung_up_terminal_ends_the_dashboard() {
         assert!(Instant::now() < deadline, "tally {} outlived its terminal", pid());
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// `tally` restores the terminal from a panic hook; the probe takes the terminal through the
+/// same code and panics on a key press, as a bug in the dashboard would.
+#[test]
+fn a_panic_restores_the_terminal_and_shows_its_message() {
+    let probe = env!("CARGO_BIN_EXE_panic-probe");
+    let tmux = Tmux::start("panic", &format!("{probe}; {AFTER_EXIT}"));
+    tmux.wait_for("the probe", |s| s.contains("press a key to panic"));
+    assert!(
+        tmux.alternate_screen() && tmux.flag("mouse_any_flag"),
+        "the terminal is taken"
+    );
+    tmux.keys(&["x"]);
+    let screen = assert_exited_and_restored(&tmux, 101, "a panic");
+    assert!(
+        screen.contains("panicked on purpose"),
+        "the panic message is on the normal screen:\n{screen}"
+    );
 }

@@ -1,6 +1,6 @@
 //! Running the dashboard: the terminal, the collector, and the loop between them.
 
-use crossterm::event::{self, DisableMouseCapture, EnableMouseCapture, Event, KeyEventKind, MouseEventKind};
+use crossterm::event::{self, Event, KeyEventKind, MouseEventKind};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::time::{Duration, Instant};
@@ -9,6 +9,7 @@ use tally_collector::config::SourceArgs;
 use tally_collector::source::now;
 use tally_core::Snapshot;
 use tally_tui::app::App;
+use tally_tui::terminal::Session;
 use tally_tui::theme::{Theme, ThemeName};
 use tally_tui::ui;
 
@@ -77,12 +78,6 @@ fn terminal_gone() -> bool {
     }
 }
 
-/// Puts the terminal back: mouse capture off, then raw mode and the alternate screen.
-fn restore() {
-    let _ = crossterm::execute!(std::io::stdout(), DisableMouseCapture);
-    ratatui::restore();
-}
-
 pub fn run(sources: &SourceArgs, fps: f64, theme: ThemeName) -> Result<(), String> {
     log_to_file();
     let settings = sources.resolve().map_err(|e| e.to_string())?;
@@ -97,17 +92,10 @@ pub fn run(sources: &SourceArgs, fps: f64, theme: ThemeName) -> Result<(), Strin
     let mut app = App::new(windows, first);
     let theme = Theme::from_env(theme);
 
-    // ratatui::init restores raw mode and the alternate screen on panic; mouse capture too:
-    let previous = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        let _ = crossterm::execute!(std::io::stdout(), DisableMouseCapture);
-        previous(info);
-    }));
     exit_on_hangup().map_err(|e| e.to_string())?;
-    let mut terminal = ratatui::init();
-    let _ = crossterm::execute!(std::io::stdout(), EnableMouseCapture);
-    let result = run_loop(&mut terminal, &mut app, &collector, &theme, fps, &stop);
-    restore();
+    let mut session = Session::enter().map_err(|e| format!("cannot use the terminal: {e}"))?;
+    let result = run_loop(session.terminal(), &mut app, &collector, &theme, fps, &stop);
+    drop(session);
     collector.stop();
     result.map_err(|e| e.to_string())
 }

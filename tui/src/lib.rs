@@ -1,6 +1,8 @@
-//! tally's terminal dashboard: state and input ([`app`]), widgets ([`ui`]) and colours
-//! ([`theme`]). The binary (`tally`) runs it against a live collector.
+//! tally's terminal dashboard: state and input ([`app`]), widgets ([`ui`]), colours
+//! ([`theme`]) and the terminal itself ([`terminal`]). The binary (`tally`) runs it against a
+//! live collector.
 
 pub mod app;
+pub mod terminal;
 pub mod theme;
 pub mod ui;
