@@ -13,8 +13,9 @@ use tally_core::TypeStats;
 fn measure(t: &TypeStats) -> String {
     if let Some(timing) = &t.timing {
         return format!(
-            "p50 {} p99 {} max {}",
+            "p50 {} p90 {} p99 {} max {}",
             ms(timing.p50),
+            ms(timing.p90),
             ms(timing.p99),
             ms(timing.max)
         );
@@ -44,9 +45,11 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App, theme: &Theme) {
     };
     let focused = app.panel == Panel::Types;
     let title_style = if focused { theme.title() } else { theme.muted() };
+    let measures: Vec<String> = types.iter().map(measure).collect();
     let rows: Vec<Row<'_>> = types
         .iter()
-        .map(|t| {
+        .zip(measures.iter())
+        .map(|(t, measure)| {
             Row::new(vec![
                 Cell::from(if t.name.is_empty() {
                     "-".to_owned()
@@ -55,15 +58,17 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App, theme: &Theme) {
                 }),
                 Cell::from(format!("{:>7}", short_number(t.rate))),
                 Cell::from(format!("{:>7}", short_number(t.window_total as f64))),
-                Cell::from(Span::styled(measure(t), theme.muted())),
+                Cell::from(Span::styled(measure.as_str(), theme.muted())),
             ])
         })
         .collect();
+    // Names give way before percentiles do, down to 12 columns.
+    let measure_width = measures.iter().map(|m| m.chars().count()).max().unwrap_or(0);
     let widths = [
         Constraint::Min(12),
         Constraint::Length(7),
         Constraint::Length(7),
-        Constraint::Min(10),
+        Constraint::Length(measure_width as u16),
     ];
     let table = Table::new(rows, widths)
         .header(Row::new(vec!["type", " rate/s", " window", ""]).style(theme.muted()))
