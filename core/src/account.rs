@@ -123,7 +123,7 @@ pub(crate) struct TypeEntry {
 }
 
 impl TypeEntry {
-    fn new(name: Arc<str>, layout: &Layout) -> Self {
+    pub(crate) fn new(name: Arc<str>, layout: &Layout) -> Self {
         TypeEntry {
             name,
             counts: Series::new(layout),

@@ -5,7 +5,7 @@
 //! resolution, so recording an event into a known account takes no lock, allocates nothing and
 //! divides nothing: a hash lookup and a handful of atomic read-modify-writes.
 
-use crate::account::{Account, Misses, Series};
+use crate::account::{Account, Misses, Series, TypeEntry};
 use crate::bodies::BodyRings;
 use crate::event::{Event, OTHER, Value, clamp_name};
 use crate::hll::AtomicHll;
@@ -29,9 +29,13 @@ pub struct EngineConfig {
     pub max_accounts: usize,
     /// Types tracked per account; further types are counted under the type `(other)`.
     pub max_types_per_account: usize,
-    /// Account x type series that keep timing histograms (about 2 KiB per bucket in use).
+    /// Type names tracked over all accounts (the all-accounts types table); further names are
+    /// counted under `(other)` there.
+    pub max_types: usize,
+    /// Series that keep timing histograms (about 2 KiB per bucket in use): up to this many
+    /// account x type series, and as many types over all accounts.
     pub max_timing_series: usize,
-    /// Account x type series that keep set registers (256 bytes per bucket in use).
+    /// Series that keep set registers (256 bytes per bucket in use), capped likewise.
     pub max_set_series: usize,
 }
 
@@ -45,6 +49,7 @@ impl Default for EngineConfig {
             ],
             max_accounts: 10_000,
             max_types_per_account: 32,
+            max_types: 1_000,
             max_timing_series: 256,
             max_set_series: 256,
         }
@@ -68,6 +73,58 @@ struct Index {
     other: Option<usize>,
 }
 
+/// Each type over all accounts, kept as it is recorded so that the all-accounts types table
+/// (with percentiles) costs a pass over types, not over every account's types. An entry's gauge
+/// is not kept: a last value over accounts means nothing.
+pub(crate) struct TypeTotals {
+    pub(crate) entries: AppendOnly<TypeEntry>,
+    index: Mutex<HashMap<Arc<str>, usize>>,
+    claimed: Claimed,
+}
+
+/// How many timing and set series have been given their rings, against the caps.
+#[derive(Default)]
+struct Claimed {
+    timing_series: AtomicUsize,
+    set_series: AtomicUsize,
+}
+
+impl TypeTotals {
+    fn new(max_types: usize) -> Self {
+        TypeTotals {
+            // One more than the cap: room for `(other)`.
+            entries: AppendOnly::with_capacity(max_types + 1),
+            index: Mutex::new(HashMap::new()),
+            claimed: Claimed::default(),
+        }
+    }
+
+    /// The entry for type `name`, added if there is room, else `(other)`'s.
+    fn resolve(&self, name: &str, layout: &Layout) -> usize {
+        let mut index = lock(&self.index);
+        if let Some(&found) = index.get(name) {
+            return found;
+        }
+        let named = self.entries.len() - usize::from(index.contains_key(OTHER));
+        let name = if named < self.entries.capacity() - 1 {
+            name
+        } else {
+            OTHER
+        };
+        if let Some(&found) = index.get(name) {
+            return found;
+        }
+        let name: Arc<str> = Arc::from(name);
+        let slot = self
+            .entries
+            .push(TypeEntry::new(Arc::clone(&name), layout))
+            // Full only when `(other)` takes the last slot, which it then has.
+            .unwrap_or(self.entries.capacity() - 1);
+        index.insert(name, slot);
+        slot
+    }
+}
+
 pub struct Engine {
     pub(crate) layout: Layout,
     pub(crate) config: EngineConfig,
@@ -75,11 +132,11 @@ pub struct Engine {
     index: Mutex<Index>,
     /// Every account's events together: the bars' heights and the overall totals and rates.
     pub(crate) all: Series,
+    pub(crate) types: TypeTotals,
     pub(crate) folded_names: AtomicHll,
     pub(crate) counters: Counters,
     rejects: Mutex<RejectLog>,
-    timing_series: AtomicUsize,
-    set_series: AtomicUsize,
+    claimed: Claimed,
 }
 
 impl std::fmt::Debug for Engine {
@@ -110,13 +167,13 @@ impl Engine {
                 by_name: HashMap::new(),
                 other: None,
             }),
+            types: TypeTotals::new(config.max_types),
             config,
             all,
             folded_names: AtomicHll::default(),
             counters: Counters::default(),
             rejects: Mutex::new(RejectLog::default()),
-            timing_series: AtomicUsize::new(0),
-            set_series: AtomicUsize::new(0),
+            claimed: Claimed::default(),
         }))
     }
 
@@ -199,49 +256,77 @@ impl Engine {
             .is_ok()
     }
 
-    /// Adds `n` events of `account` / `type_index` at `buckets`.
-    fn add_count(&self, account: usize, type_index: usize, buckets: &[Bucket], n: u64) {
-        let Some(account) = self.accounts.get(account) else {
-            return;
-        };
-        let Some(entry) = account.types.get(type_index) else {
+    /// Adds `n` events of `key` at `buckets`.
+    fn add_count(&self, key: Key, buckets: &[Bucket], n: u64) {
+        let Some(account) = self.accounts.get(key.account as usize) else {
             return;
         };
         let mut misses = Misses::default();
         account.counts.record(&self.layout, buckets, n, &mut misses);
-        entry.counts.record(&self.layout, buckets, n, &mut misses);
+        let (own, overall) = self.entries(key);
+        for entry in own.into_iter().chain(overall) {
+            entry.counts.record(&self.layout, buckets, n, &mut misses);
+        }
         self.note_misses(misses);
     }
 
+    /// The account's entry for the key's type, and the type's entry over all accounts.
+    fn entries(&self, key: Key) -> (Option<&TypeEntry>, Option<&TypeEntry>) {
+        let own = self
+            .accounts
+            .get(key.account as usize)
+            .and_then(|a| a.types.get(key.type_index as usize))
+            .map(|entry| &**entry);
+        (own, self.types.entries.get(key.overall as usize))
+    }
+
     /// Records what an event carries besides its count: a timing, a gauge, a set member.
-    fn add_measure(&self, account: usize, type_index: usize, buckets: &[Bucket], value: &Value<'_>) {
-        let Some(entry) = self.accounts.get(account).and_then(|a| a.types.get(type_index)) else {
-            return;
-        };
-        let layout = &self.layout;
+    fn add_measure(&self, key: Key, buckets: &[Bucket], value: &Value<'_>) {
         let mut misses = Misses::default();
+        let (own, overall) = self.entries(key);
+        if let Some(entry) = own {
+            match *value {
+                Value::Gauge(value) => entry.gauge.set(value),
+                Value::GaugeDelta(delta) => entry.gauge.add(delta),
+                _ => self.add_sample(entry, &self.claimed, buckets, value, &mut misses),
+            }
+        }
+        if let Some(entry) = overall {
+            self.add_sample(entry, &self.types.claimed, buckets, value, &mut misses);
+        }
+        self.note_misses(misses);
+    }
+
+    /// Adds a timing or a set member to `entry`'s histograms or registers, allocated on first
+    /// use if the caps (counted in `claimed`) allow.
+    fn add_sample(
+        &self,
+        entry: &TypeEntry,
+        claimed: &Claimed,
+        buckets: &[Bucket],
+        value: &Value<'_>,
+        misses: &mut Misses,
+    ) {
+        let (layout, config) = (&self.layout, &self.config);
         match *value {
-            Value::Count(_) => {}
-            Value::Gauge(value) => entry.gauge.set(value),
-            Value::GaugeDelta(delta) => entry.gauge.add(delta),
             Value::Timing { ms, .. } => {
                 let rings = entry.timings.get_or_init(|| {
-                    Self::claim(&self.timing_series, self.config.max_timing_series)
+                    Self::claim(&claimed.timing_series, config.max_timing_series)
                         .then(|| BodyRings::new(layout.slots()))
                 });
-                self.update_bodies(rings.as_ref(), buckets, &mut misses, |body| body.record(ms));
+                self.update_bodies(rings.as_ref(), buckets, misses, |body| body.record(ms));
             }
             Value::SetMember(member) => {
                 let rings = entry.sets.get_or_init(|| {
-                    Self::claim(&self.set_series, self.config.max_set_series)
+                    Self::claim(&claimed.set_series, config.max_set_series)
                         .then(|| BodyRings::new(layout.slots()))
                 });
-                self.update_bodies(rings.as_ref(), buckets, &mut misses, |body| {
+                self.update_bodies(rings.as_ref(), buckets, misses, |body| {
                     body.insert(member.as_bytes())
                 });
             }
+            Value::Count(_) | Value::Gauge(_) | Value::GaugeDelta(_) => {}
         }
-        self.note_misses(misses);
     }
 
     fn update_bodies<B: crate::bodies::Body>(
@@ -275,7 +360,8 @@ impl Engine {
     }
 
     /// Bytes the engine holds on the heap for accounts (tables, rings, names), for the
-    /// memory-per-account benchmark and the UIs' health line.
+    /// memory-per-account benchmark and the UIs' health line. The types over all accounts are
+    /// left out: they are bounded by the number of type names, not accounts.
     pub fn heap_bytes(&self) -> usize {
         let table = self.accounts.capacity() * std::mem::size_of::<std::sync::OnceLock<Account>>();
         table + self.accounts.iter().map(Account::heap_bytes).sum::<usize>()
@@ -309,11 +395,19 @@ impl Equivalent<NameKey> for (&str, &str) {
     }
 }
 
+/// Where an (account, type) pair's events go: the account, its type entry, and the type's entry
+/// over all accounts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Key {
+    account: u32,
+    type_index: u32,
+    overall: u32,
+}
+
 /// Counts buffered by a recorder before they are added to the shared rings.
 #[derive(Clone, Copy, Debug)]
 struct Pending {
-    account: u32,
-    type_index: u32,
+    key: Key,
     count: u64,
 }
 
@@ -336,9 +430,8 @@ const PENDING_EVENTS: u32 = 256;
 /// Timings, gauges and set members are recorded at once (their counts are buffered too).
 pub struct Recorder {
     engine: Arc<Engine>,
-    /// (account, type) -> (account index, type index); bounded because folded accounts are
-    /// never cached.
-    names: HashMap<NameKey, (u32, u32)>,
+    /// (account, type) -> where its events go; bounded because folded accounts are never cached.
+    names: HashMap<NameKey, Key>,
     /// The bucket of each resolution for the latest event time, and the span it covers.
     buckets: Box<[Bucket]>,
     spans: Box<[BucketSpan]>,
@@ -362,8 +455,8 @@ impl Recorder {
     pub fn record(&mut self, event: &Event<'_>) {
         let account_name = clamp_name(event.account);
         let type_name = clamp_name(event.event_type);
-        let (account, type_index) = match self.names.get(&(account_name, type_name)) {
-            Some(&(a, t)) => (a, t),
+        let key = match self.names.get(&(account_name, type_name)) {
+            Some(&key) => key,
             None => self.resolve(account_name, type_name),
         };
         if !self.in_current_buckets(event.time) {
@@ -374,36 +467,28 @@ impl Recorder {
             }
         }
         if let Some(app) = event.app
-            && let Some(account) = self.engine.accounts.get(account as usize)
+            && let Some(account) = self.engine.accounts.get(key.account as usize)
         {
             account.note_app(app);
         }
         let n = event.value.events();
         if n > 0 {
-            self.buffer(account, type_index, n);
+            self.buffer(key, n);
         }
         if !matches!(event.value, Value::Count(_)) {
-            self.engine
-                .add_measure(account as usize, type_index as usize, &self.buckets, &event.value);
+            self.engine.add_measure(key, &self.buckets, &event.value);
         }
     }
 
-    fn buffer(&mut self, account: u32, type_index: u32, n: u64) {
-        let found = self
-            .pending
-            .iter_mut()
-            .find(|p| p.account == account && p.type_index == type_index);
+    fn buffer(&mut self, key: Key, n: u64) {
+        let found = self.pending.iter_mut().find(|p| p.key == key);
         match found {
             Some(pending) => pending.count += n,
             None => {
                 if self.pending.len() == PENDING_KEYS {
                     self.flush();
                 }
-                self.pending.push(Pending {
-                    account,
-                    type_index,
-                    count: n,
-                });
+                self.pending.push(Pending { key, count: n });
             }
         }
         self.pending_events += 1;
@@ -416,9 +501,7 @@ impl Recorder {
     pub fn flush(&mut self) {
         let mut flushed = 0;
         for pending in self.pending.drain(..) {
-            let (account, type_index) = (pending.account as usize, pending.type_index as usize);
-            self.engine
-                .add_count(account, type_index, &self.buckets, pending.count);
+            self.engine.add_count(pending.key, &self.buckets, pending.count);
             flushed += pending.count;
         }
         if flushed > 0 {
@@ -454,24 +537,33 @@ impl Recorder {
         true
     }
 
-    fn resolve(&mut self, account_name: &str, type_name: &str) -> (u32, u32) {
+    fn resolve(&mut self, account_name: &str, type_name: &str) -> Key {
         let engine = &*self.engine;
         let (account, folded) = engine.resolve_account(account_name);
-        let type_index = engine.accounts.get(account).map_or(0, |a| {
-            a.resolve_type(type_name, &engine.layout, engine.config.max_types_per_account)
+        let (type_index, overall) = engine.accounts.get(account).map_or((0, 0), |a| {
+            let layout = &engine.layout;
+            let index = a.resolve_type(type_name, layout, engine.config.max_types_per_account);
+            // The account's own name for the type: `(other)` past its cap.
+            let name = a.types.get(index).map_or(OTHER, |t| &*t.name);
+            (index, engine.types.resolve(name, layout))
         });
+        let key = Key {
+            account: account as u32,
+            type_index: type_index as u32,
+            overall: overall as u32,
+        };
         if !folded {
             if self.names.len() >= MAX_CACHED_NAMES {
                 // A cache, not a record: start again rather than grow without bound.
                 self.names.clear();
             }
-            let key = NameKey {
+            let name = NameKey {
                 account: account_name.into(),
                 event_type: type_name.into(),
             };
-            self.names.insert(key, (account as u32, type_index as u32));
+            self.names.insert(name, key);
         }
-        (account as u32, type_index as u32)
+        key
     }
 }
 

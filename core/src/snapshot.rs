@@ -15,7 +15,6 @@ use crate::plan::Plan;
 use crate::rejection::{RejectSample, Rejection};
 use crate::ring::Level;
 use crate::time::{Resolution, Timestamp};
-use hashbrown::HashMap;
 use serde::{Deserialize, Serialize};
 use std::cmp::Ordering;
 use std::sync::Arc;
@@ -443,7 +442,7 @@ impl Engine {
         }
 
         let types = if request.all_types {
-            all_types(&rows, &frame)
+            self.all_types(&frame, request.percentiles)
         } else {
             vec![]
         };
@@ -491,13 +490,35 @@ impl Engine {
 
     fn detail(&self, account: &Account, frame: &Frame<'_>, percentiles: bool) -> AccountDetail {
         let mut merged = Histogram::default();
-        let mut types: Vec<TypeStats> = account
-            .types
-            .iter()
+        let types = self.type_stats(account.types.iter().map(|t| &**t), frame, percentiles, |h| {
+            merged.merge(h)
+        });
+        AccountDetail {
+            types,
+            sparkline: frame.values(&account.counts),
+            timing: merged.summary(),
+            apps: account.apps.iter().cloned().collect(),
+        }
+    }
+
+    /// Each type over all accounts, busiest first.
+    fn all_types(&self, frame: &Frame<'_>, percentiles: bool) -> Vec<TypeStats> {
+        self.type_stats(self.types.entries.iter(), frame, percentiles, |_| {})
+    }
+
+    /// Stats of `entries`, busiest first; `merge` sees each window histogram.
+    fn type_stats<'e>(
+        &self,
+        entries: impl Iterator<Item = &'e TypeEntry>,
+        frame: &Frame<'_>,
+        percentiles: bool,
+        mut merge: impl FnMut(&Histogram),
+    ) -> Vec<TypeStats> {
+        let mut types: Vec<TypeStats> = entries
             .map(|entry| {
                 let histogram = percentiles.then(|| self.window_histogram(entry, frame)).flatten();
                 if let Some(h) = &histogram {
-                    merged.merge(h);
+                    merge(h);
                 }
                 TypeStats {
                     name: Arc::clone(&entry.name),
@@ -516,12 +537,7 @@ impl Engine {
                 (b.window_total, b.rate, &b.name),
             )
         });
-        AccountDetail {
-            types,
-            sparkline: frame.values(&account.counts),
-            timing: merged.summary(),
-            apps: account.apps.iter().cloned().collect(),
-        }
+        types
     }
 
     fn window_histogram(&self, entry: &TypeEntry, frame: &Frame<'_>) -> Option<Histogram> {
@@ -654,34 +670,4 @@ fn finish_stack(
         totals,
         layers,
     }
-}
-
-fn all_types(rows: &[(&Account, AccountStats)], frame: &Frame<'_>) -> Vec<TypeStats> {
-    let mut by_name: HashMap<Arc<str>, TypeStats> = HashMap::new();
-    for (account, _) in rows {
-        for entry in account.types.iter() {
-            let stats = by_name
-                .entry(Arc::clone(&entry.name))
-                .or_insert_with(|| TypeStats {
-                    name: Arc::clone(&entry.name),
-                    total: 0,
-                    window_total: 0,
-                    rate: 0.0,
-                    timing: None,
-                    gauge: None,
-                    distinct: None,
-                });
-            stats.total += entry.counts.total();
-            stats.window_total += frame.window_sum(&entry.counts);
-            stats.rate += frame.rate.rate(&entry.counts);
-        }
-    }
-    let mut types: Vec<TypeStats> = by_name.into_values().collect();
-    types.sort_by(|a, b| {
-        by_window_then_rate_then_name(
-            (a.window_total, a.rate, &a.name),
-            (b.window_total, b.rate, &b.name),
-        )
-    });
-    types
 }

@@ -422,6 +422,89 @@ fn all_types_totals_over_accounts() {
 }
 
 #[test]
+fn all_types_have_percentiles_and_distinct_counts_over_accounts() {
+    let engine = engine();
+    let mut recorder = engine.recorder();
+    // 1..=50 ms from one account and 51..=100 ms from another: together, 1..=100.
+    for ms in 1..=100u32 {
+        let account = if ms <= 50 { "acme" } else { "globex" };
+        let timing = Value::Timing {
+            ms: f64::from(ms),
+            count: 1,
+        };
+        let member = format!("user-{}", ms % 30);
+        for (event_type, value) in [("api", timing), ("visitors", Value::SetMember(&member))] {
+            recorder.record(&Event {
+                account,
+                event_type,
+                app: None,
+                value,
+                time: at(500),
+            });
+        }
+    }
+    recorder.flush();
+    let request = SnapshotRequest {
+        all_types: true,
+        ..last_minute()
+    };
+    let snap = engine.snapshot(&request, at(1000));
+    let api = snap.types.iter().find(|t| &*t.name == "api").expect("api");
+    assert_eq!((api.total, api.window_total), (100, 100));
+    let timing = api.timing.as_ref().expect("percentiles over all accounts");
+    assert_eq!((timing.count, timing.min, timing.max), (100, 1.0, 100.0));
+    for (got, exact) in [(timing.p50, 50.0), (timing.p90, 90.0), (timing.p99, 99.0)] {
+        assert!((got - exact).abs() / exact <= 0.02, "{got} vs {exact}");
+    }
+    let visitors = snap
+        .types
+        .iter()
+        .find(|t| &*t.name == "visitors")
+        .expect("visitors");
+    assert_eq!(
+        visitors.distinct,
+        Some(30),
+        "members seen by both accounts count once"
+    );
+    // Each account's own view is unchanged.
+    let acme_api = types_of(&snap, "acme")
+        .into_iter()
+        .find(|t| &*t.name == "api")
+        .expect("api");
+    assert_eq!(acme_api.timing.map(|t| t.max), Some(50.0));
+}
+
+#[test]
+fn types_past_the_overall_cap_fold_into_other_there_only() {
+    let config = EngineConfig {
+        max_types: 2,
+        ..EngineConfig::default()
+    };
+    let engine = Engine::new(config, at(0)).expect("valid config");
+    let mut recorder = engine.recorder();
+    for (account, event_type) in [("acme", "a"), ("acme", "b"), ("globex", "c"), ("globex", "a")] {
+        recorder.record(&count(account, event_type, 1, at(1)));
+    }
+    recorder.flush();
+    let request = SnapshotRequest {
+        all_types: true,
+        ..last_minute()
+    };
+    let snap = engine.snapshot(&request, at(1000));
+    let mut overall: Vec<(&str, u64)> = snap.types.iter().map(|t| (&*t.name, t.total)).collect();
+    overall.sort();
+    assert_eq!(overall, [("(other)", 1), ("a", 2), ("b", 1)]);
+    let globex: Vec<String> = types_of(&snap, "globex")
+        .iter()
+        .map(|t| t.name.to_string())
+        .collect();
+    assert!(
+        globex.contains(&"c".to_owned()),
+        "the account keeps its own types: {globex:?}"
+    );
+}
+
+#[test]
 fn snapshots_round_trip_through_json() {
     let engine = engine();
     let mut recorder = engine.recorder();

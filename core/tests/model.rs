@@ -122,6 +122,7 @@ proptest! {
                 window: Window { level, buckets },
                 top: ACCOUNTS.len(),
                 detail: ACCOUNTS.len(),
+                all_types: true,
                 ..SnapshotRequest::default()
             };
             recorder.flush();
@@ -146,6 +147,13 @@ proptest! {
                     let got = detail.types.iter().find(|s| &*s.name == *type_name).map_or(0, |s| s.window_total);
                     prop_assert_eq!(got, expected.iter().sum::<u64>(), "{}/{}", name, type_name);
                 }
+            }
+            for (t, type_name) in TYPES.iter().enumerate() {
+                let expected: u64 = (0..ACCOUNTS.len())
+                    .map(|a| window_values(&model(&events, resolution.bucket_ms, a, Some(t)), last, len).iter().sum::<u64>())
+                    .sum();
+                let got = snap.types.iter().find(|s| &*s.name == *type_name).map_or(0, |s| s.window_total);
+                prop_assert_eq!(got, expected, "{} over all accounts", type_name);
             }
             prop_assert_eq!(&snap.stack.totals, &heights);
             prop_assert_eq!(snap.totals.window_total, heights.iter().sum::<u64>());
