@@ -68,8 +68,12 @@ fn the_window_selector_changes_the_bucket_count() {
 fn clicking_an_account_drills_into_its_types_and_timings() {
     let fixture = fixture();
     let mut harness = fixture.harness(Mode::Laptop);
-    // All accounts' types have counts only: no empty timings column.
-    assert!(harness.query_by_label("timings / value").is_none());
+    // All accounts' types, with percentiles over every account's timings.
+    harness.get_by_label("timings / value");
+    assert!(
+        harness.get_all_by_label_contains("p50 ").next().is_some(),
+        "percentiles in the all-accounts types table"
+    );
     harness
         .get_all_by_label("acme")
         .next()
@@ -82,7 +86,8 @@ fn clicking_an_account_drills_into_its_types_and_timings() {
     );
     harness.get_by_label("acme: events by type");
     harness.get_by_label_contains("timings: p50 ");
-    harness.get_by_label("timings / value");
+    // The account's types and, below, all accounts' types.
+    assert_eq!(harness.get_all_by_label("timings / value").count(), 2);
     harness.get_by_label("All accounts").click();
     harness.run_steps(2);
     assert_eq!(harness.state().state.snapshot.stack.focus, None);

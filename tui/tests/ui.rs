@@ -376,3 +376,28 @@ fn tab_moves_the_arrows_to_the_types_panel() {
     press(app, KeyCode::Down);
     assert_eq!((app.selected, app.type_selected), (1, 1), "back to the accounts");
 }
+
+/// With no account selected (a filter that matches none), the types panel shows every account's
+/// types, with timing percentiles over all of them.
+#[test]
+fn types_of_all_accounts_have_percentiles_over_all_of_them() {
+    let mut fixture = Fixture::new();
+    press(&mut fixture.app, KeyCode::Char('/'));
+    for c in "nobody".chars() {
+        press(&mut fixture.app, KeyCode::Char(c));
+    }
+    press(&mut fixture.app, KeyCode::Enter);
+    fixture.refresh();
+    let (account, types) = fixture.app.types();
+    assert_eq!(account, None);
+    let latency = types
+        .iter()
+        .find(|t| &*t.name == "api.latency")
+        .expect("api.latency");
+    let timing = latency.timing.as_ref().expect("percentiles over all accounts");
+    // A timing from each of the five accounts in each of the window's 59 seconds with events.
+    assert_eq!(timing.count, 5 * 59);
+    let screen = format!("{:?}", render(&fixture.app, &colour(), 160, 48).backend());
+    assert!(screen.contains("types, all accounts"), "{screen}");
+    assert!(screen.contains("p50 ") && screen.contains(" p90 "), "{screen}");
+}

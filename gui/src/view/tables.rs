@@ -186,49 +186,56 @@ fn types_grid(ui: &mut egui::Ui, id: &str, types: &[TypeStats]) {
 }
 
 pub fn details_panel(ui: &mut egui::Ui, state: &State) {
-    ui.columns(3, |columns| {
-        let [types, gauges, bad] = columns else { return };
+    // Types (with percentiles) take half the width; gauges and bad input a quarter each.
+    ui.columns(2, |halves| {
+        let [types, rest] = halves else { return };
+        rest.columns(2, |quarters| {
+            let [gauges, bad] = quarters else { return };
+            gauges_and_bad_input(gauges, bad, state);
+        });
         types.label(RichText::new("Event types").strong());
         egui::ScrollArea::vertical().id_salt("types").show(types, |ui| {
             types_grid(ui, "all_types", &state.snapshot.types);
         });
+    });
+}
 
-        gauges.label(RichText::new("Gauges").strong());
-        egui::ScrollArea::vertical().id_salt("gauges").show(gauges, |ui| {
-            let mut any = false;
-            for account in &state.snapshot.accounts {
-                for kind in account.detail.iter().flat_map(|d| &d.types) {
-                    if let Some(value) = kind.gauge {
-                        ui.label(format!(
-                            "{}.{} = {}",
-                            account.name,
-                            kind.name,
-                            short_number(value)
-                        ));
-                        any = true;
-                    }
+fn gauges_and_bad_input(gauges: &mut egui::Ui, bad: &mut egui::Ui, state: &State) {
+    gauges.label(RichText::new("Gauges").strong());
+    egui::ScrollArea::vertical().id_salt("gauges").show(gauges, |ui| {
+        let mut any = false;
+        for account in &state.snapshot.accounts {
+            for kind in account.detail.iter().flat_map(|d| &d.types) {
+                if let Some(value) = kind.gauge {
+                    ui.label(format!(
+                        "{}.{} = {}",
+                        account.name,
+                        kind.name,
+                        short_number(value)
+                    ));
+                    any = true;
                 }
             }
-            if !any {
-                ui.weak("no gauges");
-            }
-        });
+        }
+        if !any {
+            ui.weak("no gauges");
+        }
+    });
 
-        bad.label(RichText::new(format!("Bad input ({})", state.snapshot.totals.rejected)).strong());
-        egui::ScrollArea::vertical().id_salt("bad").show(bad, |ui| {
-            for reason in &state.snapshot.rejections {
-                ui.label(RichText::new(format!("{}: {}", reason.reason.as_str(), reason.count)).color(BAD));
-            }
-            for sample in state.snapshot.recent_rejects.iter().rev() {
-                ui.label(format!(
-                    "{} {} — {}",
-                    sample.time.utc_clock(),
-                    sample.reason.as_str(),
-                    sample.detail
-                ));
-                ui.monospace(&sample.payload);
-            }
-        });
+    bad.label(RichText::new(format!("Bad input ({})", state.snapshot.totals.rejected)).strong());
+    egui::ScrollArea::vertical().id_salt("bad").show(bad, |ui| {
+        for reason in &state.snapshot.rejections {
+            ui.label(RichText::new(format!("{}: {}", reason.reason.as_str(), reason.count)).color(BAD));
+        }
+        for sample in state.snapshot.recent_rejects.iter().rev() {
+            ui.label(format!(
+                "{} {} — {}",
+                sample.time.utc_clock(),
+                sample.reason.as_str(),
+                sample.detail
+            ));
+            ui.monospace(&sample.payload);
+        }
     });
 }
 
