@@ -144,44 +144,31 @@ fn snapshot(c: &mut Criterion) {
         let label = format!("top20_level{}_x{}", window.level, window.buckets);
         group.bench_function(label, |b| b.iter(|| black_box(engine.snapshot(&request, now))));
     }
+    let five_minutes = SnapshotRequest {
+        window: Window {
+            level: 0,
+            buckets: 300,
+        },
+        top: 20,
+        ..SnapshotRequest::default()
+    };
     // `now` above is on a whole minute, where a window's oldest edge is longest (59 one-second
     // buckets before its first whole minute); half a minute later it is 29.
     let mid_minute = Timestamp::from_millis(now.as_millis() + 30_500);
-    let request = SnapshotRequest {
-        window: Window {
-            level: 0,
-            buckets: 300,
-        },
-        top: 20,
-        ..SnapshotRequest::default()
-    };
     group.bench_function("top20_level0_x300_mid_minute", |b| {
-        b.iter(|| black_box(engine.snapshot(&request, mid_minute)))
+        b.iter(|| black_box(engine.snapshot(&five_minutes, mid_minute)))
     });
-    let request = SnapshotRequest {
-        window: Window {
-            level: 0,
-            buckets: 300,
-        },
-        top: 20,
+    let with_all_types = SnapshotRequest {
         all_types: true,
-        ..SnapshotRequest::default()
+        ..five_minutes.clone()
     };
     group.bench_function("top20_5min_with_all_types", |b| {
-        b.iter(|| black_box(engine.snapshot(&request, now)))
+        b.iter(|| black_box(engine.snapshot(&with_all_types, now)))
     });
     // The same engine an hour after the last event: nothing in the 5-minute window.
     let idle = Timestamp::from_millis(now.as_millis() + 3_600_000);
-    let request = SnapshotRequest {
-        window: Window {
-            level: 0,
-            buckets: 300,
-        },
-        top: 20,
-        ..SnapshotRequest::default()
-    };
     group.bench_function("idle_5min", |b| {
-        b.iter(|| black_box(engine.snapshot(&request, idle)))
+        b.iter(|| black_box(engine.snapshot(&five_minutes, idle)))
     });
     group.finish();
 }
