@@ -283,7 +283,7 @@ impl CountRings {
     }
 
     /// Loads a slot (see [`Level::bucket`]) and discards it: a hint to bring it into cache before
-    /// [`CountRings::add_window`] needs it.
+    /// a sum reads it.
     pub(crate) fn touch(&self, slot: usize) {
         std::hint::black_box(self.slots[slot].load(Relaxed));
     }
