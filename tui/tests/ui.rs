@@ -401,3 +401,22 @@ fn types_of_all_accounts_have_percentiles_over_all_of_them() {
     assert!(screen.contains("types, all accounts"), "{screen}");
     assert!(screen.contains("p50 ") && screen.contains(" p90 "), "{screen}");
 }
+
+/// The header marks a source with a warning by (!); the bad-input view says what it is.
+#[test]
+fn source_warnings_are_spelled_out_in_the_bad_input_view() {
+    let mut app = app();
+    let mut sources = app.sources.clone();
+    sources[0].note = "receive buffer 208 KiB of 8192 KiB asked".into();
+    let snapshot = app.live.clone();
+    app.update(snapshot, sources);
+    let header = format!("{:?}", render(&app, &colour(), 160, 48).backend());
+    assert!(header.contains("listening (!)"), "{header}");
+    press(&mut app, KeyCode::Char('b'));
+    let screen = format!("{:?}", render(&app, &colour(), 160, 48).backend());
+    assert!(screen.contains("source warnings"), "{screen}");
+    assert!(
+        screen.contains("udp 127.0.0.1:8125 receive buffer 208 KiB of 8192 KiB asked"),
+        "{screen}"
+    );
+}

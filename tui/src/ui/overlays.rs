@@ -16,7 +16,7 @@ const KEYS: [(&str, &str); 12] = [
     ("Enter", "chart the selected account by type"),
     ("/", "filter accounts (Enter keeps, Esc clears)"),
     ("s", "sort by rate, window total, name"),
-    ("b", "bad input: reasons and rejected payloads"),
+    ("b", "bad input: reasons, payloads, source warnings (!)"),
     ("?", "this help"),
     ("mouse", "wheel scrolls, click selects"),
     ("", "any key closes this"),
@@ -53,7 +53,21 @@ pub fn help(frame: &mut Frame<'_>, theme: &Theme) {
 
 pub fn bad_input(frame: &mut Frame<'_>, app: &App, theme: &Theme) {
     let snapshot = app.shown();
-    let mut lines = vec![Line::styled(" rejected, by reason", theme.title())];
+    let mut lines = vec![];
+    // What the header marks with (!): a source's warning, such as a receive buffer too small to
+    // ride out a burst, which costs data without any payload being rejected.
+    let warnings: Vec<_> = app.sources.iter().filter(|s| !s.note.is_empty()).collect();
+    if !warnings.is_empty() {
+        lines.push(Line::styled(" source warnings", theme.title()));
+        for source in warnings {
+            lines.push(Line::from(vec![
+                Span::styled(format!("   {} {} ", source.kind, source.address), theme.bad()),
+                Span::raw(source.note.clone()),
+            ]));
+        }
+        lines.push(Line::raw(""));
+    }
+    lines.push(Line::styled(" rejected, by reason", theme.title()));
     if snapshot.rejections.is_empty() {
         lines.push(Line::raw("   nothing rejected"));
     }
