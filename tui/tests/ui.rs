@@ -10,7 +10,7 @@ use std::sync::Arc;
 use tally_collector::source::{SourceState, SourceStatus};
 use tally_core::palette::{self, Rgb};
 use tally_core::{Engine, EngineConfig, Event, Rejection, Timestamp, Value};
-use tally_tui::app::{App, Overlay};
+use tally_tui::app::{App, Overlay, Panel};
 use tally_tui::theme::{Theme, ThemeName};
 use tally_tui::ui;
 
@@ -180,7 +180,7 @@ fn help_and_bad_input_views() {
 fn clicks_find_the_account_row() {
     let app = app();
     let screen = ratatui::layout::Rect::new(0, 0, 160, 48);
-    let table = ui::areas(screen).accounts;
+    let table = ui::areas(screen, app.panel).accounts.expect("accounts shown");
     let rows = app.rows();
     assert_eq!(
         ui::account_at(screen, &app, table.y + 2)
@@ -230,7 +230,7 @@ fn bars_and_legend_use_each_accounts_palette_colour() {
     };
     let layer_colours: Vec<Color> = stack.layers.iter().map(|l| rgb(l.colour)).collect();
     // Every filled cell of the chart is one of the layers' colours, and each layer shows.
-    let area = ui::areas(buffer.area).chart;
+    let area = ui::areas(buffer.area, Panel::Accounts).chart;
     let mut seen = vec![false; layer_colours.len()];
     for y in area.y..area.y + area.height {
         for x in area.x..area.x + area.width {
@@ -244,7 +244,7 @@ fn bars_and_legend_use_each_accounts_palette_colour() {
     }
     assert!(seen.iter().all(|s| *s), "every layer is drawn: {seen:?}");
     // The legend: each name preceded by its colour swatch.
-    let legend = ui::areas(buffer.area).legend;
+    let legend = ui::areas(buffer.area, Panel::Accounts).legend;
     let line: String = (legend.x..legend.x + legend.width)
         .map(|x| buffer[(x, legend.y)].symbol())
         .collect();
@@ -419,4 +419,32 @@ fn source_warnings_are_spelled_out_in_the_bad_input_view() {
         screen.contains("udp 127.0.0.1:8125 receive buffer 208 KiB of 8192 KiB asked"),
         "{screen}"
     );
+}
+
+/// Below 100 columns there is room for one list: `tab` swaps the accounts for the types.
+#[test]
+fn a_narrow_screen_shows_the_list_that_has_the_arrows() {
+    let mut app = app();
+    let screen = format!("{:?}", render(&app, &colour(), 80, 24).backend());
+    assert!(
+        screen.contains("accounts (5") && !screen.contains("types of"),
+        "{screen}"
+    );
+    press(&mut app, KeyCode::Tab);
+    let screen = format!("{:?}", render(&app, &colour(), 80, 24).backend());
+    assert!(
+        screen.contains("types of acme") && screen.contains("pageview"),
+        "{screen}"
+    );
+    assert!(!screen.contains("accounts (5"), "{screen}");
+    let area = ratatui::layout::Rect::new(0, 0, 80, 24);
+    let lists = ui::areas(area, app.panel).types.expect("types shown");
+    assert_eq!(
+        ui::account_at(area, &app, lists.y + 2),
+        None,
+        "no account under a click"
+    );
+    press(&mut app, KeyCode::Tab);
+    let screen = format!("{:?}", render(&app, &colour(), 80, 24).backend());
+    assert!(screen.contains("accounts (5"), "{screen}");
 }

@@ -1,8 +1,9 @@
 //! Drawing: the whole screen as a function of the app state.
 //!
 //! Layout, top to bottom: summary line, sources line, the stacked bar chart with its legend,
-//! then accounts (left) and types (right). Panels collapse as the terminal shrinks: the types
-//! panel goes first (below 100 columns), then the sources line and the legend (below 20 rows).
+//! then accounts (left) and types (right). Panels collapse as the terminal shrinks: below 100
+//! columns one list is shown at a time (accounts, or types once `tab` gives them the arrows),
+//! and below 20 rows the sources line and the legend go.
 
 mod accounts;
 mod bars;
@@ -10,7 +11,7 @@ mod header;
 mod overlays;
 mod types;
 
-use crate::app::{App, Overlay};
+use crate::app::{App, Overlay, Panel};
 use crate::theme::Theme;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -27,12 +28,12 @@ pub struct Areas {
     pub sources: Rect,
     pub chart: Rect,
     pub legend: Rect,
-    pub accounts: Rect,
-    /// `None` when the screen is narrow.
+    /// On a narrow screen only the list with the arrows (`focus`) has an area.
+    pub accounts: Option<Rect>,
     pub types: Option<Rect>,
 }
 
-pub fn areas(area: Rect) -> Areas {
+pub fn areas(area: Rect, focus: Panel) -> Areas {
     let roomy = area.height >= 20;
     let chart_height = (area.height.saturating_sub(4) / 2).clamp(5, 20);
     let [summary, sources, chart, legend, lists] = Layout::vertical([
@@ -46,9 +47,11 @@ pub fn areas(area: Rect) -> Areas {
     let (accounts, types) = if lists.width >= 100 {
         let [left, right] =
             Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)]).areas(lists);
-        (left, Some(right))
+        (Some(left), Some(right))
+    } else if focus == Panel::Types {
+        (None, Some(lists))
     } else {
-        (lists, None)
+        (Some(lists), None)
     };
     Areas {
         summary,
@@ -62,7 +65,7 @@ pub fn areas(area: Rect) -> Areas {
 
 /// The accounts row (an index into [`App::rows`]) drawn at screen row `y`, if any.
 pub fn account_at(area: Rect, app: &App, y: u16) -> Option<usize> {
-    let table = areas(area).accounts;
+    let table = areas(area, app.panel).accounts?;
     // The table's top border and its header row come first.
     let first = table.y + 2;
     let visible = table.height.saturating_sub(2) as usize;
@@ -76,7 +79,7 @@ pub fn account_at(area: Rect, app: &App, y: u16) -> Option<usize> {
 }
 
 pub fn draw(frame: &mut Frame<'_>, app: &App, theme: &Theme) {
-    let areas = areas(frame.area());
+    let areas = areas(frame.area(), app.panel);
     frame.render_widget(Paragraph::new(header::summary(app, theme)), areas.summary);
     frame.render_widget(Paragraph::new(header::sources(app, theme)), areas.sources);
     let stack = &app.shown().stack;
@@ -91,7 +94,9 @@ pub fn draw(frame: &mut Frame<'_>, app: &App, theme: &Theme) {
     frame.render_widget(block, areas.chart);
     frame.render_widget(bars::StackedBars { stack, theme }, inner);
     frame.render_widget(Paragraph::new(bars::legend(stack, theme)), areas.legend);
-    accounts::draw(frame, areas.accounts, app, theme);
+    if let Some(accounts) = areas.accounts {
+        accounts::draw(frame, accounts, app, theme);
+    }
     if let Some(types) = areas.types {
         types::draw(frame, types, app, theme);
     }
