@@ -135,6 +135,7 @@ fn kiosk_views_rotate_by_themselves() {
         harness.state().state.snapshot.stack.focus.as_deref(),
         Some("acme")
     );
+    harness.get_by_label("Top account: acme, by type");
     fixture.clock.fetch_add(30_000, Relaxed);
     harness.run_steps(2);
     assert_eq!(harness.state().state.kiosk_view(), KioskView::Types);

@@ -31,7 +31,12 @@ pub fn show(ui: &mut egui::Ui, state: &mut State, _feed: &Feed) {
                 None => "no events yet".to_owned(),
             };
             ui.heading(age);
-            ui.heading(RichText::new(state.kiosk_view().title()).weak());
+            // Name the account that the "top account" view charts by type.
+            let view = match (state.kiosk_view(), &state.snapshot.stack.focus) {
+                (KioskView::TopAccount, Some(account)) => format!("Top account: {account}, by type"),
+                (view, _) => view.title().to_owned(),
+            };
+            ui.heading(RichText::new(view).weak());
         });
         if let Some(banner) = state.banner(now) {
             egui::Frame::new().fill(BAD).inner_margin(8.0).show(ui, |ui| {
