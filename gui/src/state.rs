@@ -212,6 +212,9 @@ pub struct State {
     pub windows: Vec<Window>,
     /// The data shown: frozen while paused.
     pub snapshot: Arc<Snapshot>,
+    /// The snapshot's accounts in the user's sort order, kept with the snapshot so that frames
+    /// do not sort thousands of accounts each.
+    account_order: Vec<usize>,
     pub sources: Vec<SourceStatus>,
     pub paused: bool,
     /// The chart's x range follows the newest bucket; zooming or panning turns it off.
@@ -235,6 +238,7 @@ impl State {
             remembered,
             windows,
             snapshot: Arc::new(feed.engine.snapshot(&SnapshotRequest::default(), now)),
+            account_order: vec![],
             sources: vec![],
             paused: false,
             follow_live: true,
@@ -245,8 +249,34 @@ impl State {
             kiosk_view: 0,
         };
         state.remembered.window = state.remembered.window.min(state.windows.len().saturating_sub(1));
+        state.reorder();
         state.refresh(feed);
         state
+    }
+
+    /// Indices into the snapshot's accounts, in the user's order (the snapshot's own is
+    /// busiest first).
+    pub fn account_order(&self) -> &[usize] {
+        &self.account_order
+    }
+
+    pub fn set_sort(&mut self, sort: SortBy) {
+        if self.remembered.sort != sort {
+            self.remembered.sort = sort;
+            self.reorder();
+        }
+    }
+
+    fn reorder(&mut self) {
+        let accounts = &self.snapshot.accounts;
+        let mut order: Vec<usize> = (0..accounts.len()).collect();
+        match self.remembered.sort {
+            SortBy::Rate => order.sort_by(|&a, &b| accounts[b].rate.total_cmp(&accounts[a].rate)),
+            SortBy::Total => order.sort_by_key(|&a| std::cmp::Reverse(accounts[a].total)),
+            SortBy::Share => {}
+            SortBy::Name => order.sort_by(|&a, &b| accounts[a].name.cmp(&accounts[b].name)),
+        }
+        self.account_order = order;
     }
 
     pub fn window(&self) -> Window {
@@ -294,7 +324,10 @@ impl State {
                 None => Some(Arc::new(feed.engine.snapshot(&request, now))),
             };
             if let Some(snapshot) = fresh {
-                self.snapshot = snapshot;
+                if !Arc::ptr_eq(&snapshot, &self.snapshot) {
+                    self.snapshot = snapshot;
+                    self.reorder();
+                }
                 self.view_changed = false;
             }
         }

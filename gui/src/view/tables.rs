@@ -5,7 +5,7 @@ use crate::state::{Feed, SortBy, State};
 use crate::theme::{BAD, account_colour};
 use egui::{RichText, Sense, Vec2};
 use tally_collector::stat::short_number;
-use tally_core::{AccountStats, TimingSummary, TypeStats};
+use tally_core::{TimingSummary, TypeStats};
 
 const ROW_HEIGHT: f32 = 22.0;
 
@@ -17,18 +17,6 @@ fn sort_header(ui: &mut egui::Ui, sort: &mut SortBy, by: SortBy, text: &str) {
     {
         *sort = by;
     }
-}
-
-/// Rows in the user's order (the snapshot's is busiest first).
-fn ordered(accounts: &[AccountStats], sort: SortBy) -> Vec<usize> {
-    let mut order: Vec<usize> = (0..accounts.len()).collect();
-    match sort {
-        SortBy::Rate => order.sort_by(|&a, &b| accounts[b].rate.total_cmp(&accounts[a].rate)),
-        SortBy::Total => order.sort_by_key(|&a| std::cmp::Reverse(accounts[a].total)),
-        SortBy::Share => {}
-        SortBy::Name => order.sort_by(|&a, &b| accounts[a].name.cmp(&accounts[b].name)),
-    }
-    order
 }
 
 fn swatch(ui: &mut egui::Ui, colour: egui::Color32) {
@@ -76,9 +64,9 @@ pub fn side_panel(ui: &mut egui::Ui, state: &mut State, feed: &Feed) {
             ui.label("trend");
             ui.end_row();
         });
-    state.remembered.sort = sort;
+    state.set_sort(sort);
     let accounts = &state.snapshot.accounts;
-    let order = ordered(accounts, sort);
+    let order = state.account_order();
     egui::ScrollArea::vertical()
         .auto_shrink(false)
         .show_rows(ui, ROW_HEIGHT, order.len(), |ui, rows| {
