@@ -123,6 +123,7 @@ impl SourceStatus {
     pub fn is_hub_client(&self) -> bool {
         self.reconnects.is_some()
     }
+
     /// Whether it is receiving (or ready to): listening, or connected and not silent.
     pub fn is_healthy(&self) -> bool {
         matches!(self.state, SourceState::Listening | SourceState::Connected)
