@@ -7,7 +7,8 @@ use flate2::Compression;
 use flate2::write::ZlibEncoder;
 use std::hint::black_box;
 use std::io::Write;
-use tally_collector::decode::{DecodeOptions, Recording, Sink, decode};
+use tally_collector::decode::{DecodeOptions, Sink, decode};
+use tally_collector::ingest::Recording;
 use tally_core::{Engine, EngineConfig, Event, Rejection, Timestamp};
 
 const NOW: Timestamp = Timestamp::from_secs(1_700_000_000);

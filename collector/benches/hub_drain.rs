@@ -12,10 +12,12 @@ use futures_util::{SinkExt, StreamExt};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tally_collector::decode::DecodeOptions;
-use tally_collector::hub::ws_client::WsSubscriber;
-use tally_collector::hub::zmq_client::ZmqSubscriber;
-use tally_collector::hub::{HubLimits, Intake};
-use tally_collector::source::{SourceHealth, now};
+use tally_collector::health::now;
+use tally_collector::ingest::Ingest;
+use tally_collector::input::Source;
+use tally_collector::input::hub::HubLimits;
+use tally_collector::input::ws::WsSubscriber;
+use tally_collector::input::zmq::ZmqSubscriber;
 use tally_core::{Engine, EngineConfig};
 use tokio_tungstenite::tungstenite::Message;
 
@@ -30,24 +32,21 @@ fn events(n: usize) -> Vec<String> {
         .collect()
 }
 
-/// A fresh engine behind queues that never drop.
-fn unbounded(n: usize) -> Intake {
-    Intake {
-        engine: Engine::new(EngineConfig::default(), now()).expect("engine"),
-        decode: DecodeOptions::default(),
-        limits: HubLimits {
-            queue_messages: n,
-            queue_bytes: usize::MAX / 2,
-            receive_hwm: 0,
-            ..HubLimits::default()
-        },
-        stop: Arc::default(),
-    }
+/// A fresh engine, and queues that never drop.
+fn unbounded(n: usize) -> (Ingest, HubLimits) {
+    let engine = Engine::new(EngineConfig::default(), now()).expect("engine");
+    let limits = HubLimits {
+        queue_messages: n,
+        queue_bytes: usize::MAX / 2,
+        receive_hwm: 0,
+        ..HubLimits::default()
+    };
+    (Ingest::new(engine, DecodeOptions::default()), limits)
 }
 
-/// Waits until `health` has counted `n` events; returns when it did.
-fn counted(health: &SourceHealth, n: u64) -> Instant {
-    while health.status(None).events < n {
+/// Waits until `source` has counted `n` events; returns when it did.
+fn counted(source: &dyn Source, n: u64) -> Instant {
+    while source.status().events < n {
         std::thread::sleep(Duration::from_micros(200));
     }
     Instant::now()
@@ -88,17 +87,16 @@ fn zmq_bare(frames: &Arc<Vec<Vec<u8>>>) -> f64 {
 fn zmq_tally(frames: &Arc<Vec<Vec<u8>>>) -> f64 {
     let context = zmq::Context::new();
     let (endpoint, _publisher) = zmq_publisher(&context, Arc::clone(frames));
-    let intake = unbounded(frames.len());
-    let subscriber = ZmqSubscriber::start(&context, &endpoint, &[], &intake).expect("subscribes");
-    let health = Arc::clone(subscriber.health());
-    while health.status(None).received == 0 && health.status(None).events == 0 {
+    let (ingest, limits) = unbounded(frames.len());
+    let subscriber = ZmqSubscriber::start(&context, &endpoint, &[], &ingest, &limits).expect("subscribes");
+    while subscriber.status().received == 0 && subscriber.status().events == 0 {
         std::thread::sleep(Duration::from_micros(100));
     }
     let start = Instant::now();
-    let end = counted(&health, frames.len() as u64);
+    let end = counted(&subscriber, frames.len() as u64);
     let rate = (frames.len() - 1) as f64 / (end - start).as_secs_f64();
-    intake.stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    subscriber.join();
+    ingest.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    Box::new(subscriber).stop();
     rate
 }
 
@@ -133,10 +131,10 @@ fn ws_tally(runtime: &tokio::runtime::Runtime, events: &Arc<Vec<String>>) -> f64
         .expect("bind");
     let url = format!("ws://{}/ws", listener.local_addr().expect("address"));
     runtime.spawn(ws_server(listener, Arc::clone(events)));
-    let intake = unbounded(events.len());
+    let (ingest, limits) = unbounded(events.len());
     let start = Instant::now();
-    let subscriber = WsSubscriber::start(runtime.handle(), &url, &[], &intake).expect("subscribes");
-    let end = counted(subscriber.health(), events.len() as u64);
+    let subscriber = WsSubscriber::start(runtime.handle(), &url, &[], &ingest, &limits).expect("subscribes");
+    let end = counted(&subscriber, events.len() as u64);
     events.len() as f64 / (end - start).as_secs_f64()
 }
 

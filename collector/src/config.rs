@@ -1,28 +1,39 @@
-//! Source configuration: one set of flags shared by every tally command, each with a key in a
-//! TOML file. Flags override the file; the file overrides the defaults.
+//! Configuration in layers, each over the one before: the defaults, the TOML file, the flags.
+//!
+//! The flags and the file's keys are one struct ([`SourceArgs`], and [`HubArgs`] for the
+//! file's `[hub]` table), so every flag has a key. Layering is generic: the file is read into
+//! the struct, and clap overwrites just the fields whose flags were given
+//! ([`clap::FromArgMatches::update_from_arg_matches`]). Defaults fill what neither set, in
+//! [`SourceArgs::settings`].
 
 use crate::decode::{AccountFrom, DecodeOptions, Tokens};
-use crate::hub::HubLimits;
-use crate::hub::publish::PublishSettings;
-use crate::hub::ws_client::WsHeader;
-use crate::udp::UdpOptions;
-use serde::{Deserialize, Serialize};
+use crate::input::hub::HubLimits;
+use crate::input::udp::UdpOptions;
+use crate::input::ws::WsHeader;
+use clap::{ArgMatches, FromArgMatches};
+use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use tally_core::EngineConfig;
 
 /// The default listener: StatsD's port, loopback only.
 pub const DEFAULT_UDP: &str = "127.0.0.1:8125";
+/// `tally hub`'s default ZeroMQ endpoint (the classic hub's), loopback only.
+pub const DEFAULT_PUBLISH_ZMQ: &str = "tcp://127.0.0.1:6000";
+/// `tally hub`'s default WebSocket address (the classic hub's port), loopback only.
+pub const DEFAULT_SERVE_WS: &str = "127.0.0.1:5555";
 
-/// The source flags of every command.
-#[derive(Clone, Debug, Default, clap::Args)]
+/// The source flags of every command, and the keys of the configuration file.
+#[derive(Clone, Debug, Default, clap::Args, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct SourceArgs {
     /// Listen for UDP datagrams here (repeatable; IPv4 or IPv6) [default: 127.0.0.1:8125]
     #[arg(long = "udp", value_name = "ADDR")]
     pub udp: Vec<SocketAddr>,
     /// Do not listen on the default UDP address (only on those given with --udp)
-    #[arg(long)]
-    pub no_udp: bool,
+    #[arg(long, num_args = 0, default_missing_value = "true")]
+    pub no_udp: Option<bool>,
     /// Accept newline-separated payloads over TCP here (repeatable)
     #[arg(long = "tcp", value_name = "ADDR")]
     pub tcp: Vec<SocketAddr>,
@@ -43,10 +54,11 @@ pub struct SourceArgs {
     #[arg(long = "ws-header", value_name = "'NAME: VALUE'")]
     pub ws_header: Vec<WsHeader>,
     /// Generate demo traffic through a real socket into the listener
-    #[arg(long)]
-    pub demo: bool,
+    #[arg(long, num_args = 0, default_missing_value = "true")]
+    pub demo: Option<bool>,
     /// Read settings from this TOML file [default: tally/config.toml in the user's config dir]
     #[arg(long, value_name = "FILE")]
+    #[serde(skip)]
     pub config: Option<PathBuf>,
     /// Require a known token on every line and event (one token per line in FILE; StatsD:
     /// `<token>.name:1|c`, hub events: a `token` field)
@@ -64,26 +76,50 @@ pub struct SourceArgs {
     /// Accounts tracked by name before the rest are counted as (other)
     #[arg(long, value_name = "N")]
     pub max_accounts: Option<usize>,
+    /// The rolling windows and caps (the file's `[engine]` table; no flags but
+    /// `--max-accounts`).
+    #[arg(skip)]
+    pub engine: Option<EngineConfig>,
+    /// `tally hub`'s outputs (the file's `[hub]` table; the flags are `tally hub`'s).
+    #[arg(skip)]
+    pub hub: Option<HubArgs>,
 }
 
-/// The configuration file. Every flag of [`SourceArgs`] has a key here.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+/// `tally hub`'s flags, and the keys of the file's `[hub]` table. Without either output,
+/// both on their loopback defaults.
+#[derive(Clone, Debug, Default, clap::Args, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-pub struct FileConfig {
-    pub udp: Vec<SocketAddr>,
-    pub no_udp: bool,
-    pub tcp: Vec<SocketAddr>,
-    pub unix: Vec<PathBuf>,
-    pub zmq: Vec<String>,
-    pub zmq_topic: Vec<String>,
-    pub ws: Vec<String>,
-    pub ws_header: Vec<WsHeader>,
-    pub demo: bool,
-    pub token_file: Option<PathBuf>,
-    pub account_tag: Option<String>,
-    pub udp_threads: Option<usize>,
-    pub recv_buffer: Option<usize>,
-    pub engine: EngineConfig,
+pub struct HubArgs {
+    /// Publish events on a ZeroMQ PUB socket bound here (frames `<type> <json>`)
+    #[arg(long, value_name = "ENDPOINT")]
+    pub publish_zmq: Option<String>,
+    /// Serve events to WebSocket clients at ws://ADDR/ws (one text frame per event)
+    #[arg(long, value_name = "ADDR")]
+    pub serve_ws: Option<SocketAddr>,
+}
+
+/// Where `tally hub` publishes.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PublishSettings {
+    /// A ZeroMQ endpoint to bind a PUB socket on (`tcp://127.0.0.1:6000`).
+    pub zmq: Option<String>,
+    /// An address to serve WebSocket clients on, at path `/ws`.
+    pub ws: Option<SocketAddr>,
+}
+
+impl HubArgs {
+    fn publish(self) -> PublishSettings {
+        if self.publish_zmq.is_none() && self.serve_ws.is_none() {
+            return PublishSettings {
+                zmq: Some(DEFAULT_PUBLISH_ZMQ.to_owned()),
+                ws: Some(DEFAULT_SERVE_WS.parse().expect("valid default address")),
+            };
+        }
+        PublishSettings {
+            zmq: self.publish_zmq,
+            ws: self.serve_ws,
+        }
+    }
 }
 
 /// Everything the collector needs to start, resolved.
@@ -100,139 +136,135 @@ pub struct Settings {
     /// Re-publish accepted events (`tally hub`); empty for the other commands.
     pub publish: PublishSettings,
     pub udp_options: UdpOptions,
+    pub decode: DecodeOptions,
     pub demo: bool,
     pub engine: EngineConfig,
 }
 
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    Read(PathBuf, std::io::Error),
-    Parse(PathBuf, toml::de::Error),
-    Tokens(PathBuf, std::io::Error),
+    #[error("cannot read {}: {source}", .path.display())]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{}: {source}", .path.display())]
+    Parse { path: PathBuf, source: toml::de::Error },
+    #[error("cannot read the tokens in {}: {source}", .path.display())]
+    Tokens { path: PathBuf, source: std::io::Error },
+    #[error(
+        "{} holds no tokens, so every event would be refused: put one token per line",
+        .0.display()
+    )]
     NoTokens(PathBuf),
+    #[error(
+        "no sources: --no-udp was given without --udp, --tcp, --unix, --zmq, --ws or --demo, so nothing would arrive"
+    )]
     NoSources,
+    #[error(transparent)]
+    Flags(#[from] clap::Error),
 }
-
-impl std::fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            ConfigError::Read(path, error) => write!(f, "cannot read {}: {error}", path.display()),
-            ConfigError::Parse(path, error) => write!(f, "{}: {error}", path.display()),
-            ConfigError::Tokens(path, error) => {
-                write!(f, "cannot read the tokens in {}: {error}", path.display())
-            }
-            ConfigError::NoTokens(path) => write!(
-                f,
-                "{} holds no tokens, so every event would be refused: put one token per line",
-                path.display()
-            ),
-            ConfigError::NoSources => write!(
-                f,
-                "no sources: --no-udp was given without --udp, --tcp, --unix, --zmq, --ws or --demo, so nothing would arrive"
-            ),
-        }
-    }
-}
-
-impl std::error::Error for ConfigError {}
 
 /// Where the configuration file is looked for when `--config` is not given.
 pub fn default_config_path() -> Option<PathBuf> {
     dirs::config_dir().map(|dir| dir.join("tally").join("config.toml"))
 }
 
-impl FileConfig {
-    pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read(path.to_owned(), e))?;
-        toml::from_str(&text).map_err(|e| ConfigError::Parse(path.to_owned(), e))
-    }
-}
-
 impl SourceArgs {
-    /// Flags over the file over the defaults. The file is `--config`, or the default path if a
-    /// file is there.
-    pub fn resolve(&self) -> Result<Settings, ConfigError> {
-        let file = match &self.config {
-            Some(path) => FileConfig::load(path)?,
+    /// A configuration file, as a layer.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|source| ConfigError::Parse {
+            path: path.to_owned(),
+            source,
+        })
+    }
+
+    /// These flags (parsed into `matches`, which say which were given) over the file over
+    /// the defaults. The file is `--config`, or the default path if a file is there.
+    pub fn resolve(&self, matches: &ArgMatches) -> Result<Settings, ConfigError> {
+        self.layered(matches)?.settings()
+    }
+
+    /// Like [`SourceArgs::resolve`], with `tally hub`'s outputs ([`HubArgs`] in `matches`
+    /// over the file's `[hub]` table).
+    pub fn resolve_hub(&self, matches: &ArgMatches) -> Result<Settings, ConfigError> {
+        let mut layered = self.layered(matches)?;
+        let mut hub = layered.hub.take().unwrap_or_default();
+        hub.update_from_arg_matches(matches)?;
+        Ok(Settings {
+            publish: hub.publish(),
+            ..layered.settings()?
+        })
+    }
+
+    fn layered(&self, matches: &ArgMatches) -> Result<Self, ConfigError> {
+        let mut layered = match &self.config {
+            Some(path) => SourceArgs::load(path)?,
             None => match default_config_path().filter(|p| p.exists()) {
-                Some(path) => FileConfig::load(&path)?,
-                None => FileConfig::default(),
+                Some(path) => SourceArgs::load(&path)?,
+                None => SourceArgs::default(),
             },
         };
-        self.merge(file)
+        layered.update_from_arg_matches(matches)?;
+        Ok(layered)
     }
 
-    pub fn merge(&self, file: FileConfig) -> Result<Settings, ConfigError> {
-        let no_udp = self.no_udp || file.no_udp;
-        let mut udp = if self.udp.is_empty() {
-            file.udp
-        } else {
-            self.udp.clone()
-        };
-        if udp.is_empty() && !no_udp {
+    /// This layer, with defaults for what it leaves unset.
+    pub fn settings(self) -> Result<Settings, ConfigError> {
+        let mut udp = self.udp;
+        if udp.is_empty() && !self.no_udp.unwrap_or(false) {
             udp.push(DEFAULT_UDP.parse().expect("valid default address"));
         }
-        let demo = self.demo || file.demo;
-        let tcp = if self.tcp.is_empty() {
-            file.tcp
-        } else {
-            self.tcp.clone()
-        };
-        let unix = if self.unix.is_empty() {
-            file.unix
-        } else {
-            self.unix.clone()
-        };
-        let or_file =
-            |flags: &Vec<String>, file: Vec<String>| if flags.is_empty() { file } else { flags.clone() };
-        let zmq = or_file(&self.zmq, file.zmq);
-        let zmq_topics = or_file(&self.zmq_topic, file.zmq_topic);
-        let ws = or_file(&self.ws, file.ws);
-        let ws_headers = if self.ws_header.is_empty() {
-            file.ws_header
-        } else {
-            self.ws_header.clone()
-        };
-        if udp.is_empty() && tcp.is_empty() && unix.is_empty() && zmq.is_empty() && ws.is_empty() && !demo {
+        let demo = self.demo.unwrap_or(false);
+        let sources = [
+            udp.len(),
+            self.tcp.len(),
+            self.unix.len(),
+            self.zmq.len(),
+            self.ws.len(),
+        ];
+        if sources.iter().all(|&n| n == 0) && !demo {
             return Err(ConfigError::NoSources);
         }
-        let account_tag = self.account_tag.clone().or(file.account_tag);
-        let tokens = match self.token_file.clone().or(file.token_file) {
+        let tokens = match self.token_file {
             Some(path) => {
-                let tokens = Tokens::load(&path).map_err(|e| ConfigError::Tokens(path.clone(), e))?;
+                let tokens = Tokens::load(&path).map_err(|source| ConfigError::Tokens {
+                    path: path.clone(),
+                    source,
+                })?;
                 if tokens.is_empty() {
                     return Err(ConfigError::NoTokens(path));
                 }
-                Some(std::sync::Arc::new(tokens))
+                Some(Arc::new(tokens))
             }
             None => None,
         };
-        let defaults = UdpOptions::default();
-        let mut engine = file.engine;
+        let udp_defaults = UdpOptions::default();
+        let mut engine = self.engine.unwrap_or_default();
         if let Some(max) = self.max_accounts {
             engine.max_accounts = max;
         }
         Ok(Settings {
             udp,
-            tcp,
-            unix,
-            zmq,
-            zmq_topics,
-            ws,
-            ws_headers,
+            tcp: self.tcp,
+            unix: self.unix,
+            zmq: self.zmq,
+            zmq_topics: self.zmq_topic,
+            ws: self.ws,
+            ws_headers: self.ws_header,
             hub_limits: HubLimits::default(),
             publish: PublishSettings::default(),
             udp_options: UdpOptions {
-                threads: self.udp_threads.or(file.udp_threads).unwrap_or(defaults.threads),
-                recv_buffer: self
-                    .recv_buffer
-                    .or(file.recv_buffer)
-                    .unwrap_or(defaults.recv_buffer),
-                decode: DecodeOptions {
-                    accounts: account_tag.map_or(AccountFrom::FirstSegment, AccountFrom::Tag),
-                    tokens,
-                    ..DecodeOptions::default()
-                },
+                threads: self.udp_threads.unwrap_or(udp_defaults.threads),
+                recv_buffer: self.recv_buffer.unwrap_or(udp_defaults.recv_buffer),
+            },
+            decode: DecodeOptions {
+                accounts: self
+                    .account_tag
+                    .map_or(AccountFrom::FirstSegment, AccountFrom::Tag),
+                tokens,
+                ..DecodeOptions::default()
             },
             demo,
             engine,
@@ -243,10 +275,37 @@ impl SourceArgs {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::{Args, Command};
+
+    /// The flags of a command line, and which were given.
+    fn matches(args: &[&str]) -> (SourceArgs, ArgMatches) {
+        let command = HubArgs::augment_args(SourceArgs::augment_args(Command::new("tally")));
+        let matches = command
+            .try_get_matches_from(std::iter::once("tally").chain(args.iter().copied()))
+            .expect("valid flags");
+        (SourceArgs::from_arg_matches(&matches).expect("flags"), matches)
+    }
+
+    fn resolve(args: &[&str]) -> Result<Settings, ConfigError> {
+        let (flags, matches) = matches(args);
+        flags.resolve(&matches)
+    }
+
+    fn resolve_hub(args: &[&str]) -> Result<Settings, ConfigError> {
+        let (flags, matches) = matches(args);
+        flags.resolve_hub(&matches)
+    }
+
+    /// A file with `text`, for `--config`.
+    fn config_file(name: &str, text: &str) -> PathBuf {
+        let path = std::env::temp_dir().join(format!("tally-config-{}-{name}.toml", std::process::id()));
+        std::fs::write(&path, text).expect("writes");
+        path
+    }
 
     #[test]
     fn defaults_listen_on_loopback_statsd() {
-        let settings = SourceArgs::default().merge(FileConfig::default()).expect("valid");
+        let settings = SourceArgs::default().settings().expect("valid");
         assert_eq!(
             settings.udp,
             [DEFAULT_UDP.parse::<SocketAddr>().expect("address")]
@@ -257,58 +316,147 @@ mod tests {
 
     #[test]
     fn flags_override_the_file() {
-        let file: FileConfig = toml::from_str(
+        let path = config_file(
+            "layers",
             r#"
             udp = ["127.0.0.1:9000"]
             account_tag = "tenant"
             udp_threads = 3
+            demo = true
             [engine]
             max_accounts = 50
             "#,
-        )
-        .expect("parses");
-        let from_file = SourceArgs::default().merge(file.clone()).expect("valid");
+        );
+        let config = path.display().to_string();
+        let from_file = resolve(&["--config", &config]).expect("valid");
         assert_eq!(
             from_file.udp,
             ["127.0.0.1:9000".parse::<SocketAddr>().expect("address")]
         );
         assert_eq!(from_file.udp_options.threads, 3);
-        assert_eq!(
-            from_file.udp_options.decode.accounts,
-            AccountFrom::Tag("tenant".into())
-        );
+        assert_eq!(from_file.decode.accounts, AccountFrom::Tag("tenant".into()));
         assert_eq!(from_file.engine.max_accounts, 50);
-        let args = SourceArgs {
-            udp: vec!["[::1]:8125".parse().expect("address")],
-            udp_threads: Some(1),
-            max_accounts: Some(7),
-            ..SourceArgs::default()
-        };
-        let merged = args.merge(file).expect("valid");
+        assert!(from_file.demo, "a flag not given leaves the file's value");
+        let args = [
+            "--config",
+            &config,
+            "--udp",
+            "[::1]:8125",
+            "--udp-threads",
+            "1",
+            "--max-accounts",
+            "7",
+        ];
+        let merged = resolve(&args).expect("valid");
         assert_eq!(merged.udp, ["[::1]:8125".parse::<SocketAddr>().expect("address")]);
         assert_eq!(merged.udp_options.threads, 1);
         assert_eq!(merged.engine.max_accounts, 7);
+        assert_eq!(merged.decode.accounts, AccountFrom::Tag("tenant".into()));
+        let _ = std::fs::remove_file(path);
+    }
+
+    /// Every flag (the hub clients' and `tally hub`'s included) is a key of the file, because
+    /// flags and keys are one struct; this holds it to that.
+    #[test]
+    fn every_flag_has_a_file_key_and_mistakes_are_errors() {
+        let flag_ids = |command: Command| -> Vec<String> {
+            (command.get_arguments())
+                .map(|a| a.get_id().to_string())
+                .filter(|id| id != "config")
+                .collect()
+        };
+        let sources = flag_ids(SourceArgs::augment_args(Command::new("t")));
+        let hub = flag_ids(HubArgs::augment_args(Command::new("t")));
+        for wanted in ["zmq", "zmq_topic", "ws", "ws_header", "demo", "max_accounts"] {
+            assert!(sources.iter().any(|id| id == wanted), "{wanted} is a flag");
+        }
+        assert_eq!(hub, ["publish_zmq", "serve_ws"]);
+        // A key the file does not know is an error naming it; a known key with a value of
+        // the wrong type is an error of another kind.
+        let unknown = |text: &str| {
+            toml::from_str::<SourceArgs>(text)
+                .err()
+                .is_some_and(|e| e.to_string().contains("unknown field"))
+        };
+        assert!(unknown("udps = []"));
+        assert!(unknown("config = \"x\""), "--config names the file: no key");
+        for id in &sources {
+            assert!(!unknown(&format!("{id} = {{}}")), "--{id} has no file key");
+        }
+        for id in &hub {
+            assert!(
+                !unknown(&format!("[hub]\n{id} = {{}}")),
+                "--{id} has no [hub] key"
+            );
+        }
+        let all: SourceArgs = toml::from_str(
+            "udp = []\nno_udp = true\ntcp = []\nunix = []\nzmq = [\"tcp://127.0.0.1:6000\"]\nzmq_topic = [\"order\"]\nws = [\"ws://127.0.0.1:5555/ws\"]\nws_header = [\"X-Team: ops\"]\ndemo = true\ntoken_file = \"t\"\naccount_tag = \"a\"\nudp_threads = 1\nrecv_buffer = 1\nmax_accounts = 1\n[engine]\nmax_accounts = 1\n[hub]\npublish_zmq = \"tcp://127.0.0.1:6001\"\nserve_ws = \"127.0.0.1:5556\"",
+        )
+        .expect("every key parses");
+        assert_eq!((all.demo, all.no_udp), (Some(true), Some(true)));
+        assert_eq!(
+            (
+                all.zmq.len(),
+                all.zmq_topic.len(),
+                all.ws.len(),
+                all.ws_header.len()
+            ),
+            (1, 1, 1, 1)
+        );
+        assert_eq!(all.hub.and_then(|h| h.serve_ws).map(|a| a.port()), Some(5556));
+        let args = SourceArgs {
+            no_udp: Some(true),
+            ..SourceArgs::default()
+        };
+        let error = args.settings().expect_err("nothing to listen to");
+        assert!(error.to_string().contains("no sources"));
     }
 
     #[test]
-    fn every_flag_has_a_file_key_and_mistakes_are_errors() {
+    fn hub_outputs_layer_like_the_rest() {
+        let path = config_file("hub", "[hub]\nserve_ws = \"127.0.0.1:5600\"\n");
+        let config = path.display().to_string();
+        let from_file = resolve_hub(&["--config", &config]).expect("valid");
+        assert_eq!(from_file.publish.ws.map(|a| a.port()), Some(5600));
+        assert_eq!(from_file.publish.zmq, None, "one output named: only that one");
+        let both =
+            resolve_hub(&["--config", &config, "--publish-zmq", "tcp://127.0.0.1:7000"]).expect("valid");
+        assert_eq!(both.publish.zmq.as_deref(), Some("tcp://127.0.0.1:7000"));
+        assert_eq!(both.publish.ws.map(|a| a.port()), Some(5600));
+        let none = resolve_hub(&["--config", &config])
+            .map(|s| s.publish)
+            .expect("valid");
+        assert!(none.ws.is_some());
+        let empty = config_file("empty", "");
+        let defaults = resolve_hub(&["--config", &empty.display().to_string()])
+            .expect("valid")
+            .publish;
+        assert_eq!(defaults.zmq.as_deref(), Some(DEFAULT_PUBLISH_ZMQ));
         assert!(
-            toml::from_str::<FileConfig>("udps = []").is_err(),
-            "unknown keys are rejected"
+            resolve(&["--config", &config])
+                .expect("valid")
+                .publish
+                .zmq
+                .is_none()
         );
-        let all: FileConfig = toml::from_str(
-            "udp = []\nno_udp = true\ntcp = []\nunix = []\ndemo = true\ntoken_file = \"t\"\naccount_tag = \"a\"\nudp_threads = 1\nrecv_buffer = 1\n[engine]\nmax_accounts = 1",
-        )
-        .expect("every key parses");
-        assert!(all.demo && all.no_udp);
-        let args = SourceArgs {
-            no_udp: true,
-            ..SourceArgs::default()
-        };
-        let error = args
-            .merge(FileConfig::default())
-            .expect_err("nothing to listen to");
-        assert!(error.to_string().contains("no sources"));
+        let _ = (std::fs::remove_file(path), std::fs::remove_file(empty));
+    }
+
+    #[test]
+    fn a_config_error_keeps_its_cause() {
+        use std::error::Error;
+        let error = resolve(&["--config", "/nonexistent/tally.toml"]).expect_err("no file");
+        assert!(
+            error
+                .to_string()
+                .starts_with("cannot read /nonexistent/tally.toml: "),
+            "{error}"
+        );
+        let cause = error.source().and_then(|c| c.downcast_ref::<std::io::Error>());
+        assert_eq!(
+            cause.map(std::io::Error::kind),
+            Some(std::io::ErrorKind::NotFound)
+        );
     }
 }
 
@@ -320,9 +468,9 @@ mod example {
     #[test]
     fn the_shipped_example_parses() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../assets/config.example.toml");
-        let config = FileConfig::load(&path).expect("example parses");
+        let config = SourceArgs::load(&path).expect("example parses");
         assert_eq!(config.udp.len(), 2);
-        assert_eq!(config.engine, EngineConfig::default());
+        assert_eq!(config.engine, Some(EngineConfig::default()));
         assert_eq!(config.recv_buffer, Some(8 << 20));
     }
 }
@@ -342,14 +490,12 @@ mod tokens {
             token_file: Some(path.to_owned()),
             ..SourceArgs::default()
         };
-        let settings = args(&good).merge(FileConfig::default()).expect("valid");
-        let tokens = settings.udp_options.decode.tokens.expect("tokens");
+        let settings = args(&good).settings().expect("valid");
+        let tokens = settings.decode.tokens.expect("tokens");
         assert!(tokens.contains("abc123") && tokens.len() == 1);
-        let error = args(&empty).merge(FileConfig::default()).expect_err("refused");
+        let error = args(&empty).settings().expect_err("refused");
         assert!(error.to_string().contains("holds no tokens"), "{error}");
-        let error = args(&dir.join("missing"))
-            .merge(FileConfig::default())
-            .expect_err("refused");
+        let error = args(&dir.join("missing")).settings().expect_err("refused");
         assert!(error.to_string().contains("cannot read the tokens"), "{error}");
         let _ = std::fs::remove_dir_all(&dir);
     }

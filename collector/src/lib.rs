@@ -1,19 +1,33 @@
-//! tally's collector: what turns bytes from producers into events in a [`tally_core::Engine`].
+//! tally's collector: what turns bytes from producers into events in a [`tally_core::Engine`],
+//! and (for `tally hub`) re-publishes them.
 //!
-//! - [`decode`]: per-payload format detection and the decoders (JSON, msgpack, StatsD, zlib).
-//! - [`udp`]: the UDP listener; [`stream`]: TCP and Unix listeners; [`demo`]: demo traffic.
-//! - [`collector`]: an engine and its sources, started from [`config::Settings`].
-//! - [`source`]: the health and counters every source reports.
-//! - [`stat`] and [`send`]: the headless commands, as library functions.
+//! # Layers
+//!
+//! Bottom first. A module uses only modules of the layers below its own, and its own
+//! submodules; `tests/layers.rs` reads this list and checks every `crate::` path against it.
+//!
+//! 1. `bind`, `decode`, `health`, `logging`, `runtimes`: bytes to events ([`decode`], into a
+//!    [`decode::Sink`] it knows nothing about), the counters sources report ([`health`]), and
+//!    what inputs and outputs share.
+//! 2. `encode`: events back to bytes (the classic hub's JSON), which [`decode`] reads.
+//! 3. `ingest`: the one batch loop every input calls, the sink that records and tees to the
+//!    outputs, and the [`ingest::Output`] trait.
+//! 4. `input`, `output`: one file per source ([`input::Source`]: udp, stream, demo, zmq, ws)
+//!    and per output (zmq, ws).
+//! 5. `config`: defaults < file < flags.
+//! 6. `collector`: builds the inputs and outputs from [`config::Settings`] and holds them.
+//! 7. `stat`, `send`: the headless commands (`tally hub` is `stat` with outputs).
 
+pub mod bind;
 pub mod collector;
 pub mod config;
 pub mod decode;
-pub mod demo;
-pub mod hub;
+pub mod encode;
+pub mod health;
+pub mod ingest;
+pub mod input;
 pub mod logging;
+pub mod output;
+pub mod runtimes;
 pub mod send;
-pub mod source;
 pub mod stat;
-pub mod stream;
-pub mod udp;

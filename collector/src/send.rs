@@ -2,7 +2,7 @@
 //! account `i % accounts` and type `(i / accounts) % types`, so what each account received is
 //! known from the count alone.
 
-use crate::demo::ACCOUNTS;
+use crate::input::demo::ACCOUNTS;
 use serde::Serialize;
 use std::fmt::Write as _;
 use std::io::{self, Write};

@@ -2,14 +2,14 @@
 //! as one JSON object per line (schema in the README).
 
 use crate::collector::Collector;
-use crate::source::{SourceStatus, now};
+use crate::health::now;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::io::{self, Write};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::time::{Duration, Instant};
-use tally_core::{Snapshot, SnapshotRequest, Timestamp, Window};
+use tally_core::{OutputStatus, Snapshot, SnapshotRequest, SourceStatus, Timestamp, Window, short_number};
 
 /// Like nsq_stat: the table's header is printed again every this many rows.
 const HEADER_EVERY: u64 = 25;
@@ -64,15 +64,15 @@ struct Report<'a> {
     accounts: Vec<AccountReport<'a>>,
     sources: &'a [SourceStatus],
     /// Where `tally hub` re-publishes events (absent for the other commands).
-    #[serde(skip_serializing_if = "<[SourceStatus]>::is_empty")]
-    outputs: &'a [SourceStatus],
+    #[serde(skip_serializing_if = "<[OutputStatus]>::is_empty")]
+    outputs: &'a [OutputStatus],
     rejections: BTreeMap<&'static str, u64>,
 }
 
 fn report<'a>(
     snapshot: &'a Snapshot,
     sources: &'a [SourceStatus],
-    outputs: &'a [SourceStatus],
+    outputs: &'a [OutputStatus],
 ) -> Report<'a> {
     let window = &snapshot.window;
     Report {
@@ -119,21 +119,6 @@ fn report<'a>(
             .iter()
             .map(|r| (r.reason.as_str(), r.count))
             .collect(),
-    }
-}
-
-/// `1234567` -> `1.2M`; `999` -> `999`.
-pub fn short_number(n: f64) -> String {
-    const UNITS: [(f64, &str); 3] = [(1e9, "G"), (1e6, "M"), (1e3, "k")];
-    for (size, unit) in UNITS {
-        if n.abs() >= size {
-            return format!("{:.1}{unit}", n / size);
-        }
-    }
-    if n.fract() == 0.0 {
-        format!("{n:.0}")
-    } else {
-        format!("{n:.1}")
     }
 }
 
@@ -208,18 +193,4 @@ pub fn run(
         printed += 1;
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::short_number;
-
-    #[test]
-    fn numbers_are_short_and_readable() {
-        assert_eq!(short_number(999.0), "999");
-        assert_eq!(short_number(1234.0), "1.2k");
-        assert_eq!(short_number(3_400_000.0), "3.4M");
-        assert_eq!(short_number(2.5), "2.5");
-        assert_eq!(short_number(0.0), "0");
-    }
 }

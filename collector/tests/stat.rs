@@ -4,14 +4,13 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 use tally_collector::collector::Collector;
-use tally_collector::config::{FileConfig, SourceArgs};
+use tally_collector::config::SourceArgs;
 use tally_collector::send::{self, Format, SendOptions, Transport};
 use tally_collector::stat::{self, StatOptions};
-use tally_collector::stream::StreamAddress;
 use tally_core::{SnapshotRequest, Window};
 
 fn collector(args: SourceArgs) -> Collector {
-    Collector::start(&args.merge(FileConfig::default()).expect("valid")).expect("starts")
+    Collector::start(&args.settings().expect("valid")).expect("starts")
 }
 
 #[test]
@@ -48,13 +47,14 @@ fn the_table_repeats_its_header_every_25_rows() {
 #[test]
 fn send_over_tcp_reaches_the_tcp_listener() {
     let collector = collector(SourceArgs {
-        no_udp: true,
+        no_udp: Some(true),
         tcp: vec!["127.0.0.1:0".parse().expect("address")],
         ..SourceArgs::default()
     });
-    let StreamAddress::Tcp(to) = *collector.streams()[0].local() else {
-        unreachable!("a TCP listener");
-    };
+    let to = collector.sources()[0]
+        .address
+        .parse()
+        .expect("a TCP listener's address");
     for format in [Format::Statsd, Format::Json] {
         let report = send::send(&SendOptions {
             to,
@@ -84,7 +84,7 @@ fn send_over_tcp_reaches_the_tcp_listener() {
     let snapshot = loop {
         let snapshot = collector
             .engine()
-            .snapshot(&SnapshotRequest::default(), tally_collector::source::now());
+            .snapshot(&SnapshotRequest::default(), tally_collector::health::now());
         if snapshot.totals.total >= 1000 || Instant::now() > deadline {
             break snapshot;
         }

@@ -9,14 +9,13 @@ use std::net::TcpStream;
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use tally_collector::collector::Collector;
-use tally_collector::config::{FileConfig, SourceArgs};
-use tally_collector::source::SourceStatus;
-use tally_collector::stream::StreamAddress;
+use tally_collector::config::SourceArgs;
 use tally_core::Rejection;
+use tally_core::{SourceKind, SourceStatus};
 
 fn collector(tcp: bool, unix: Option<PathBuf>) -> Collector {
     let args = SourceArgs {
-        no_udp: true,
+        no_udp: Some(true),
         tcp: if tcp {
             vec!["127.0.0.1:0".parse().expect("address")]
         } else {
@@ -25,22 +24,23 @@ fn collector(tcp: bool, unix: Option<PathBuf>) -> Collector {
         unix: unix.into_iter().collect(),
         ..SourceArgs::default()
     };
-    let settings = args.merge(FileConfig::default()).expect("valid");
+    let settings = args.settings().expect("valid");
     Collector::start(&settings).expect("starts")
 }
 
 fn tcp_address(collector: &Collector) -> std::net::SocketAddr {
-    match collector.streams()[0].local() {
-        StreamAddress::Tcp(address) => *address,
-        StreamAddress::Unix(_) => unreachable!("a TCP listener"),
-    }
+    let tcp = collector
+        .sources()
+        .into_iter()
+        .find(|s| s.kind == SourceKind::Tcp);
+    tcp.expect("a TCP listener").address.parse().expect("an address")
 }
 
 fn source(collector: &Collector, kind: &str) -> SourceStatus {
     collector
         .sources()
         .into_iter()
-        .find(|s| s.kind == kind)
+        .find(|s| s.kind.as_str() == kind)
         .expect("source")
 }
 
@@ -128,11 +128,11 @@ fn unix_sockets_replace_stale_files_and_refuse_live_ones() {
     assert_eq!(source(&collector, "unix").connections, Some(1));
     // A second collector on the same path is refused: the first one answers there.
     let args = SourceArgs {
-        no_udp: true,
+        no_udp: Some(true),
         unix: vec![path.clone()],
         ..SourceArgs::default()
     };
-    let error = Collector::start(&args.merge(FileConfig::default()).expect("valid")).expect_err("in use");
+    let error = Collector::start(&args.settings().expect("valid")).expect_err("in use");
     assert!(error.to_string().contains("already in use"), "{error}");
     drop(stream);
     collector.stop();

@@ -6,26 +6,39 @@ use common::{total, wait_for};
 
 use std::net::UdpSocket;
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
-use tally_collector::source::now;
-use tally_collector::udp::{UdpListener, UdpOptions};
+use tally_collector::decode::DecodeOptions;
+use tally_collector::health::now;
+use tally_collector::ingest::Ingest;
+use tally_collector::input::Source;
+use tally_collector::input::udp::{UdpListener, UdpOptions};
 use tally_core::{Engine, EngineConfig, Rejection};
 
-fn start(threads: usize) -> (Arc<Engine>, UdpListener, Arc<AtomicBool>) {
+/// What a listener feeds: a fresh engine, default rules, and the stop flag.
+fn ingest() -> (Arc<Engine>, Ingest) {
     let engine = Engine::new(EngineConfig::default(), now()).expect("valid");
-    let stop = Arc::new(AtomicBool::new(false));
+    (Arc::clone(&engine), Ingest::new(engine, DecodeOptions::default()))
+}
+
+/// Sets the stop flag and waits for the listener.
+fn stop(ingest: &Ingest, listener: UdpListener) {
+    ingest.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    Box::new(listener).stop();
+}
+
+fn start(threads: usize) -> (Arc<Engine>, UdpListener, Ingest) {
+    let (engine, ingest) = ingest();
     let options = UdpOptions {
         threads,
         ..UdpOptions::default()
     };
-    let listener = UdpListener::start("127.0.0.1:0".parse().expect("address"), &engine, &options, &stop)
+    let listener = UdpListener::start("127.0.0.1:0".parse().expect("address"), &ingest, &options)
         .expect("binds an ephemeral port");
-    (engine, listener, stop)
+    (engine, listener, ingest)
 }
 
 #[test]
 fn counts_every_format_and_rejects_bad_datagrams() {
-    let (engine, listener, stop) = start(2);
+    let (engine, listener, ingest) = start(2);
     let sender = UdpSocket::bind("127.0.0.1:0").expect("sender");
     let target = listener.local_addr();
     let good: [&[u8]; 4] = [
@@ -55,22 +68,20 @@ fn counts_every_format_and_rejects_bad_datagrams() {
             (Rejection::Statsd, 100)
         ]
     );
-    let status = listener.health().status(listener.kernel_drops());
+    let status = listener.status();
     assert_eq!(status.received, 700);
     assert_eq!(status.bad, 300);
     assert_eq!(status.kernel_drops, Some(0));
     assert!(status.last_message.is_some());
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    listener.join();
+    stop(&ingest, listener);
 }
 
 #[test]
 fn a_port_in_use_is_a_clear_error() {
     let taken = UdpSocket::bind("127.0.0.1:0").expect("bind");
     let address = taken.local_addr().expect("address");
-    let engine = Engine::new(EngineConfig::default(), now()).expect("valid");
-    let stop = Arc::new(AtomicBool::new(false));
-    let error = UdpListener::start(address, &engine, &UdpOptions::default(), &stop).expect_err("in use");
+    let (_, ingest) = ingest();
+    let error = UdpListener::start(address, &ingest, &UdpOptions::default()).expect_err("in use");
     let message = error.to_string();
     assert!(message.contains("already in use"), "{message}");
     assert!(message.contains("--udp"), "{message}");
@@ -79,16 +90,14 @@ fn a_port_in_use_is_a_clear_error() {
         .expect("bind")
         .local_addr()
         .expect("address");
-    let first = UdpListener::start(free, &engine, &UdpOptions::default(), &stop).expect("free port");
-    let error = UdpListener::start(free, &engine, &UdpOptions::default(), &stop).expect_err("taken by tally");
+    let first = UdpListener::start(free, &ingest, &UdpOptions::default()).expect("free port");
+    let error = UdpListener::start(free, &ingest, &UdpOptions::default()).expect_err("taken by tally");
     assert!(error.to_string().contains("already in use"), "{error}");
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    first.join();
+    stop(&ingest, first);
     let error = UdpListener::start(
         "10.255.255.1:8125".parse().expect("address"),
-        &engine,
+        &ingest,
         &UdpOptions::default(),
-        &stop,
     )
     .expect_err("not ours");
     assert!(
@@ -99,13 +108,11 @@ fn a_port_in_use_is_a_clear_error() {
 
 #[test]
 fn ipv6_loopback_works() {
-    let engine = Engine::new(EngineConfig::default(), now()).expect("valid");
-    let stop = Arc::new(AtomicBool::new(false));
+    let (engine, ingest) = ingest();
     let Ok(listener) = UdpListener::start(
         "[::1]:0".parse().expect("address"),
-        &engine,
+        &ingest,
         &UdpOptions::default(),
-        &stop,
     ) else {
         eprintln!("no IPv6 loopback on this machine; skipped");
         return;
@@ -116,6 +123,5 @@ fn ipv6_loopback_works() {
         .expect("send");
     let snapshot = wait_for(&engine, |s| s.totals.total >= 3);
     assert_eq!(total(&snapshot, "acme"), 3);
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    listener.join();
+    stop(&ingest, listener);
 }

@@ -1,6 +1,8 @@
 //! tally's core: the event model, per-account rolling windows in lock-free rings, timing
 //! histograms, distinct counts, and the [`Snapshot`]s that the terminal view, the desktop app
-//! and `tally stat` draw.
+//! and `tally stat` draw; with them, the rest of the plain data every view draws: what
+//! sources and outputs report ([`status`]), number and duration formatting ([`format`]), and
+//! how accounts are ordered ([`AccountSort`]). The UIs depend on this crate alone.
 //!
 //! No I/O, no threads of its own, no async runtime, no clock: callers pass time in, so
 //! everything here is plain data and maths, testable with unit and property tests.
@@ -14,6 +16,7 @@ mod account;
 mod bodies;
 mod engine;
 mod event;
+pub mod format;
 pub mod histogram;
 pub mod hll;
 pub mod palette;
@@ -21,17 +24,22 @@ mod plan;
 mod rejection;
 mod ring;
 mod snapshot;
+mod sort;
+pub mod status;
 mod sync;
 mod table;
 mod time;
 
 pub use engine::{Engine, EngineConfig, Recorder};
 pub use event::{Event, MAX_NAME_BYTES, OTHER, SampleError, Value, clamp_name, scale_sampled};
+pub use format::{human_duration, short_number};
 pub use histogram::TimingSummary;
 pub use rejection::{KEPT_SAMPLES, RejectSample, Rejection, escape};
 pub use ring::{HORIZON_MS, LayoutError};
 pub use snapshot::{
-    AccountDetail, AccountStats, Layer, RejectionCount, Snapshot, SnapshotRequest, Stack, Totals, TypeStats,
-    Window, WindowInfo,
+    AccountDetail, AccountStats, Fingerprint, Layer, RejectionCount, Snapshot, SnapshotRequest, Stack,
+    Totals, TypeStats, Window, WindowInfo,
 };
-pub use time::{Resolution, Timestamp, human_duration};
+pub use sort::AccountSort;
+pub use status::{OutputKind, OutputStatus, SourceKind, SourceState, SourceStatus};
+pub use time::{Resolution, Timestamp};

@@ -83,6 +83,27 @@ pub struct Snapshot {
     pub recent_rejects: Vec<RejectSample>,
 }
 
+/// What a view compares to decide whether a new snapshot looks different from the last one
+/// it drew: counts, bad input, the window moving on by a bucket, and accounts appearing.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Fingerprint {
+    total: u64,
+    rejected: u64,
+    window_start: Timestamp,
+    accounts: usize,
+}
+
+impl Snapshot {
+    pub fn fingerprint(&self) -> Fingerprint {
+        Fingerprint {
+            total: self.totals.total,
+            rejected: self.totals.rejected,
+            window_start: self.window.start,
+            accounts: self.accounts.len(),
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WindowInfo {
     pub level: usize,

@@ -3,6 +3,7 @@
 //! The core never reads a clock. The collector stamps each event with its arrival time and the
 //! UIs ask for snapshots "as of" a time; tests drive both with a fake clock.
 
+use crate::format::human_duration;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -76,35 +77,12 @@ impl fmt::Display for Resolution {
     }
 }
 
-/// `90s` -> "90s", `300000` -> "5m", `3600000` -> "1h": the largest unit that divides exactly.
-pub fn human_duration(ms: u64) -> String {
-    const UNITS: [(u64, &str); 5] = [
-        (86_400_000, "d"),
-        (3_600_000, "h"),
-        (60_000, "m"),
-        (1000, "s"),
-        (1, "ms"),
-    ];
-    if ms == 0 {
-        return "0s".to_owned();
-    }
-    let (size, unit) = UNITS
-        .into_iter()
-        .find(|(size, _)| ms.is_multiple_of(*size))
-        .unwrap_or((1, "ms"));
-    format!("{}{unit}", ms / size)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn durations_use_the_largest_exact_unit() {
-        assert_eq!(human_duration(300_000), "5m");
-        assert_eq!(human_duration(90_000), "90s");
-        assert_eq!(human_duration(1500), "1500ms");
-        assert_eq!(human_duration(86_400_000), "1d");
+    fn resolutions_and_clocks_read_naturally() {
         assert_eq!(Resolution::new(60_000, 60).to_string(), "1h x 1m");
         assert_eq!(
             Timestamp::from_millis(1_700_002_800_000 + 3_723_456).utc_clock(),

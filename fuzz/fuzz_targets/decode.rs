@@ -4,7 +4,8 @@
 
 use libfuzzer_sys::fuzz_target;
 use std::sync::{Arc, OnceLock};
-use tally_collector::decode::{DecodeOptions, Recording, decode};
+use tally_collector::decode::{DecodeOptions, decode};
+use tally_collector::ingest::Recording;
 use tally_core::{Engine, EngineConfig, Timestamp};
 
 fn engine() -> &'static Arc<Engine> {

@@ -6,8 +6,8 @@ use serde::{Deserialize, Serialize};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
-use tally_collector::source::{SourceState, SourceStatus};
-use tally_core::{Engine, Snapshot, SnapshotRequest, Timestamp, Window};
+use tally_core::{AccountSort, Engine, Snapshot, SnapshotRequest, Timestamp, Window};
+use tally_core::{SourceState, SourceStatus};
 
 /// How often the data is refreshed; the window is repainted then only if it changed.
 pub const TICK_MS: u64 = 250;
@@ -92,7 +92,7 @@ fn take_snapshots(
         if let Some(request) = guard.wanted.clone() {
             drop(guard);
             let snapshot = Arc::new(engine.snapshot(&request, clock()));
-            let seen = Some((request.clone(), fingerprint(&snapshot)));
+            let seen = Some((request.clone(), snapshot.fingerprint()));
             guard = slot.lock().unwrap_or_else(|p| p.into_inner());
             guard.latest = Some((request, snapshot));
             if seen != shown {
@@ -105,18 +105,6 @@ fn take_snapshots(
             .unwrap_or_else(|p| p.into_inner())
             .0;
     }
-}
-
-/// What decides whether a new snapshot is worth a repaint: counts, bad input, and the window
-/// moving on by a bucket.
-fn fingerprint(snapshot: &Snapshot) -> (u64, u64, u64, usize) {
-    let totals = &snapshot.totals;
-    (
-        totals.total,
-        totals.rejected,
-        snapshot.window.start.as_millis(),
-        snapshot.accounts.len(),
-    )
 }
 
 impl Drop for SnapshotWorker {
@@ -173,15 +161,6 @@ pub enum Mode {
     Kiosk { rotate_ms: Option<u64> },
 }
 
-#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub enum SortBy {
-    #[default]
-    Rate,
-    Total,
-    Share,
-    Name,
-}
-
 /// What is remembered between runs (eframe storage).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -190,7 +169,7 @@ pub struct Remembered {
     pub window: usize,
     pub show_accounts: bool,
     pub show_details: bool,
-    pub sort: SortBy,
+    pub sort: AccountSort,
 }
 
 impl Default for Remembered {
@@ -200,7 +179,7 @@ impl Default for Remembered {
             window: 0,
             show_accounts: true,
             show_details: true,
-            sort: SortBy::Rate,
+            sort: AccountSort::Rate,
         }
     }
 }
@@ -260,7 +239,7 @@ impl State {
         &self.account_order
     }
 
-    pub fn set_sort(&mut self, sort: SortBy) {
+    pub fn set_sort(&mut self, sort: AccountSort) {
         if self.remembered.sort != sort {
             self.remembered.sort = sort;
             self.reorder();
@@ -268,15 +247,7 @@ impl State {
     }
 
     fn reorder(&mut self) {
-        let accounts = &self.snapshot.accounts;
-        let mut order: Vec<usize> = (0..accounts.len()).collect();
-        match self.remembered.sort {
-            SortBy::Rate => order.sort_by(|&a, &b| accounts[b].rate.total_cmp(&accounts[a].rate)),
-            SortBy::Total => order.sort_by_key(|&a| std::cmp::Reverse(accounts[a].total)),
-            SortBy::Share => {}
-            SortBy::Name => order.sort_by(|&a, &b| accounts[a].name.cmp(&accounts[b].name)),
-        }
-        self.account_order = order;
+        self.account_order = self.remembered.sort.order(&self.snapshot.accounts, |_| true);
     }
 
     pub fn window(&self) -> Window {

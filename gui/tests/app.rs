@@ -6,7 +6,7 @@ mod common;
 use common::{NOW, fixture, source};
 use egui_kittest::kittest::Queryable;
 use std::sync::atomic::Ordering::Relaxed;
-use tally_collector::source::SourceState;
+use tally_core::SourceState;
 use tally_core::Timestamp;
 use tally_gui::Mode;
 use tally_gui::state::KioskView;

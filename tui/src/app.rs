@@ -2,8 +2,8 @@
 //! it keys and snapshots, and the widgets in `ui` draw from it.
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use tally_collector::source::SourceStatus;
-use tally_core::{AccountStats, Snapshot, SnapshotRequest, TypeStats, Window};
+use tally_core::SourceStatus;
+use tally_core::{AccountSort, AccountStats, Snapshot, SnapshotRequest, TypeStats, Window};
 
 /// The panel that arrow keys move in.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -12,28 +12,12 @@ pub enum Panel {
     Types,
 }
 
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub enum Sort {
-    Rate,
-    Total,
-    Name,
-}
-
-impl Sort {
-    fn next(self) -> Sort {
-        match self {
-            Sort::Rate => Sort::Total,
-            Sort::Total => Sort::Name,
-            Sort::Name => Sort::Rate,
-        }
-    }
-
-    pub fn label(self) -> &'static str {
-        match self {
-            Sort::Rate => "rate",
-            Sort::Total => "total",
-            Sort::Name => "name",
-        }
+/// What `s` steps through: rate, busiest in the window, name.
+fn next_sort(sort: AccountSort) -> AccountSort {
+    match sort {
+        AccountSort::Rate => AccountSort::Window,
+        AccountSort::Window => AccountSort::Name,
+        AccountSort::Total | AccountSort::Name => AccountSort::Rate,
     }
 }
 
@@ -59,7 +43,7 @@ pub struct App {
     /// Row selected in the types table (an index into `types()`), moved when `panel` is
     /// `Types`.
     pub type_selected: usize,
-    pub sort: Sort,
+    pub sort: AccountSort,
     pub filter: String,
     /// The table's rows: indices into the shown snapshot's accounts, filtered and sorted.
     order: Vec<usize>,
@@ -83,7 +67,7 @@ impl App {
             panel: Panel::Accounts,
             type_selected: 0,
             selected: 0,
-            sort: Sort::Rate,
+            sort: AccountSort::Rate,
             filter: String::new(),
             editing_filter: false,
             drill: None,
@@ -147,22 +131,9 @@ impl App {
     /// Recomputes the table's order; after new data, a new sort or filter, pause or resume.
     fn reorder(&mut self) {
         let filter = self.filter.to_lowercase();
-        let accounts = &self.shown().accounts;
-        let mut order: Vec<usize> = (0..accounts.len())
-            .filter(|&i| filter.is_empty() || accounts[i].name.to_lowercase().contains(&filter))
-            .collect();
-        match self.sort {
-            // The snapshot's own order: busiest in the window, then rate.
-            Sort::Total => {}
-            Sort::Rate => order.sort_by(|&a, &b| {
-                let (a, b) = (&accounts[a], &accounts[b]);
-                b.rate
-                    .total_cmp(&a.rate)
-                    .then(b.window_total.cmp(&a.window_total))
-            }),
-            Sort::Name => order.sort_by(|&a, &b| accounts[a].name.cmp(&accounts[b].name)),
-        }
-        self.order = order;
+        self.order = self.sort.order(&self.shown().accounts, |account| {
+            filter.is_empty() || account.name.to_lowercase().contains(&filter)
+        });
         self.selected = self.selected.min(self.order.len().saturating_sub(1));
         self.type_selected = self.type_selected.min(self.types().1.len().saturating_sub(1));
     }
@@ -236,7 +207,7 @@ impl App {
                 self.editing_filter = true;
                 self.filter.clear();
             }
-            KeyCode::Char('s') => self.sort = self.sort.next(),
+            KeyCode::Char('s') => self.sort = next_sort(self.sort),
             KeyCode::Char('b') => self.overlay = Overlay::BadInput,
             KeyCode::Char('?' | 'h') => self.overlay = Overlay::Help,
             _ => {}

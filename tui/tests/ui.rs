@@ -7,9 +7,9 @@ use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::style::Color;
 use std::sync::Arc;
-use tally_collector::source::{SourceState, SourceStatus};
 use tally_core::palette::{self, Rgb};
 use tally_core::{Engine, EngineConfig, Event, Rejection, Timestamp, Value};
+use tally_core::{SourceState, SourceStatus};
 use tally_tui::app::{App, Overlay, Panel};
 use tally_tui::theme::{Theme, ThemeName};
 use tally_tui::ui;
@@ -95,7 +95,7 @@ impl Fixture {
     /// What the main loop does on a tick: a snapshot for what the app now asks for.
     fn refresh(&mut self) {
         let sources = vec![SourceStatus {
-            kind: "udp".into(),
+            kind: tally_core::SourceKind::Udp,
             address: "127.0.0.1:8125".into(),
             state: SourceState::Listening,
             received: 1000,

@@ -3,68 +3,24 @@
 //! The format is detected per payload: JSON objects or arrays (the classic events hub),
 //! msgpack maps (older hubs), zlib-compressed JSON lists (metrics_talk status), and otherwise
 //! StatsD lines. Events borrow from the payload; nothing is allocated per event unless a name
-//! needs cleaning up.
+//! needs cleaning up. Decoders know nothing of sockets, hubs or outputs: they push into a
+//! [`Sink`] (the ingest layer's records into the engine and tees to the outputs).
 
 mod json;
 mod statsd;
 mod zlib;
 
-use crate::hub::publish::Republisher;
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 use std::collections::HashSet;
 use std::path::Path;
 use std::sync::Arc;
-use tally_core::{Event, Recorder, Rejection, Timestamp};
+use tally_core::{Event, Rejection, Timestamp};
 
 /// Where decoded events and rejections go.
 pub trait Sink {
     fn event(&mut self, event: &Event<'_>);
     fn reject(&mut self, reason: Rejection, detail: &str, payload: &[u8]);
-}
-
-/// Records decoded events and counts rejections, with the payload as evidence, in the
-/// recorder's engine: the sink of every listener.
-#[derive(Debug)]
-pub struct Recording<'a> {
-    recorder: &'a mut Recorder,
-    time: Timestamp,
-    republish: Option<&'a Republisher>,
-    pub events: u64,
-    pub bad: u64,
-}
-
-impl<'a> Recording<'a> {
-    /// Rejections are stamped with `time`, the payloads' arrival.
-    pub fn new(recorder: &'a mut Recorder, time: Timestamp) -> Self {
-        Recording {
-            recorder,
-            time,
-            republish: None,
-            events: 0,
-            bad: 0,
-        }
-    }
-
-    /// Also re-publishes every event (`tally hub`).
-    pub fn tapped(self, republish: Option<&'a Republisher>) -> Self {
-        Recording { republish, ..self }
-    }
-}
-
-impl Sink for Recording<'_> {
-    fn event(&mut self, event: &Event<'_>) {
-        self.recorder.record(event);
-        if let Some(republish) = self.republish {
-            republish.publish(event);
-        }
-        self.events += 1;
-    }
-
-    fn reject(&mut self, reason: Rejection, detail: &str, payload: &[u8]) {
-        self.recorder.engine().reject(reason, detail, payload, self.time);
-        self.bad += 1;
-    }
 }
 
 /// How a metric name (StatsD bucket, metrics_talk name) gives an account and a type.
@@ -152,8 +108,6 @@ pub struct DecodeOptions {
     pub max_inflated: usize,
     /// Required auth tokens, if any.
     pub tokens: Option<Arc<Tokens>>,
-    /// Where accepted events are re-published, when tally runs as a hub.
-    pub republish: Option<Arc<Republisher>>,
 }
 
 impl Default for DecodeOptions {
@@ -162,7 +116,6 @@ impl Default for DecodeOptions {
             accounts: AccountFrom::default(),
             max_inflated: 1 << 20,
             tokens: None,
-            republish: None,
         }
     }
 }

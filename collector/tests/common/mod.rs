@@ -1,7 +1,7 @@
 //! Helpers shared by the collector's integration tests.
 
 use std::time::{Duration, Instant};
-use tally_collector::source::now;
+use tally_collector::health::now;
 use tally_core::{Engine, Snapshot, SnapshotRequest};
 
 /// Snapshots until `done` holds or 20 s pass, then returns the last one.

@@ -5,7 +5,7 @@ use super::{chart, tables};
 use crate::state::{Feed, KioskView, State};
 use crate::theme::{self, BAD, account_colour};
 use egui::RichText;
-use tally_collector::stat::short_number;
+use tally_core::short_number;
 
 pub fn show(ui: &mut egui::Ui, state: &mut State, _feed: &Feed) {
     let ctx = ui.ctx().clone();

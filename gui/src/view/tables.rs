@@ -1,15 +1,14 @@
 //! The side panel (accounts, and the drilled-down account's types and timings) and the bottom
 //! panel (event types, gauges, bad input).
 
-use crate::state::{Feed, SortBy, State};
+use crate::state::{Feed, State};
 use crate::theme::{BAD, account_colour};
 use egui::{RichText, Sense, Vec2};
-use tally_collector::stat::short_number;
-use tally_core::{TimingSummary, TypeStats};
+use tally_core::{AccountSort, TimingSummary, TypeStats, short_number};
 
 const ROW_HEIGHT: f32 = 22.0;
 
-fn sort_header(ui: &mut egui::Ui, sort: &mut SortBy, by: SortBy, text: &str) {
+fn sort_header(ui: &mut egui::Ui, sort: &mut AccountSort, by: AccountSort, text: &str) {
     if ui
         .selectable_label(*sort == by, text)
         .on_hover_text("sort by this")
@@ -57,10 +56,10 @@ pub fn side_panel(ui: &mut egui::Ui, state: &mut State, feed: &Feed) {
         .num_columns(5)
         .min_col_width(60.0)
         .show(ui, |ui| {
-            sort_header(ui, &mut sort, SortBy::Name, "account");
-            sort_header(ui, &mut sort, SortBy::Rate, "rate/s");
-            sort_header(ui, &mut sort, SortBy::Total, "total");
-            sort_header(ui, &mut sort, SortBy::Share, "share");
+            sort_header(ui, &mut sort, AccountSort::Name, "account");
+            sort_header(ui, &mut sort, AccountSort::Rate, "rate/s");
+            sort_header(ui, &mut sort, AccountSort::Total, "total");
+            sort_header(ui, &mut sort, AccountSort::Window, "share");
             ui.label("trend");
             ui.end_row();
         });

@@ -3,7 +3,7 @@
 use crate::state::{Feed, State, ThemeChoice, WINDOW_NAMES};
 use crate::theme::{BAD, GOOD};
 use egui::RichText;
-use tally_collector::stat::short_number;
+use tally_core::short_number;
 
 pub fn show(ui: &mut egui::Ui, state: &mut State, feed: &Feed) {
     ui.horizontal_wrapped(|ui| {
@@ -57,7 +57,7 @@ pub fn show(ui: &mut egui::Ui, state: &mut State, feed: &Feed) {
             ui.painter().circle_filled(dot.center(), 4.5, colour);
             let mut text = format!("{} {} {}", source.kind, source.address, source.state.as_str());
             let details = source.details(now);
-            if !details.is_empty() && source.is_hub_client() {
+            if !details.is_empty() && source.kind.is_hub_client() {
                 text.push_str(&format!(" ({details})"));
             }
             let label = ui.label(text);

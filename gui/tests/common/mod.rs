@@ -5,8 +5,8 @@
 use egui_kittest::Harness;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
-use tally_collector::source::{SourceState, SourceStatus};
 use tally_core::{Engine, EngineConfig, Event, Timestamp, Value};
+use tally_core::{SourceState, SourceStatus};
 use tally_gui::{Feed, GuiApp, Mode, Remembered};
 
 /// Half past an hour, so that every window starts after the engine's origin.
@@ -20,7 +20,7 @@ pub struct Fixture {
 
 pub fn source(state: SourceState, last_message: u64) -> SourceStatus {
     SourceStatus {
-        kind: "zmq".into(),
+        kind: tally_core::SourceKind::Zmq,
         address: "tcp://hub:6000".into(),
         state,
         received: 360,

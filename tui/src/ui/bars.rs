@@ -7,7 +7,7 @@ use ratatui::layout::Rect;
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Widget;
-use tally_collector::stat::short_number;
+use tally_core::short_number;
 use tally_core::{Stack, human_duration};
 
 /// Partial cell heights, in eighths.

@@ -3,8 +3,8 @@
 use crate::app::App;
 use crate::theme::Theme;
 use ratatui::text::{Line, Span};
-use tally_collector::stat::short_number;
 use tally_core::human_duration;
+use tally_core::short_number;
 
 pub fn summary<'a>(app: &App, theme: &Theme) -> Line<'a> {
     let snapshot = app.shown();
@@ -60,7 +60,7 @@ pub fn sources<'a>(app: &App, theme: &Theme) -> Line<'a> {
             source.address,
             source.state.as_str()
         )));
-        if source.is_hub_client() {
+        if source.kind.is_hub_client() {
             let details = source.details(app.shown().time);
             spans.push(Span::styled(format!(" {details}"), theme.muted()));
         }

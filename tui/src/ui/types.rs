@@ -7,8 +7,8 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
 use ratatui::text::Span;
 use ratatui::widgets::{Block, Borders, Cell, Row, Table, TableState};
-use tally_collector::stat::short_number;
 use tally_core::TypeStats;
+use tally_core::short_number;
 
 fn measure(t: &TypeStats) -> String {
     if let Some(timing) = &t.timing {

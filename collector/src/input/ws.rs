@@ -6,15 +6,16 @@
 //! capped, jittered exponential backoff. A hub whose connections keep ending in oversize or
 //! invalid frames trips a breaker that waits [`BREAKER_PAUSE`] before trying again.
 
-use super::{Handoff, HubError, Intake, display_url, start_decoder};
-use crate::source::{SourceHealth, SourceState, now};
+use super::Source;
+use super::hub::{Handoff, HubError, HubLimits, display_url, start_decoder};
+use crate::health::Health;
+use crate::ingest::Ingest;
 use futures_util::{SinkExt, StreamExt};
 use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::time::Duration;
-use tally_core::{Engine, Rejection};
+use tally_core::{Rejection, SourceKind, SourceState};
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::error::ProtocolError;
@@ -116,7 +117,7 @@ pub fn handshake_request(url: &str, headers: &[WsHeader]) -> Result<Request, Hub
 /// A running subscription to one WebSocket hub.
 #[derive(Debug)]
 pub struct WsSubscriber {
-    health: Arc<SourceHealth>,
+    health: Arc<Health>,
     task: tokio::task::JoinHandle<()>,
     decoder: std::thread::JoinHandle<()>,
 }
@@ -127,22 +128,22 @@ impl WsSubscriber {
         runtime: &tokio::runtime::Handle,
         url: &str,
         headers: &[WsHeader],
-        intake: &Intake,
+        ingest: &Ingest,
+        limits: &HubLimits,
     ) -> Result<Self, HubError> {
         let request = handshake_request(url, headers)?;
         // wss:// needs a process-wide crypto provider; another part of the program may
         // have installed one already, which is as good.
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let health = Arc::new(SourceHealth::new("ws", display_url(url), SourceState::Connecting));
+        let health = Arc::new(Health::new(display_url(url), SourceState::Connecting));
         let (handoff, decoder) =
-            start_decoder("tally-ws-decode".into(), &health, intake).map_err(HubError::Thread)?;
+            start_decoder("tally-ws-decode".into(), &health, ingest, limits).map_err(HubError::Thread)?;
         let client = Client {
             request,
             handoff,
-            engine: Arc::clone(&intake.engine),
+            ingest: ingest.clone(),
             health: Arc::clone(&health),
-            max_message: intake.limits.max_message,
-            stop: Arc::clone(&intake.stop),
+            max_message: limits.max_message,
         };
         let task = runtime.spawn(client.run());
         Ok(WsSubscriber {
@@ -151,16 +152,22 @@ impl WsSubscriber {
             decoder,
         })
     }
+}
 
-    pub fn health(&self) -> &Arc<SourceHealth> {
+impl Source for WsSubscriber {
+    fn kind(&self) -> SourceKind {
+        SourceKind::Ws
+    }
+
+    fn health(&self) -> &Health {
         &self.health
     }
 
     /// Stops the task and waits for the decoder to finish what was received.
-    pub fn join(self) {
+    fn stop(self: Box<Self>) {
         self.task.abort();
         // The decoder ends when the task's hand-off is dropped, which the runtime does once the
-        // task is cancelled; the collector shuts the runtime down before calling this.
+        // task is cancelled.
         let _ = self.decoder.join();
         self.health.set_state(SourceState::Stopped);
     }
@@ -203,10 +210,9 @@ enum End {
 struct Client {
     request: Request,
     handoff: Handoff,
-    engine: Arc<Engine>,
-    health: Arc<SourceHealth>,
+    ingest: Ingest,
+    health: Arc<Health>,
     max_message: usize,
-    stop: Arc<AtomicBool>,
 }
 
 impl Client {
@@ -216,7 +222,7 @@ impl Client {
             .max_frame_size(Some(self.max_message));
         let mut backoff = Backoff::default();
         let mut abusive = 0;
-        while !self.stop.load(Relaxed) {
+        while !self.ingest.stopping() {
             let connect =
                 tokio_tungstenite::connect_async_with_config(self.request.clone(), Some(config), true);
             let note = match tokio::time::timeout(HANDSHAKE_TIMEOUT, connect).await {
@@ -260,14 +266,14 @@ impl Client {
                 self.health.set_note(format!("{note}: reconnecting"));
                 backoff.wait()
             };
-            tracing::info!("WebSocket hub {}: {note}", self.health.status(None).address);
+            tracing::info!("WebSocket hub {}: {note}", self.health.address());
             self.sleep(wait).await;
         }
     }
 
     async fn sleep(&self, wait: Duration) {
         let until = Instant::now() + wait;
-        while Instant::now() < until && !self.stop.load(Relaxed) {
+        while Instant::now() < until && !self.ingest.stopping() {
             tokio::time::sleep(STOP_CHECK.min(until - Instant::now())).await;
         }
     }
@@ -307,7 +313,7 @@ impl Client {
                         return End::Lost("cannot write to the hub".into());
                     }
                 }
-                _ = stop_check.tick() => if self.stop.load(Relaxed) {
+                _ = stop_check.tick() => if self.ingest.stopping() {
                     let _ = outgoing.close().await;
                     return End::Stopped;
                 },
@@ -332,9 +338,7 @@ impl Client {
             WsError::Protocol(error) => (Rejection::Json, format!("WebSocket protocol error: {error}")),
             _ => return End::Lost(format!("connection lost: {error}")),
         };
-        let time = now();
-        self.engine.reject(reason, &detail, b"", time);
-        self.health.received(1, 0, 0, 1, time);
+        self.ingest.reject(&self.health, reason, &detail, b"");
         End::Abuse(detail)
     }
 }

@@ -1,13 +1,13 @@
 //! `tally-gui`: the desktop dashboard on the embedded collector.
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches, Parser};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 use tally_collector::collector::Collector;
 use tally_collector::config::SourceArgs;
-use tally_collector::source::now;
+use tally_collector::health::now;
 use tally_gui::state::{SnapshotWorker, ThemeChoice};
 use tally_gui::{Feed, GuiApp, Mode};
 
@@ -29,12 +29,14 @@ struct Cli {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // The matches are kept: configuration layers the flags given over the file.
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|error| error.exit());
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(tally_collector::logging::filter())
         .init();
-    match run(&cli) {
+    match run(&cli, &matches) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             eprintln!("tally-gui: {message}");
@@ -43,16 +45,16 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: &Cli) -> Result<(), String> {
-    let settings = cli.sources.resolve().map_err(|e| e.to_string())?;
-    let collector = Arc::new(Collector::start(&settings).map_err(|e| e.to_string())?);
+fn run(cli: &Cli, matches: &clap::ArgMatches) -> Result<(), Box<dyn std::error::Error>> {
+    let settings = cli.sources.resolve(matches)?;
+    let collector = Arc::new(Collector::start(&settings)?);
     let quit = Arc::new(AtomicBool::new(false));
     for signal in [
         signal_hook::consts::SIGTERM,
         signal_hook::consts::SIGINT,
         signal_hook::consts::SIGHUP,
     ] {
-        signal_hook::flag::register(signal, Arc::clone(&quit)).map_err(|e| e.to_string())?;
+        signal_hook::flag::register(signal, Arc::clone(&quit))?;
     }
     let mode = if cli.kiosk {
         Mode::Kiosk {
@@ -112,5 +114,5 @@ fn run(cli: &Cli) -> Result<(), String> {
     if let Ok(collector) = Arc::try_unwrap(collector) {
         collector.stop();
     }
-    result.map_err(|e| format!("cannot open the window: {e}"))
+    Ok(result.map_err(|e| format!("cannot open the window: {e}"))?)
 }

@@ -7,12 +7,14 @@
 //! socket and a monitor socket (for the connection state), splits messages into payloads, and
 //! hands them to the decoder.
 
-use super::{Handoff, HubError, HubLimits, Intake, start_decoder};
-use crate::source::{SourceHealth, SourceState, now};
+use super::Source;
+use super::hub::{Handoff, HubError, HubLimits, display_url, start_decoder};
+use crate::health::Health;
+use crate::ingest::Ingest;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::thread::JoinHandle;
-use tally_core::{Engine, Rejection};
+use tally_core::{Rejection, SourceKind, SourceState};
 
 /// The first reconnect attempt after a hub goes away.
 pub const RECONNECT_MS: i32 = 100;
@@ -32,7 +34,7 @@ static MONITORS: AtomicU64 = AtomicU64::new(0);
 /// A running subscription to one hub.
 #[derive(Debug)]
 pub struct ZmqSubscriber {
-    health: Arc<SourceHealth>,
+    health: Arc<Health>,
     receiver: JoinHandle<()>,
     decoder: JoinHandle<()>,
 }
@@ -73,29 +75,25 @@ impl ZmqSubscriber {
         context: &zmq::Context,
         endpoint: &str,
         topics: &[String],
-        intake: &Intake,
+        ingest: &Ingest,
+        limits: &HubLimits,
     ) -> Result<Self, HubError> {
         let fail = |error| HubError::Zmq {
-            endpoint: super::display_url(endpoint),
+            endpoint: display_url(endpoint),
             error,
         };
-        let (socket, monitor) = Self::subscribe(context, endpoint, topics, &intake.limits).map_err(fail)?;
-        let health = Arc::new(SourceHealth::new(
-            "zmq",
-            super::display_url(endpoint),
-            SourceState::Connecting,
-        ));
+        let (socket, monitor) = Self::subscribe(context, endpoint, topics, limits).map_err(fail)?;
+        let health = Arc::new(Health::new(display_url(endpoint), SourceState::Connecting));
         let (handoff, decoder) =
-            start_decoder("tally-zmq-decode".into(), &health, intake).map_err(HubError::Thread)?;
+            start_decoder("tally-zmq-decode".into(), &health, ingest, limits).map_err(HubError::Thread)?;
         let receive = Receive {
             socket,
             endpoint: endpoint.to_owned(),
             monitor,
             topics: topics.to_vec(),
             handoff,
-            engine: Arc::clone(&intake.engine),
+            ingest: ingest.clone(),
             health: Arc::clone(&health),
-            stop: Arc::clone(&intake.stop),
         };
         let receiver = std::thread::Builder::new()
             .name("tally-zmq".into())
@@ -142,13 +140,19 @@ impl ZmqSubscriber {
         socket.connect(endpoint)?;
         Ok((socket, monitor))
     }
+}
 
-    pub fn health(&self) -> &Arc<SourceHealth> {
+impl Source for ZmqSubscriber {
+    fn kind(&self) -> SourceKind {
+        SourceKind::Zmq
+    }
+
+    fn health(&self) -> &Health {
         &self.health
     }
 
-    /// Waits for the threads (set the stop flag first); what was received is decoded.
-    pub fn join(self) {
+    /// Waits for the threads; what was received is decoded.
+    fn stop(self: Box<Self>) {
         let _ = self.receiver.join();
         let _ = self.decoder.join();
         self.health.set_state(SourceState::Stopped);
@@ -161,14 +165,13 @@ struct Receive {
     monitor: zmq::Socket,
     topics: Vec<String>,
     handoff: Handoff,
-    engine: Arc<Engine>,
-    health: Arc<SourceHealth>,
-    stop: Arc<AtomicBool>,
+    ingest: Ingest,
+    health: Arc<Health>,
 }
 
 impl Receive {
     fn run(self) {
-        while !self.stop.load(Relaxed) {
+        while !self.ingest.stopping() {
             let mut items = [
                 self.socket.as_poll_item(zmq::POLLIN),
                 self.monitor.as_poll_item(zmq::POLLIN),
@@ -207,10 +210,7 @@ impl Receive {
                     // (an oversize message is one): a fresh connect covers both.
                     let _ = self.socket.disconnect(&self.endpoint);
                     if let Err(error) = self.socket.connect(&self.endpoint) {
-                        tracing::warn!(
-                            "ZeroMQ reconnect to {} failed: {error}",
-                            self.health.status(None).address
-                        );
+                        tracing::warn!("ZeroMQ reconnect to {} failed: {error}", self.health.address());
                     }
                 }
                 zmq::SocketEvent::HANDSHAKE_FAILED_PROTOCOL
@@ -243,11 +243,9 @@ impl Receive {
             let evidence = frames.first().cloned().unwrap_or_default();
             match payloads(frames) {
                 Ok(payloads) => payloads.into_iter().for_each(|p| self.handoff.offer(p)),
-                Err(detail) => {
-                    let time = now();
-                    self.engine.reject(Rejection::Json, detail, &evidence, time);
-                    self.health.received(1, evidence.len() as u64, 0, 1, time);
-                }
+                Err(detail) => self
+                    .ingest
+                    .reject(&self.health, Rejection::Json, detail, &evidence),
             }
         }
     }

@@ -1,14 +1,16 @@
 //! TCP and Unix-domain stream listeners: newline-separated payloads (StatsD lines, hub JSON
 //! documents), each line decoded like a datagram. A partial line waits for the next read; a
 //! line longer than [`MAX_LINE`] is rejected and skipped up to its newline, and the connection
-//! stays open. One task and one recorder per connection, on the collector's runtime.
+//! stays open. One task and one [`Intake`] per connection, on the collector's runtime.
 
-use crate::decode::{self, DecodeOptions, Recording, Sink};
-use crate::source::{BindError, SourceHealth, SourceState, now};
+use super::Source;
+use crate::bind::BindError;
+use crate::health::Health;
+use crate::ingest::{Ingest, Intake};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use tally_core::{Engine, Rejection};
+use tally_core::{Rejection, SourceKind, SourceState};
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::runtime::Handle;
 use tokio::sync::Semaphore;
@@ -29,7 +31,8 @@ pub enum StreamAddress {
 
 #[derive(Debug)]
 pub struct StreamListener {
-    health: Arc<SourceHealth>,
+    kind: SourceKind,
+    health: Arc<Health>,
     local: StreamAddress,
     accept: JoinHandle<()>,
 }
@@ -52,60 +55,51 @@ fn bind_unix(path: &Path) -> std::io::Result<std::os::unix::net::UnixListener> {
 }
 
 impl StreamListener {
-    pub fn start(
-        runtime: &Handle,
-        address: &StreamAddress,
-        engine: &Arc<Engine>,
-        decode: &DecodeOptions,
-    ) -> Result<Self, BindError> {
+    pub fn start(runtime: &Handle, address: &StreamAddress, ingest: &Ingest) -> Result<Self, BindError> {
         let _entered = runtime.enter();
-        let (listener, local, health) = match address {
+        let (listener, local) = match address {
             StreamAddress::Tcp(address) => {
                 let fail = |error| BindError::tcp(*address, error);
                 let std_listener = std::net::TcpListener::bind(address).map_err(fail)?;
                 std_listener.set_nonblocking(true).map_err(fail)?;
                 let local = std_listener.local_addr().map_err(fail)?;
                 let listener = tokio::net::TcpListener::from_std(std_listener).map_err(fail)?;
-                let health = SourceHealth::new("tcp", local.to_string(), SourceState::Listening);
-                (Listener::Tcp(listener), StreamAddress::Tcp(local), health)
+                (Listener::Tcp(listener), StreamAddress::Tcp(local))
             }
             StreamAddress::Unix(path) => {
                 let fail = |error| BindError::unix(path, error);
                 let std_listener = bind_unix(path).map_err(fail)?;
                 std_listener.set_nonblocking(true).map_err(fail)?;
                 let listener = tokio::net::UnixListener::from_std(std_listener).map_err(fail)?;
-                let health = SourceHealth::new("unix", path.display().to_string(), SourceState::Listening);
-                (
-                    Listener::Unix(listener),
-                    StreamAddress::Unix(path.clone()),
-                    health,
-                )
+                (Listener::Unix(listener), StreamAddress::Unix(path.clone()))
             }
         };
-        let health = Arc::new(health);
-        let accept = runtime.spawn(accept_loop(
-            listener,
-            Arc::clone(engine),
-            Arc::clone(&health),
-            decode.clone(),
-        ));
+        let (kind, shown) = match &local {
+            StreamAddress::Tcp(address) => (SourceKind::Tcp, address.to_string()),
+            StreamAddress::Unix(path) => (SourceKind::Unix, path.display().to_string()),
+        };
+        let health = Arc::new(Health::new(shown, SourceState::Listening));
+        let accept = runtime.spawn(accept_loop(listener, ingest.clone(), Arc::clone(&health)));
         Ok(StreamListener {
+            kind,
             health,
             local,
             accept,
         })
     }
+}
 
-    pub fn local(&self) -> &StreamAddress {
-        &self.local
+impl Source for StreamListener {
+    fn kind(&self) -> SourceKind {
+        self.kind
     }
 
-    pub fn health(&self) -> &Arc<SourceHealth> {
+    fn health(&self) -> &Health {
         &self.health
     }
 
     /// Stops accepting (connections end with the runtime) and removes a Unix socket file.
-    pub fn stop(self) {
+    fn stop(self: Box<Self>) {
         self.accept.abort();
         if let StreamAddress::Unix(path) = &self.local {
             let _ = std::fs::remove_file(path);
@@ -114,12 +108,7 @@ impl StreamListener {
     }
 }
 
-async fn accept_loop(
-    listener: Listener,
-    engine: Arc<Engine>,
-    health: Arc<SourceHealth>,
-    decode: DecodeOptions,
-) {
+async fn accept_loop(listener: Listener, ingest: Ingest, health: Arc<Health>) {
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     loop {
         let accepted: std::io::Result<Box<dyn AsyncRead + Send + Unpin>> = match &listener {
@@ -140,9 +129,9 @@ async fn accept_loop(
             continue;
         };
         health.connected(1);
-        let (engine, health, decode) = (Arc::clone(&engine), Arc::clone(&health), decode.clone());
+        let (intake, health) = (ingest.intake(&health), Arc::clone(&health));
         tokio::spawn(async move {
-            read_lines(stream, &engine, &health, &decode).await;
+            read_lines(stream, intake).await;
             health.connected(-1);
             drop(slot);
         });
@@ -150,13 +139,7 @@ async fn accept_loop(
 }
 
 /// Reads one connection to its end, decoding each line.
-async fn read_lines(
-    mut stream: impl AsyncRead + Unpin,
-    engine: &Arc<Engine>,
-    health: &SourceHealth,
-    options: &DecodeOptions,
-) {
-    let mut recorder = engine.recorder();
+async fn read_lines(mut stream: impl AsyncRead + Unpin, mut intake: Intake) {
     let mut buffer: Vec<u8> = Vec::with_capacity(READ_CHUNK);
     // Inside an over-long line, discarding up to its newline.
     let mut skipping = false;
@@ -166,45 +149,38 @@ async fn read_lines(
         let read = stream.read(&mut buffer[filled..]).await.unwrap_or(0);
         buffer.truncate(filled + read);
         let at_end = read == 0;
-        let time = now();
-        let mut sink = Recording::new(&mut recorder, time).tapped(options.republish.as_deref());
-        let mut lines = 0;
-        let mut consumed = 0;
-        while let Some(newline) = buffer[consumed..].iter().position(|&b| b == b'\n') {
-            let line = &buffer[consumed..consumed + newline];
-            consumed += newline + 1;
-            if std::mem::take(&mut skipping) {
-                continue;
+        intake.batch(|batch| {
+            batch.received(read);
+            let mut consumed = 0;
+            while let Some(newline) = buffer[consumed..].iter().position(|&b| b == b'\n') {
+                let line = &buffer[consumed..consumed + newline];
+                consumed += newline + 1;
+                if std::mem::take(&mut skipping) {
+                    continue;
+                }
+                let line = line.strip_suffix(b"\r").unwrap_or(line);
+                if !line.iter().all(u8::is_ascii_whitespace) {
+                    batch.decode(line);
+                }
             }
-            let line = line.strip_suffix(b"\r").unwrap_or(line);
-            if !line.iter().all(u8::is_ascii_whitespace) {
-                decode::decode(line, time, options, &mut sink);
-                lines += 1;
+            buffer.drain(..consumed);
+            if at_end && !buffer.is_empty() && !skipping {
+                // The last line needs no newline.
+                batch.decode(&buffer);
+                buffer.clear();
             }
-        }
-        buffer.drain(..consumed);
-        if at_end && !buffer.is_empty() && !skipping {
-            // The last line needs no newline.
-            decode::decode(&buffer, time, options, &mut sink);
-            lines += 1;
-            buffer.clear();
-        }
-        if buffer.len() > MAX_LINE {
-            if !skipping {
-                sink.reject(
-                    Rejection::Oversize,
-                    "line longer than 64 KiB (skipped to its newline)",
-                    &buffer,
-                );
+            if buffer.len() > MAX_LINE {
+                if !skipping {
+                    batch.reject(
+                        Rejection::Oversize,
+                        "line longer than 64 KiB (skipped to its newline)",
+                        &buffer,
+                    );
+                }
+                skipping = true;
+                buffer.clear();
             }
-            skipping = true;
-            buffer.clear();
-        }
-        let (events, bad) = (sink.events, sink.bad);
-        recorder.flush();
-        if lines > 0 || bad > 0 || read > 0 {
-            health.received(lines, read as u64, events, bad, time);
-        }
+        });
         if at_end {
             return;
         }

@@ -3,7 +3,8 @@
 //! popularity, several event types (counters, timings, gauges, sets; StatsD and hub JSON),
 //! a slow swell, bursts and quiet spells.
 
-use crate::source::{SourceHealth, SourceState, now};
+use super::Source;
+use crate::health::{Health, now};
 use std::f64::consts::TAU;
 use std::fmt::Write as _;
 use std::net::{SocketAddr, UdpSocket};
@@ -11,6 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+use tally_core::{SourceKind, SourceState};
 
 pub const ACCOUNTS: [&str; 36] = [
     "acme",
@@ -60,7 +62,7 @@ const DATAGRAM: usize = 1400;
 #[derive(Debug)]
 pub struct Demo {
     thread: JoinHandle<()>,
-    health: Arc<SourceHealth>,
+    health: Arc<Health>,
 }
 
 impl Demo {
@@ -71,11 +73,7 @@ impl Demo {
             "127.0.0.1:0"
         })?;
         socket.connect(target)?;
-        let health = Arc::new(SourceHealth::new(
-            "demo",
-            format!("-> {target}"),
-            SourceState::Connected,
-        ));
+        let health = Arc::new(Health::new(format!("-> {target}"), SourceState::Connected));
         let generator = Generator {
             socket,
             health: Arc::clone(&health),
@@ -87,12 +85,18 @@ impl Demo {
             .spawn(move || generator.run())?;
         Ok(Demo { thread, health })
     }
+}
 
-    pub fn health(&self) -> &Arc<SourceHealth> {
+impl Source for Demo {
+    fn kind(&self) -> SourceKind {
+        SourceKind::Demo
+    }
+
+    fn health(&self) -> &Health {
         &self.health
     }
 
-    pub fn join(self) {
+    fn stop(self: Box<Self>) {
         let _ = self.thread.join();
         self.health.set_state(SourceState::Stopped);
     }
@@ -100,7 +104,7 @@ impl Demo {
 
 struct Generator {
     socket: UdpSocket,
-    health: Arc<SourceHealth>,
+    health: Arc<Health>,
     rng: fastrand::Rng,
     stop: Arc<AtomicBool>,
 }

@@ -1,14 +1,13 @@
 //! `tally`: the terminal dashboard's binary, and the headless commands.
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 use tally_collector::collector::Collector;
-use tally_collector::config::{Settings, SourceArgs};
-use tally_collector::hub::publish::PublishSettings;
+use tally_collector::config::{HubArgs, Settings, SourceArgs};
 use tally_collector::send::{self, SendOptions};
 use tally_collector::stat::{self, StatOptions};
 use tally_core::{Engine, Window, human_duration};
@@ -54,11 +53,6 @@ struct ReportArgs {
     top: usize,
 }
 
-/// The classic hub's ZeroMQ endpoint, loopback only.
-const DEFAULT_PUBLISH_ZMQ: &str = "tcp://127.0.0.1:6000";
-/// The classic hub's WebSocket port, loopback only.
-const DEFAULT_SERVE_WS: &str = "127.0.0.1:5555";
-
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run the collector without a UI and print stats every interval
@@ -73,12 +67,8 @@ enum Command {
     Hub {
         #[command(flatten)]
         sources: SourceArgs,
-        /// Publish events on a ZeroMQ PUB socket bound here (frames `<type> <json>`)
-        #[arg(long, value_name = "ENDPOINT")]
-        publish_zmq: Option<String>,
-        /// Serve events to WebSocket clients at ws://ADDR/ws (one text frame per event)
-        #[arg(long, value_name = "ADDR")]
-        serve_ws: Option<std::net::SocketAddr>,
+        #[command(flatten)]
+        publish: HubArgs,
         #[command(flatten)]
         report: ReportArgs,
     },
@@ -93,7 +83,9 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // The matches are kept: configuration layers the flags given over the file.
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|error| error.exit());
     if cli.command.is_some() {
         // Headless commands log to stderr; the dashboard logs to a file (see `dashboard`).
         tracing_subscriber::fmt()
@@ -102,33 +94,20 @@ fn main() -> ExitCode {
             .with_env_filter(tally_collector::logging::filter())
             .init();
     }
+    let subcommand = |name| matches.subcommand_matches(name).unwrap_or(&matches);
     let result = match cli.command {
-        None => dashboard::run(&cli.sources, cli.fps, cli.theme),
-        Some(Command::Stat { sources, report }) => sources
-            .resolve()
-            .map_err(|e| e.to_string())
-            .and_then(|s| run_stat(&s, &report)),
+        None => dashboard::run(&cli.sources, &matches, cli.fps, cli.theme),
+        Some(Command::Stat { sources, report }) => (sources.resolve(subcommand("stat")))
+            .map_err(Failure::from)
+            .and_then(|settings| run_stat(&settings, &report)),
+        // `publish` is read through the matches, over the file's `[hub]` table.
         Some(Command::Hub {
             sources,
-            publish_zmq,
-            serve_ws,
+            publish: _,
             report,
-        }) => sources
-            .resolve()
-            .map_err(|e| e.to_string())
-            .and_then(|mut settings| {
-                settings.publish = PublishSettings {
-                    zmq: publish_zmq.clone(),
-                    ws: serve_ws,
-                };
-                if settings.publish.is_empty() {
-                    settings.publish = PublishSettings {
-                        zmq: Some(DEFAULT_PUBLISH_ZMQ.to_owned()),
-                        ws: Some(DEFAULT_SERVE_WS.parse().expect("valid default address")),
-                    };
-                }
-                run_stat(&settings, &report)
-            }),
+        }) => (sources.resolve_hub(subcommand("hub")))
+            .map_err(Failure::from)
+            .and_then(|settings| run_stat(&settings, &report)),
         Some(Command::Send { options, json }) => run_send(&options, json),
     };
     match result {
@@ -139,6 +118,9 @@ fn main() -> ExitCode {
         }
     }
 }
+
+/// What ends a command early; its message is what the user reads (causes included).
+type Failure = Box<dyn std::error::Error>;
 
 /// The preset window that spans `span`, or a message listing the ones there are.
 fn window_for(engine: &Engine, span: Duration) -> Result<Window, String> {
@@ -160,8 +142,8 @@ fn window_for(engine: &Engine, span: Duration) -> Result<Window, String> {
 }
 
 /// Collects (and, for `tally hub`, publishes) and reports until stopped.
-fn run_stat(settings: &Settings, report: &ReportArgs) -> Result<(), String> {
-    let collector = Collector::start(settings).map_err(|e| e.to_string())?;
+fn run_stat(settings: &Settings, report: &ReportArgs) -> Result<(), Failure> {
+    let collector = Collector::start(settings)?;
     for output in collector.outputs() {
         eprintln!("tally: publishing on {} ({})", output.address, output.kind);
     }
@@ -180,11 +162,11 @@ fn run_stat(settings: &Settings, report: &ReportArgs) -> Result<(), String> {
     match result {
         // A closed pipe (`tally stat | head`) is a normal way to stop.
         Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        other => other.map_err(|e| e.to_string()),
+        other => Ok(other?),
     }
 }
 
-fn run_send(options: &SendOptions, json: bool) -> Result<(), String> {
+fn run_send(options: &SendOptions, json: bool) -> Result<(), Failure> {
     let report = send::send(options).map_err(|e| format!("sending to {}: {e}", options.to))?;
     let mut out = std::io::stdout().lock();
     let written = if json {
@@ -205,5 +187,5 @@ fn run_send(options: &SendOptions, json: bool) -> Result<(), String> {
                 .try_for_each(|(account, n)| writeln!(out, "  {account:<16} {n}"))
         })
     };
-    written.map_err(|e| e.to_string())
+    Ok(written?)
 }

@@ -1,8 +1,10 @@
 //! The UDP listener: one receive thread per `SO_REUSEPORT` socket, batched receives
-//! (`recvmmsg`), decode, record; a flush to the engine after every batch.
+//! (`recvmmsg`), each batch into the engine through an [`Intake`].
 
-use crate::decode::{self, DecodeOptions, Recording};
-use crate::source::{BindError, SourceHealth, SourceState, now};
+use super::Source;
+use crate::bind::BindError;
+use crate::health::Health;
+use crate::ingest::{Ingest, Intake};
 use nix::errno::Errno;
 use nix::sys::socket::{MsgFlags, MultiHeaders, SockaddrStorage, recvmmsg};
 use socket2::{Domain, Protocol, Socket, Type};
@@ -14,7 +16,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::thread::JoinHandle;
 use std::time::Duration;
-use tally_core::{Engine, Recorder};
+use tally_core::{SourceKind, SourceState, SourceStatus};
 
 /// The largest UDP payload; every datagram up to it is read whole.
 pub const MAX_DATAGRAM: usize = 64 * 1024;
@@ -29,7 +31,6 @@ pub struct UdpOptions {
     pub threads: usize,
     /// Receive buffer to ask the kernel for, per socket.
     pub recv_buffer: usize,
-    pub decode: DecodeOptions,
 }
 
 impl Default for UdpOptions {
@@ -37,7 +38,6 @@ impl Default for UdpOptions {
         UdpOptions {
             threads: 0,
             recv_buffer: 8 << 20,
-            decode: DecodeOptions::default(),
         }
     }
 }
@@ -46,7 +46,7 @@ impl Default for UdpOptions {
 #[derive(Debug)]
 pub struct UdpListener {
     local: SocketAddr,
-    health: Arc<SourceHealth>,
+    health: Arc<Health>,
     inodes: Vec<u64>,
     threads: Vec<JoinHandle<()>>,
 }
@@ -66,13 +66,8 @@ fn bind_one(address: SocketAddr, recv_buffer: usize) -> io::Result<(Socket, usiz
 }
 
 impl UdpListener {
-    /// Binds `address` (`threads` sockets sharing the port) and starts receiving into `engine`.
-    pub fn start(
-        address: SocketAddr,
-        engine: &Arc<Engine>,
-        options: &UdpOptions,
-        stop: &Arc<AtomicBool>,
-    ) -> Result<Self, BindError> {
+    /// Binds `address` (`threads` sockets sharing the port) and starts receiving.
+    pub fn start(address: SocketAddr, ingest: &Ingest, options: &UdpOptions) -> Result<Self, BindError> {
         let threads = match options.threads {
             0 => std::thread::available_parallelism().map_or(1, usize::from),
             n => n,
@@ -97,11 +92,7 @@ impl UdpListener {
                 bind_one(local, options.recv_buffer).map_err(|error| BindError::udp(local, error))?;
             sockets.push(socket);
         }
-        let health = Arc::new(SourceHealth::new(
-            "udp",
-            local.to_string(),
-            SourceState::Listening,
-        ));
+        let health = Arc::new(Health::new(local.to_string(), SourceState::Listening));
         if granted < options.recv_buffer {
             let note = format!(
                 "receive buffer {} KiB of {} KiB asked: raise it with `sysctl -w net.core.rmem_max={}`",
@@ -122,10 +113,8 @@ impl UdpListener {
             .map(|(i, socket)| {
                 let receiver = Receiver {
                     socket: socket.into(),
-                    recorder: engine.recorder(),
-                    health: Arc::clone(&health),
-                    decode: options.decode.clone(),
-                    stop: Arc::clone(stop),
+                    intake: ingest.intake(&health),
+                    stop: Arc::clone(&ingest.stop),
                 };
                 std::thread::Builder::new()
                     .name(format!("udp-{}-{i}", local.port()))
@@ -145,17 +134,29 @@ impl UdpListener {
         self.local
     }
 
-    pub fn health(&self) -> &Arc<SourceHealth> {
-        &self.health
-    }
-
     /// Datagrams the kernel dropped on this listener's sockets since they were opened.
     pub fn kernel_drops(&self) -> Option<u64> {
         kernel_drops(&self.inodes)
     }
+}
 
-    /// Waits for the receive threads (after the stop flag was set).
-    pub fn join(self) {
+impl Source for UdpListener {
+    fn kind(&self) -> SourceKind {
+        SourceKind::Udp
+    }
+
+    fn health(&self) -> &Health {
+        &self.health
+    }
+
+    fn status(&self) -> SourceStatus {
+        SourceStatus {
+            kernel_drops: self.kernel_drops(),
+            ..self.health.source_status(SourceKind::Udp)
+        }
+    }
+
+    fn stop(self: Box<Self>) {
         for thread in self.threads {
             let _ = thread.join();
         }
@@ -165,9 +166,7 @@ impl UdpListener {
 
 struct Receiver {
     socket: UdpSocket,
-    recorder: Recorder,
-    health: Arc<SourceHealth>,
-    decode: DecodeOptions,
+    intake: Intake,
     stop: Arc<AtomicBool>,
 }
 
@@ -207,17 +206,13 @@ impl Receiver {
                     }
                 }
             };
-            let time = now();
-            let mut sink = Recording::new(&mut self.recorder, time).tapped(self.decode.republish.as_deref());
-            let mut bytes = 0;
-            for (i, &length) in lengths[..received].iter().enumerate() {
-                let start = i * MAX_DATAGRAM;
-                decode::decode(&buffers[start..start + length], time, &self.decode, &mut sink);
-                bytes += length as u64;
-            }
-            let (events, bad) = (sink.events, sink.bad);
-            self.recorder.flush();
-            self.health.received(received as u64, bytes, events, bad, time);
+            self.intake.batch(|batch| {
+                for (i, &length) in lengths[..received].iter().enumerate() {
+                    let start = i * MAX_DATAGRAM;
+                    batch.decode(&buffers[start..start + length]);
+                    batch.received(length);
+                }
+            });
         }
     }
 }

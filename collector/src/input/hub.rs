@@ -1,48 +1,31 @@
-//! Remote hubs: subscribing to one ([`zmq_client`], [`ws_client`]) and being one
-//! ([`publish`]).
+//! What the hub clients ([`super::zmq`], [`super::ws`]) share.
 //!
 //! A hub client's receiver (a thread for ZeroMQ, a task for WebSocket) never decodes: it
 //! hands each payload to a decoder thread over a bounded [`Handoff`], so heartbeats and pings
 //! are answered however busy the aggregator is, and a backlog costs a counted drop rather than
 //! memory.
 
-pub mod publish;
-pub mod ws_client;
-pub mod zmq_client;
-
-use crate::decode::{self, DecodeOptions, Recording};
-use crate::source::{SourceHealth, now};
+use crate::health::Health;
+use crate::ingest::{Ingest, Intake};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::thread::JoinHandle;
-use tally_core::Engine;
 
 /// Why a hub client could not start (a bad address; anything else is retried, not fatal).
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum HubError {
-    Zmq { endpoint: String, error: zmq::Error },
+    #[error("cannot subscribe to ZeroMQ {endpoint}: {error} (expected e.g. --zmq tcp://127.0.0.1:6000)")]
+    Zmq {
+        endpoint: String,
+        #[source]
+        error: zmq::Error,
+    },
+    #[error("cannot subscribe to {url}: {reason} (expected e.g. --ws ws://127.0.0.1:5555/ws)")]
     Url { url: String, reason: String },
-    Thread(std::io::Error),
+    #[error("cannot start a hub client: {0}")]
+    Thread(#[source] std::io::Error),
 }
-
-impl std::fmt::Display for HubError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            HubError::Zmq { endpoint, error } => write!(
-                f,
-                "cannot subscribe to ZeroMQ {endpoint}: {error} (expected e.g. --zmq tcp://127.0.0.1:6000)"
-            ),
-            HubError::Url { url, reason } => write!(
-                f,
-                "cannot subscribe to {url}: {reason} (expected e.g. --ws ws://127.0.0.1:5555/ws)"
-            ),
-            HubError::Thread(error) => write!(f, "cannot start a hub client: {error}"),
-        }
-    }
-}
-
-impl std::error::Error for HubError {}
 
 /// Bounds on what one hub connection may make tally hold.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -68,22 +51,13 @@ impl Default for HubLimits {
     }
 }
 
-/// What every hub client feeds, by which rules, and when to stop.
-#[derive(Clone, Debug)]
-pub struct Intake {
-    pub engine: Arc<Engine>,
-    pub decode: DecodeOptions,
-    pub limits: HubLimits,
-    pub stop: Arc<AtomicBool>,
-}
-
 /// The receiver's end of the hand-off to a decoder thread.
 #[derive(Debug)]
 pub(crate) struct Handoff {
     sender: SyncSender<Vec<u8>>,
     queued_bytes: Arc<AtomicUsize>,
     max_bytes: usize,
-    health: Arc<SourceHealth>,
+    health: Arc<Health>,
 }
 
 impl Handoff {
@@ -109,55 +83,42 @@ const DECODE_BATCH: usize = 256;
 /// [`Handoff`] is dropped and the queue is empty.
 pub(crate) fn start_decoder(
     name: String,
-    health: &Arc<SourceHealth>,
-    intake: &Intake,
+    health: &Arc<Health>,
+    ingest: &Ingest,
+    limits: &HubLimits,
 ) -> std::io::Result<(Handoff, JoinHandle<()>)> {
-    let (sender, receiver) = sync_channel(intake.limits.queue_messages);
+    let (sender, receiver) = sync_channel(limits.queue_messages);
     let queued_bytes = Arc::new(AtomicUsize::new(0));
     let handoff = Handoff {
         sender,
         queued_bytes: Arc::clone(&queued_bytes),
-        max_bytes: intake.limits.queue_bytes,
+        max_bytes: limits.queue_bytes,
         health: Arc::clone(health),
     };
-    let (engine, health, options) = (
-        Arc::clone(&intake.engine),
-        Arc::clone(health),
-        intake.decode.clone(),
-    );
+    let intake = ingest.intake(health);
     let thread = std::thread::Builder::new()
         .name(name)
-        .spawn(move || decode_queued(&receiver, &queued_bytes, &engine, &health, &options))?;
+        .spawn(move || decode_queued(&receiver, &queued_bytes, intake))?;
     Ok((handoff, thread))
 }
 
-fn decode_queued(
-    receiver: &Receiver<Vec<u8>>,
-    queued_bytes: &AtomicUsize,
-    engine: &Arc<Engine>,
-    health: &SourceHealth,
-    options: &DecodeOptions,
-) {
-    let mut recorder = engine.recorder();
+fn decode_queued(receiver: &Receiver<Vec<u8>>, queued_bytes: &AtomicUsize, mut intake: Intake) {
     while let Ok(first) = receiver.recv() {
-        let time = now();
-        let mut sink = Recording::new(&mut recorder, time).tapped(options.republish.as_deref());
-        let (mut messages, mut bytes) = (0, 0);
-        let mut next = Some(first);
-        while let Some(payload) = next {
-            queued_bytes.fetch_sub(payload.len(), Relaxed);
-            decode::decode(&payload, time, options, &mut sink);
-            messages += 1;
-            bytes += payload.len() as u64;
-            next = if messages < DECODE_BATCH as u64 {
-                receiver.try_recv().ok()
-            } else {
-                None
-            };
-        }
-        let (events, bad) = (sink.events, sink.bad);
-        recorder.flush();
-        health.received(messages, bytes, events, bad, time);
+        intake.batch(|batch| {
+            let mut next = Some(first);
+            let mut messages = 0;
+            while let Some(payload) = next {
+                queued_bytes.fetch_sub(payload.len(), Relaxed);
+                batch.decode(&payload);
+                batch.received(payload.len());
+                messages += 1;
+                next = if messages < DECODE_BATCH {
+                    receiver.try_recv().ok()
+                } else {
+                    None
+                };
+            }
+        });
     }
 }
 
@@ -179,8 +140,9 @@ pub fn display_url(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::source::SourceState;
-    use tally_core::EngineConfig;
+    use crate::decode::DecodeOptions;
+    use crate::health::now;
+    use tally_core::{Engine, EngineConfig, SourceKind, SourceState};
 
     #[test]
     fn urls_are_shown_without_credentials_or_queries() {
@@ -195,7 +157,8 @@ mod tests {
     #[test]
     fn a_full_handoff_drops_and_counts_instead_of_growing() {
         let engine = Engine::new(EngineConfig::default(), now()).expect("engine");
-        let health = Arc::new(SourceHealth::new("zmq", "tcp://x".into(), SourceState::Connected));
+        let health = Arc::new(Health::new("tcp://x".into(), SourceState::Connected));
+        let dropped = || health.source_status(SourceKind::Zmq).dropped;
         let limits = HubLimits {
             queue_messages: 4,
             queue_bytes: 1 << 20,
@@ -211,32 +174,28 @@ mod tests {
         for _ in 0..10 {
             handoff.offer(br#"{"account":"acme"}"#.to_vec());
         }
-        assert_eq!(health.status(None).dropped, Some(6));
+        assert_eq!(dropped(), Some(6));
         assert_eq!(receiver.try_iter().count(), 4);
         // And by bytes: one message larger than what may wait is dropped too.
         handoff.offer(vec![b' '; 2 << 20]);
-        assert_eq!(health.status(None).dropped, Some(7));
+        assert_eq!(dropped(), Some(7));
         drop(engine);
     }
 
     #[test]
     fn the_decoder_counts_everything_queued_before_it_ends() {
         let engine = Engine::new(EngineConfig::default(), now()).expect("engine");
-        let health = Arc::new(SourceHealth::new("ws", "ws://x".into(), SourceState::Connected));
-        let intake = Intake {
-            engine: Arc::clone(&engine),
-            decode: DecodeOptions::default(),
-            limits: HubLimits::default(),
-            stop: Arc::default(),
-        };
-        let (handoff, thread) = start_decoder("test-decoder".into(), &health, &intake).expect("starts");
+        let health = Arc::new(Health::new("ws://x".into(), SourceState::Connected));
+        let ingest = Ingest::new(Arc::clone(&engine), DecodeOptions::default());
+        let (handoff, thread) =
+            start_decoder("test-decoder".into(), &health, &ingest, &HubLimits::default()).expect("starts");
         for _ in 0..1000 {
             handoff.offer(br#"{"type":"pageview","data":{"account":"acme"}}"#.to_vec());
         }
         handoff.offer(b"{not json".to_vec());
         drop(handoff);
         thread.join().expect("decoder ends");
-        let status = health.status(None);
+        let status = health.source_status(SourceKind::Ws);
         assert_eq!((status.received, status.events, status.bad), (1001, 1000, 1));
         let snapshot = engine.snapshot(&tally_core::SnapshotRequest::default(), now());
         assert_eq!((snapshot.totals.total, snapshot.totals.rejected), (1000, 1));

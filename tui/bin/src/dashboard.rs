@@ -6,8 +6,8 @@ use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 use tally_collector::collector::Collector;
 use tally_collector::config::SourceArgs;
-use tally_collector::source::now;
-use tally_core::Snapshot;
+use tally_collector::health::now;
+use tally_core::{Fingerprint, Snapshot};
 use tally_tui::app::App;
 use tally_tui::terminal::Session;
 use tally_tui::theme::{Theme, ThemeName};
@@ -34,17 +34,10 @@ fn log_to_file() {
     }
 }
 
-/// What decides whether a new snapshot needs a redraw.
-fn fingerprint(snapshot: &Snapshot) -> (u64, u64, u64, u64, usize) {
-    let totals = &snapshot.totals;
-    // The clock on screen shows whole seconds.
-    (
-        totals.total,
-        totals.rejected,
-        snapshot.time.as_millis() / 1000,
-        snapshot.window.start.as_millis(),
-        snapshot.accounts.len(),
-    )
+/// What decides whether a new snapshot needs a redraw: what every view compares, and the
+/// clock on screen, which shows whole seconds.
+fn fingerprint(snapshot: &Snapshot) -> (Fingerprint, u64) {
+    (snapshot.fingerprint(), snapshot.time.as_millis() / 1000)
 }
 
 /// Exits when the terminal hangs up (an SSH connection drops, a tmux pane closes). The
@@ -78,26 +71,32 @@ fn terminal_gone() -> bool {
     }
 }
 
-pub fn run(sources: &SourceArgs, fps: f64, theme: ThemeName) -> Result<(), String> {
+/// `matches` says which of the `sources` flags were given (see [`SourceArgs::resolve`]).
+pub fn run(
+    sources: &SourceArgs,
+    matches: &clap::ArgMatches,
+    fps: f64,
+    theme: ThemeName,
+) -> Result<(), crate::Failure> {
     log_to_file();
-    let settings = sources.resolve().map_err(|e| e.to_string())?;
-    let collector = Collector::start(&settings).map_err(|e| e.to_string())?;
+    let settings = sources.resolve(matches)?;
+    let collector = Collector::start(&settings)?;
     // SIGTERM and SIGHUP end the loop like `q`, so the terminal is restored.
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGHUP] {
-        signal_hook::flag::register(signal, Arc::clone(&stop)).map_err(|e| e.to_string())?;
+        signal_hook::flag::register(signal, Arc::clone(&stop))?;
     }
     let windows = collector.engine().window_presets();
     let first = collector.engine().snapshot(&Default::default(), now());
     let mut app = App::new(windows, first);
     let theme = Theme::from_env(theme);
 
-    exit_on_hangup().map_err(|e| e.to_string())?;
+    exit_on_hangup()?;
     let mut session = Session::enter().map_err(|e| format!("cannot use the terminal: {e}"))?;
     let result = run_loop(session.terminal(), &mut app, &collector, &theme, fps, &stop);
     drop(session);
     collector.stop();
-    result.map_err(|e| e.to_string())
+    Ok(result?)
 }
 
 fn run_loop(

@@ -1,0 +1,29 @@
+//! Where events come from: one file per kind of source, each a [`Source`] that receives in
+//! its own threads or tasks and goes into the engine through [`crate::ingest`].
+//!
+//! Adding a source is one file here (a `start` that takes the [`crate::ingest::Ingest`] and
+//! its own settings, and returns something that implements [`Source`]), one line in
+//! `Collector::start` that starts it, and its flags in the configuration's `SourceArgs`.
+
+pub mod demo;
+pub mod hub;
+pub mod stream;
+pub mod udp;
+pub mod ws;
+pub mod zmq;
+
+use crate::health::Health;
+use std::fmt;
+use tally_core::{SourceKind, SourceStatus};
+
+/// A running source.
+pub trait Source: Send + Sync + fmt::Debug {
+    fn kind(&self) -> SourceKind;
+    fn health(&self) -> &Health;
+    fn status(&self) -> SourceStatus {
+        self.health().source_status(self.kind())
+    }
+    /// Waits for the source's threads to end (the stop flag is set first), finishing what it
+    /// received, and marks it stopped.
+    fn stop(self: Box<Self>);
+}
