@@ -67,11 +67,19 @@ impl Collector {
         }
         ingest.outputs = outputs.iter().cloned().collect();
 
-        let mut sources: Vec<Box<dyn Source>> = vec![];
         let mut udp = vec![];
         for &address in &settings.udp {
             udp.push(UdpListener::start(address, &ingest, &settings.udp_options)?);
         }
+        if settings.demo && udp.is_empty() {
+            // --no-udp --demo: the demo still goes through a real socket, a private one.
+            let private = "127.0.0.1:0".parse().expect("valid address");
+            udp.push(UdpListener::start(private, &ingest, &settings.udp_options)?);
+        }
+        let demo_target = udp.first().map(UdpListener::local_addr).filter(|_| settings.demo);
+        let mut sources: Vec<Box<dyn Source>> = (udp.into_iter())
+            .map(|listener| Box::new(listener) as Box<dyn Source>)
+            .collect();
         let streams = (settings.tcp.iter().map(|&a| StreamAddress::Tcp(a)))
             .chain(settings.unix.iter().map(|p| StreamAddress::Unix(p.clone())));
         for address in streams {
@@ -92,17 +100,11 @@ impl Collector {
                 limits,
             )?));
         }
-        if settings.demo {
-            if udp.is_empty() {
-                // --no-udp --demo: the demo still goes through a real socket, a private one.
-                let private = "127.0.0.1:0".parse().expect("valid address");
-                udp.push(UdpListener::start(private, &ingest, &settings.udp_options)?);
-            }
-            let demo = Demo::start(udp[0].local_addr(), &ingest.stop).map_err(StartError::Demo)?;
-            sources.push(Box::new(demo));
+        if let Some(target) = demo_target {
+            sources.push(Box::new(
+                Demo::start(target, &ingest.stop).map_err(StartError::Demo)?,
+            ));
         }
-        // The UDP listeners come first in reports, as they were given.
-        sources.splice(0..0, udp.into_iter().map(|l| Box::new(l) as Box<dyn Source>));
         Ok(Collector {
             ingest,
             sources,

@@ -423,10 +423,6 @@ mod tests {
             resolve_hub(&["--config", &config, "--publish-zmq", "tcp://127.0.0.1:7000"]).expect("valid");
         assert_eq!(both.publish.zmq.as_deref(), Some("tcp://127.0.0.1:7000"));
         assert_eq!(both.publish.ws.map(|a| a.port()), Some(5600));
-        let none = resolve_hub(&["--config", &config])
-            .map(|s| s.publish)
-            .expect("valid");
-        assert!(none.ws.is_some());
         let empty = config_file("empty", "");
         let defaults = resolve_hub(&["--config", &empty.display().to_string()])
             .expect("valid")

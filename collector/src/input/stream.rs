@@ -31,7 +31,6 @@ pub enum StreamAddress {
 
 #[derive(Debug)]
 pub struct StreamListener {
-    kind: SourceKind,
     health: Arc<Health>,
     local: StreamAddress,
     accept: JoinHandle<()>,
@@ -57,31 +56,31 @@ fn bind_unix(path: &Path) -> std::io::Result<std::os::unix::net::UnixListener> {
 impl StreamListener {
     pub fn start(runtime: &Handle, address: &StreamAddress, ingest: &Ingest) -> Result<Self, BindError> {
         let _entered = runtime.enter();
-        let (listener, local) = match address {
+        let (listener, local, shown) = match address {
             StreamAddress::Tcp(address) => {
                 let fail = |error| BindError::tcp(*address, error);
                 let std_listener = std::net::TcpListener::bind(address).map_err(fail)?;
                 std_listener.set_nonblocking(true).map_err(fail)?;
                 let local = std_listener.local_addr().map_err(fail)?;
                 let listener = tokio::net::TcpListener::from_std(std_listener).map_err(fail)?;
-                (Listener::Tcp(listener), StreamAddress::Tcp(local))
+                (
+                    Listener::Tcp(listener),
+                    StreamAddress::Tcp(local),
+                    local.to_string(),
+                )
             }
             StreamAddress::Unix(path) => {
                 let fail = |error| BindError::unix(path, error);
                 let std_listener = bind_unix(path).map_err(fail)?;
                 std_listener.set_nonblocking(true).map_err(fail)?;
                 let listener = tokio::net::UnixListener::from_std(std_listener).map_err(fail)?;
-                (Listener::Unix(listener), StreamAddress::Unix(path.clone()))
+                let shown = path.display().to_string();
+                (Listener::Unix(listener), StreamAddress::Unix(path.clone()), shown)
             }
-        };
-        let (kind, shown) = match &local {
-            StreamAddress::Tcp(address) => (SourceKind::Tcp, address.to_string()),
-            StreamAddress::Unix(path) => (SourceKind::Unix, path.display().to_string()),
         };
         let health = Arc::new(Health::new(shown, SourceState::Listening));
         let accept = runtime.spawn(accept_loop(listener, ingest.clone(), Arc::clone(&health)));
         Ok(StreamListener {
-            kind,
             health,
             local,
             accept,
@@ -91,7 +90,10 @@ impl StreamListener {
 
 impl Source for StreamListener {
     fn kind(&self) -> SourceKind {
-        self.kind
+        match self.local {
+            StreamAddress::Tcp(_) => SourceKind::Tcp,
+            StreamAddress::Unix(_) => SourceKind::Unix,
+        }
     }
 
     fn health(&self) -> &Health {

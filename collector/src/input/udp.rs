@@ -152,7 +152,7 @@ impl Source for UdpListener {
     fn status(&self) -> SourceStatus {
         SourceStatus {
             kernel_drops: self.kernel_drops(),
-            ..self.health.source_status(SourceKind::Udp)
+            ..self.health.source_status(self.kind())
         }
     }
 
