@@ -51,7 +51,9 @@ struct TotalsReport {
     accounts: usize,
     active_accounts: usize,
     folded_accounts: u64,
+    folded_events: u64,
     rejected: u64,
+    saturated: u64,
 }
 
 /// One line of `stat --json`.
@@ -86,7 +88,9 @@ fn report<'a>(
             accounts: snapshot.totals.accounts,
             active_accounts: snapshot.totals.active_accounts,
             folded_accounts: snapshot.totals.folded_accounts,
+            folded_events: snapshot.totals.folded_events,
             rejected: snapshot.totals.rejected,
+            saturated: snapshot.totals.saturated,
         },
         accounts: snapshot
             .accounts

@@ -125,3 +125,65 @@ fn ipv6_loopback_works() {
     assert_eq!(total(&snapshot, "acme"), 3);
     stop(&ingest, listener);
 }
+
+/// Issue 11, items 1-3, over a real socket: counts past 2^53 are refused with their own reason
+/// (so the exact totals never wrap), a corrupt zlib stream is a compression error, and an array
+/// of bad items is one rejection, not one per item.
+#[test]
+fn huge_counts_corrupt_streams_and_bad_arrays_are_refused_once_each() {
+    let (engine, listener, ingest) = start(1);
+    let sender = UdpSocket::bind("127.0.0.1:0").expect("sender");
+    let target = listener.local_addr();
+    let huge: [&[u8]; 5] = [
+        b"ovf.x:1e19|c",
+        b"ovf.x:1e19|c",
+        b"ovf.x:1|c|@1e-300",
+        b"ovf.t:1|ms|@1e-300",
+        br#"{"type":"x","count":18446744073709549568,"data":{"account":"ovf"}}"#,
+    ];
+    for payload in huge {
+        sender.send_to(payload, target).expect("send");
+    }
+    sender.send_to(b"ovf.x:9007199254740992|c", target).expect("send");
+    sender.send_to(b"ovf.x:1|c", target).expect("send");
+    // A zlib header (0x78 0x9c) on binary that does not inflate.
+    sender
+        .send_to(&[0x78, 0x9c, 0xff, 0xfe, 0xfd, 0x80, 0x81], target)
+        .expect("send");
+    let items = vec!["{}"; 21_000].join(",");
+    sender
+        .send_to(format!("[{items}]").as_bytes(), target)
+        .expect("send");
+    let mixed = br#"[{"type":"a","account":"ok"},{"type":"b"},{"type":"c"}]"#;
+    sender.send_to(mixed, target).expect("send");
+
+    let snapshot = wait_for(&engine, |s| {
+        s.totals.rejected >= 8 && s.totals.total >= (1 << 53) + 2
+    });
+    assert_eq!(
+        snapshot.totals.total,
+        (1 << 53) + 2,
+        "2^53 + 1 + the good array item"
+    );
+    assert_eq!(total(&snapshot, "ovf"), (1 << 53) + 1);
+    assert_eq!(total(&snapshot, "ok"), 1);
+    let reasons: Vec<(Rejection, u64)> = snapshot.rejections.iter().map(|r| (r.reason, r.count)).collect();
+    assert_eq!(
+        reasons,
+        [
+            (Rejection::NoAccount, 2),
+            (Rejection::Compression, 1),
+            (Rejection::CountTooLarge, 5)
+        ]
+    );
+    let evidence = engine.snapshot(&Default::default(), now()).recent_rejects;
+    assert!(
+        evidence.iter().any(|r| r.detail.contains("21000 of 21000 items")),
+        "{evidence:?}"
+    );
+    assert!(
+        evidence.iter().any(|r| r.detail.contains("2 of 3 items")),
+        "{evidence:?}"
+    );
+    stop(&ingest, listener);
+}

@@ -46,9 +46,15 @@ impl Series {
         }
     }
 
-    /// Adds `n` events at `buckets` (one per resolution, finest first).
+    /// Adds `n` events at `buckets` (one per resolution, finest first). The total saturates
+    /// at `u64::MAX` (counted as a saturation) rather than wrap.
     pub(crate) fn record(&self, layout: &Layout, buckets: &[Bucket], n: u64, misses: &mut Misses) {
-        self.total.fetch_add(n, Relaxed);
+        let before = self
+            .total
+            .fetch_update(Relaxed, Relaxed, |total| Some(total.saturating_add(n)));
+        if before.is_ok_and(|total| total.checked_add(n).is_none()) {
+            misses.saturated = true;
+        }
         for (level, &bucket) in layout.levels().iter().zip(buckets) {
             misses.note(self.rings.add(level, bucket, n));
         }

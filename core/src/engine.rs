@@ -483,7 +483,7 @@ impl Recorder {
     fn buffer(&mut self, key: Key, n: u64) {
         let found = self.pending.iter_mut().find(|p| p.key == key);
         match found {
-            Some(pending) => pending.count += n,
+            Some(pending) => pending.count = pending.count.saturating_add(n),
             None => {
                 if self.pending.len() == PENDING_KEYS {
                     self.flush();
@@ -499,10 +499,10 @@ impl Recorder {
 
     /// Adds the buffered counts to the shared rings, where snapshots see them.
     pub fn flush(&mut self) {
-        let mut flushed = 0;
+        let mut flushed = 0u64;
         for pending in self.pending.drain(..) {
             self.engine.add_count(pending.key, &self.buckets, pending.count);
-            flushed += pending.count;
+            flushed = flushed.saturating_add(pending.count);
         }
         if flushed > 0 {
             let engine = &*self.engine;

@@ -9,6 +9,11 @@ pub const OTHER: &str = "(other)";
 /// engine hold arbitrarily large strings.
 pub const MAX_NAME_BYTES: usize = 128;
 
+/// The most one event may stand for (2^53, the largest count a JSON number or an `f64` holds
+/// exactly). Larger counts are rejected as [`crate::Rejection::CountTooLarge`], so no single
+/// event can push an exact total near `u64::MAX`; every add past this point saturates.
+pub const MAX_COUNT: u64 = 1 << 53;
+
 /// One event, as decoded. Strings borrow from the datagram: recording allocates nothing once
 /// the account and type have been seen.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -55,10 +60,12 @@ pub enum SampleError {
     BadValue,
     /// The rate is not in `(0, 1]`.
     BadRate,
+    /// The count would be above [`MAX_COUNT`].
+    TooLarge,
 }
 
 /// How many events a sampled counter stands for, StatsD style: `value / rate`, rounded to the
-/// nearest whole event (`5|c|@0.1` is 50).
+/// nearest whole event (`5|c|@0.1` is 50), at most [`MAX_COUNT`].
 pub fn scale_sampled(value: f64, rate: f64) -> Result<u64, SampleError> {
     if !(value.is_finite() && value >= 0.0) {
         return Err(SampleError::BadValue);
@@ -66,7 +73,11 @@ pub fn scale_sampled(value: f64, rate: f64) -> Result<u64, SampleError> {
     if !(rate > 0.0 && rate <= 1.0) {
         return Err(SampleError::BadRate);
     }
-    Ok((value / rate).round() as u64)
+    let count = (value / rate).round();
+    if count > MAX_COUNT as f64 {
+        return Err(SampleError::TooLarge);
+    }
+    Ok(count as u64)
 }
 
 /// `name` cut to at most [`MAX_NAME_BYTES`], on a character boundary.
@@ -94,6 +105,9 @@ mod tests {
         assert_eq!(scale_sampled(f64::NAN, 1.0), Err(SampleError::BadValue));
         assert_eq!(scale_sampled(1.0, 0.0), Err(SampleError::BadRate));
         assert_eq!(scale_sampled(1.0, 1.5), Err(SampleError::BadRate));
+        assert_eq!(scale_sampled(MAX_COUNT as f64, 1.0), Ok(MAX_COUNT));
+        assert_eq!(scale_sampled(1e19, 1.0), Err(SampleError::TooLarge));
+        assert_eq!(scale_sampled(1.0, 1e-300), Err(SampleError::TooLarge));
         assert_eq!(Value::Timing { ms: 3.0, count: 10 }.events(), 10);
         assert_eq!(Value::Gauge(-4.0).events(), 1);
     }

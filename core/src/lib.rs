@@ -31,7 +31,7 @@ mod table;
 mod time;
 
 pub use engine::{Engine, EngineConfig, Recorder};
-pub use event::{Event, MAX_NAME_BYTES, OTHER, SampleError, Value, clamp_name, scale_sampled};
+pub use event::{Event, MAX_COUNT, MAX_NAME_BYTES, OTHER, SampleError, Value, clamp_name, scale_sampled};
 pub use format::{human_duration, short_number};
 pub use histogram::TimingSummary;
 pub use rejection::{KEPT_SAMPLES, RejectSample, Rejection, escape};

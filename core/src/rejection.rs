@@ -28,10 +28,12 @@ pub enum Rejection {
     Auth,
     /// Accepted, but dropped because a bounded queue was full.
     QueueFull,
+    /// A count (or a sample rate's multiplier) above [`crate::MAX_COUNT`].
+    CountTooLarge,
 }
 
 impl Rejection {
-    pub const ALL: [Rejection; 10] = [
+    pub const ALL: [Rejection; 11] = [
         Rejection::Json,
         Rejection::Msgpack,
         Rejection::Utf8,
@@ -42,6 +44,7 @@ impl Rejection {
         Rejection::Compression,
         Rejection::Auth,
         Rejection::QueueFull,
+        Rejection::CountTooLarge,
     ];
 
     pub fn index(self) -> usize {
@@ -60,6 +63,7 @@ impl Rejection {
             Rejection::Compression => "compression",
             Rejection::Auth => "auth",
             Rejection::QueueFull => "queue_full",
+            Rejection::CountTooLarge => "count_too_large",
         }
     }
 }

@@ -609,3 +609,39 @@ fn a_window_may_start_before_the_origin() {
     assert_eq!(snap.stack.totals.len(), 300);
     assert_eq!(snap.stack.totals.iter().sum::<u64>(), 120);
 }
+
+/// Issue 11, item 1: totals saturate instead of wrapping, and a bucket past its maximum is
+/// counted as saturated rather than silently capped.
+#[test]
+fn exact_totals_saturate_instead_of_wrapping() {
+    let engine = engine();
+    let mut recorder = engine.recorder();
+    let huge = tally_core::MAX_COUNT;
+    for i in 0..3000 {
+        recorder.record(&count("ovf", "x", huge, at(i)));
+    }
+    recorder.record(&count("ovf", "x", 1, at(3000)));
+    recorder.flush();
+    let snap = engine.snapshot(&last_minute(), at(3500));
+    let ovf = account(&snap, "ovf");
+    assert_eq!(
+        snap.totals.total,
+        u64::MAX,
+        "3000 x 2^53 passes u64::MAX: it must stop there"
+    );
+    assert_eq!(ovf.total, u64::MAX);
+    assert_eq!(types_of(&snap, "ovf")[0].total, u64::MAX);
+    assert!(
+        snap.totals.saturated > 0,
+        "saturation is counted: {:?}",
+        snap.totals
+    );
+    // 1 s buckets hold 2^32 - 1, as the ring's documentation says.
+    let engine = self::engine();
+    let mut recorder = engine.recorder();
+    recorder.record(&count("big", "x", (1 << 32) - 1, at(0)));
+    recorder.flush();
+    let snap = engine.snapshot(&last_minute(), at(500));
+    assert_eq!(snap.totals.window_total, (1 << 32) - 1);
+    assert_eq!(snap.totals.saturated, 0);
+}

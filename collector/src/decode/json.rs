@@ -9,12 +9,12 @@
 //! the trip: `count` (events this one stands for), `ms` (a timing), `gauge`, `delta` (a gauge
 //! change) and `member` (a set member). Classic consumers ignore them.
 
-use super::{Sink, Tokens};
+use super::{Refusal, Sink, Tokens, clean_name, refuse};
 use serde::Deserialize;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use std::borrow::Cow;
 use std::fmt;
-use tally_core::{Event, Rejection, Timestamp, Value};
+use tally_core::{Event, MAX_COUNT, Rejection, Timestamp, Value};
 
 /// A string field that tolerates other types (read as absent), borrowing when it can.
 #[derive(Debug, Default)]
@@ -157,16 +157,19 @@ struct HubEvent<'a> {
 
 impl<'a> HubEvent<'a> {
     /// The value the tally extension fields describe; a plain hub event is one count.
-    fn value(&self) -> Result<Value<'_>, &'static str> {
+    fn value(&self) -> Result<Value<'_>, Refusal> {
         let count = match self.count.0 {
             None => 1,
-            Some(n) if n >= 0.0 && n.fract() == 0.0 && n < u64::MAX as f64 => n as u64,
-            Some(_) => return Err("count must be a whole number >= 0"),
+            Some(n) if n > MAX_COUNT as f64 => {
+                return Err((Rejection::CountTooLarge, "count is above 2^53"));
+            }
+            Some(n) if n >= 0.0 && n.fract() == 0.0 => n as u64,
+            Some(_) => return Err((Rejection::Json, "count must be a whole number >= 0")),
         };
         let finite = |n: f64| {
             n.is_finite()
                 .then_some(n)
-                .ok_or("metric values must be finite numbers")
+                .ok_or((Rejection::Json, "metric values must be finite numbers"))
         };
         Ok(match (&self.member.0, self.ms.0, self.gauge.0, self.delta.0) {
             (Some(member), ..) => Value::SetMember(member),
@@ -174,7 +177,7 @@ impl<'a> HubEvent<'a> {
                 ms: finite(ms)?,
                 count,
             },
-            (_, Some(_), ..) => return Err("ms must be >= 0"),
+            (_, Some(_), ..) => return Err((Rejection::Json, "ms must be >= 0")),
             (_, _, Some(gauge), _) => Value::Gauge(finite(gauge)?),
             (_, _, _, Some(delta)) => Value::GaugeDelta(finite(delta)?),
             _ => Value::Count(count),
@@ -182,41 +185,59 @@ impl<'a> HubEvent<'a> {
     }
 }
 
+/// Passes one decoded event to the sink, or says why it cannot be counted.
 fn emit(
     event: &HubEvent<'_>,
     time: Timestamp,
     tokens: Option<&Tokens>,
-    payload: &[u8],
     sink: &mut impl Sink,
-) {
+) -> Result<(), Refusal> {
     if let Some(tokens) = tokens
         && !event.token.0.as_deref().is_some_and(|t| tokens.contains(t))
     {
-        return sink.reject(Rejection::Auth, "missing or unknown token", payload);
+        return Err((Rejection::Auth, "missing or unknown token"));
     }
     let data = event.data.as_ref();
     let account = data
         .and_then(|d| d.account.0.as_deref())
         .or(event.account.0.as_deref());
     let Some(account) = account.filter(|a| !a.is_empty()) else {
-        return sink.reject(
-            Rejection::NoAccount,
-            "no account in data.account or account",
-            payload,
-        );
+        return Err((Rejection::NoAccount, "no account in data.account or account"));
     };
     let app = data.and_then(|d| d.app.0.as_deref()).or(event.app.0.as_deref());
-    let value = match event.value() {
-        Ok(value) => value,
-        Err(detail) => return sink.reject(Rejection::Json, detail, payload),
-    };
+    let value = event.value()?;
+    let event_type = clean_name(event.event_type.0.as_deref().unwrap_or(""));
+    let app = app.map(clean_name);
     sink.event(&Event {
-        account,
-        event_type: event.event_type.0.as_deref().unwrap_or(""),
-        app,
+        account: &clean_name(account),
+        event_type: &event_type,
+        app: app.as_deref(),
         value,
         time,
     });
+    Ok(())
+}
+
+/// Emits every event of a payload. An array's refused items make one rejection, not one each,
+/// so that a single packet cannot flood the kept evidence.
+fn emit_all(
+    events: &[HubEvent<'_>],
+    time: Timestamp,
+    tokens: Option<&Tokens>,
+    payload: &[u8],
+    sink: &mut impl Sink,
+) {
+    let mut refused = 0;
+    let mut first = None;
+    for event in events {
+        if let Err(refusal) = emit(event, time, tokens, sink) {
+            refused += 1;
+            first.get_or_insert(refusal);
+        }
+    }
+    if let Some(refusal) = first {
+        refuse(refusal, refused, events.len(), payload, sink);
+    }
 }
 
 /// Whether a document is an array (of events) rather than one event. Decided up front: serde
@@ -228,11 +249,11 @@ fn is_array(payload: &[u8], markers: std::ops::RangeInclusive<u8>, alt: &[u8]) -
 
 pub(super) fn decode_json(payload: &[u8], time: Timestamp, tokens: Option<&Tokens>, sink: &mut impl Sink) {
     let parsed = if is_array(payload, b'['..=b'[', &[]) {
-        serde_json::from_slice::<Vec<HubEvent<'_>>>(payload).map(|events| {
-            events.iter().for_each(|e| emit(e, time, tokens, payload, sink));
-        })
+        serde_json::from_slice::<Vec<HubEvent<'_>>>(payload)
+            .map(|events| emit_all(&events, time, tokens, payload, sink))
     } else {
-        serde_json::from_slice::<HubEvent<'_>>(payload).map(|event| emit(&event, time, tokens, payload, sink))
+        serde_json::from_slice::<HubEvent<'_>>(payload)
+            .map(|event| emit_all(std::slice::from_ref(&event), time, tokens, payload, sink))
     };
     if let Err(error) = parsed {
         let reason = if std::str::from_utf8(payload).is_err() {
@@ -305,11 +326,11 @@ pub(super) fn decode_msgpack(payload: &[u8], time: Timestamp, tokens: Option<&To
     }
     // fixarray, array16, array32.
     let parsed = if is_array(payload, 0x90..=0x9f, &[0xdc, 0xdd]) {
-        rmp_serde::from_slice::<Vec<HubEvent<'_>>>(payload).map(|events| {
-            events.iter().for_each(|e| emit(e, time, tokens, payload, sink));
-        })
+        rmp_serde::from_slice::<Vec<HubEvent<'_>>>(payload)
+            .map(|events| emit_all(&events, time, tokens, payload, sink))
     } else {
-        rmp_serde::from_slice::<HubEvent<'_>>(payload).map(|event| emit(&event, time, tokens, payload, sink))
+        rmp_serde::from_slice::<HubEvent<'_>>(payload)
+            .map(|event| emit_all(std::slice::from_ref(&event), time, tokens, payload, sink))
     };
     if let Err(error) = parsed {
         sink.reject(Rejection::Msgpack, &error.to_string(), payload);

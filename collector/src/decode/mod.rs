@@ -138,6 +138,22 @@ impl<S: Sink> Sink for Redacting<'_, S> {
     }
 }
 
+/// Why one event of a payload was not counted.
+type Refusal = (Rejection, &'static str);
+
+/// Counts one rejection for `refused` of `items` items, under the first item's reason.
+fn refuse((reason, detail): Refusal, refused: usize, items: usize, payload: &[u8], sink: &mut impl Sink) {
+    if items == 1 {
+        sink.reject(reason, detail, payload);
+    } else {
+        sink.reject(
+            reason,
+            &format!("{refused} of {items} items refused, first: {detail}"),
+            payload,
+        );
+    }
+}
+
 /// The formats tally reads, as detected from a payload's first bytes.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum Format {
@@ -179,8 +195,15 @@ fn decode_any(payload: &[u8], time: Timestamp, options: &DecodeOptions, sink: &m
             sink.reject(Rejection::Auth, "compressed metric lists carry no token", payload);
         }
         Format::Zlib => {
-            if !zlib::decode(payload, time, options, sink) {
-                decode_text(payload, time, options, sink);
+            if let Err(error) = zlib::decode(payload, time, options, sink) {
+                // `x^...` is also a possible StatsD line; binary that does not inflate is not.
+                match std::str::from_utf8(payload) {
+                    Ok(text) => statsd::decode(text, time, options, sink),
+                    Err(_) => {
+                        let detail = format!("a zlib header, but the stream does not inflate: {error}");
+                        sink.reject(Rejection::Compression, &detail, payload);
+                    }
+                }
             }
         }
         Format::Statsd => decode_text(payload, time, options, sink),
@@ -192,6 +215,29 @@ fn decode_text(payload: &[u8], time: Timestamp, options: &DecodeOptions, sink: &
         Ok(text) => statsd::decode(text, time, options, sink),
         Err(error) => sink.reject(Rejection::Utf8, &error.to_string(), payload),
     }
+}
+
+/// What a name from JSON or msgpack may hold: anything printable. Control characters (C0, DEL,
+/// C1) and the bidirectional overrides, which could drive a terminal or reorder what it shows,
+/// become U+FFFD. StatsD keys are stricter still ([`clean_key`]). Borrows when nothing changes.
+pub fn clean_name(name: &str) -> Cow<'_, str> {
+    // Every character replaced starts with one of these bytes in UTF-8.
+    if !name
+        .bytes()
+        .any(|b| b < 0x20 || b == 0x7f || b == 0xc2 || b == 0xe2)
+    {
+        return Cow::Borrowed(name);
+    }
+    let unsafe_char =
+        |c: char| c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+    if !name.chars().any(unsafe_char) {
+        return Cow::Borrowed(name);
+    }
+    Cow::Owned(
+        name.chars()
+            .map(|c| if unsafe_char(c) { '\u{fffd}' } else { c })
+            .collect(),
+    )
 }
 
 /// A StatsD key as etsy statsd keeps it: whitespace becomes `_`, `/` becomes `-`, and
@@ -264,6 +310,30 @@ mod tests {
         assert_eq!(detect(&[0x78, 0x9c, 1, 2]), Format::Zlib);
         assert_eq!(detect(b"acme.x:1|c"), Format::Statsd);
         assert_eq!(detect(b"xylophone:1|c"), Format::Statsd);
+    }
+
+    /// Issue 11, item 10: what a JSON or msgpack name may hold is decided here, once.
+    #[test]
+    fn names_lose_control_characters() {
+        assert!(matches!(clean_name("acme café"), Cow::Borrowed("acme café")));
+        assert!(matches!(clean_name("€uro"), Cow::Borrowed("€uro")));
+        assert_eq!(
+            clean_name("\u{1b}]0;PWNED\u{7}\u{1b}[2Jx"),
+            "\u{fffd}]0;PWNED\u{fffd}\u{fffd}[2Jx"
+        );
+        assert_eq!(clean_name("a\u{9b}b\u{202e}c\n"), "a\u{fffd}b\u{fffd}c\u{fffd}");
+        let got = testing::run(
+            br#"{"type":"x\u001b[2J","data":{"account":"\u001b]0;PWNED\u0007","app":"a\u0007"}}"#,
+        );
+        assert_eq!(
+            got.events,
+            [(
+                "\u{fffd}]0;PWNED\u{fffd}".into(),
+                "x\u{fffd}[2J".into(),
+                Some("a\u{fffd}".into()),
+                "Count(1)".into()
+            )]
+        );
     }
 
     #[test]

@@ -7,7 +7,7 @@
 //! name that contains characters StatsD does not keep.
 
 use super::{AccountFrom, DecodeOptions, Sink, clean_key};
-use tally_core::{Event, Rejection, Timestamp, Value, scale_sampled};
+use tally_core::{Event, Rejection, SampleError, Timestamp, Value, scale_sampled};
 
 /// Decodes every line of `text`.
 pub fn decode(text: &str, time: Timestamp, options: &DecodeOptions, sink: &mut impl Sink) {
@@ -132,19 +132,13 @@ fn record(
     for raw in metric.values.split(':') {
         let raw = raw.trim();
         let value = match metric.kind {
-            "c" => number(raw, true).and_then(|n| {
-                scale_sampled(n, metric.rate)
-                    .map(Value::Count)
-                    .map_err(|_| "counter must be a number >= 0")
-            }),
+            "c" => number(raw, true).and_then(|n| scaled(n, metric.rate).map(Value::Count)),
             "ms" | "h" | "d" => number(raw, false).and_then(|ms| {
                 if ms >= 0.0 {
-                    Ok(Value::Timing {
-                        ms,
-                        count: (1.0 / metric.rate).round() as u64,
-                    })
+                    let count = scaled(1.0, metric.rate)?;
+                    Ok(Value::Timing { ms, count })
                 } else {
-                    Err("timing must be >= 0")
+                    Err((Rejection::Statsd, "timing must be >= 0"))
                 }
             }),
             "g" => number(raw, false).map(|n| {
@@ -155,14 +149,8 @@ fn record(
                 }
             }),
             "s" => Ok(Value::SetMember(raw)),
-            "" => {
-                sink.reject(Rejection::Statsd, "missing metric type", line.as_bytes());
-                return;
-            }
-            _ => {
-                sink.reject(Rejection::UnknownType, "unknown metric type", line.as_bytes());
-                return;
-            }
+            "" => return sink.reject(Rejection::Statsd, "missing metric type", line.as_bytes()),
+            _ => return sink.reject(Rejection::UnknownType, "unknown metric type", line.as_bytes()),
         };
         match value {
             Ok(value) => sink.event(&Event {
@@ -172,23 +160,34 @@ fn record(
                 value,
                 time,
             }),
-            Err(why) => sink.reject(Rejection::Statsd, why, line.as_bytes()),
+            Err((reason, why)) => sink.reject(reason, why, line.as_bytes()),
         }
     }
 }
 
+/// How many events `value` at `rate` stands for, or why it cannot be counted.
+fn scaled(value: f64, rate: f64) -> Result<u64, (Rejection, &'static str)> {
+    scale_sampled(value, rate).map_err(|error| match error {
+        SampleError::TooLarge => (
+            Rejection::CountTooLarge,
+            "count (value / sample rate) is above 2^53",
+        ),
+        SampleError::BadValue | SampleError::BadRate => (Rejection::Statsd, "counter must be a number >= 0"),
+    })
+}
+
 /// A finite number; an empty counter value counts as 1 (etsy statsd).
-fn number(raw: &str, empty_is_one: bool) -> Result<f64, &'static str> {
+fn number(raw: &str, empty_is_one: bool) -> Result<f64, (Rejection, &'static str)> {
     if raw.is_empty() {
         return if empty_is_one {
             Ok(1.0)
         } else {
-            Err("missing value")
+            Err((Rejection::Statsd, "missing value"))
         };
     }
     match raw.parse::<f64>() {
         Ok(n) if n.is_finite() => Ok(n),
-        _ => Err("value is not a number"),
+        _ => Err((Rejection::Statsd, "value is not a number")),
     }
 }
 

@@ -29,28 +29,31 @@ struct Item<'a> {
     value: f64,
 }
 
-/// Decodes a compressed list; `false` if `payload` does not inflate at all (the caller then
+/// Decodes a compressed list; an error if `payload` does not inflate at all (the caller then
 /// tries it as text: `x^...` is also a possible StatsD line).
-pub(super) fn decode(payload: &[u8], time: Timestamp, options: &DecodeOptions, sink: &mut impl Sink) -> bool {
+pub(super) fn decode(
+    payload: &[u8],
+    time: Timestamp,
+    options: &DecodeOptions,
+    sink: &mut impl Sink,
+) -> std::io::Result<()> {
     let mut inflated = Vec::new();
     let limit = options.max_inflated as u64;
-    let read = ZlibDecoder::new(payload)
+    ZlibDecoder::new(payload)
         .take(limit + 1)
-        .read_to_end(&mut inflated);
-    if read.is_err() {
-        return false;
-    }
+        .read_to_end(&mut inflated)?;
     if inflated.len() as u64 > limit {
         sink.reject(Rejection::Compression, "inflates past the size limit", payload);
-        return true;
+        return Ok(());
     }
     match serde_json::from_slice::<Vec<Item<'_>>>(&inflated) {
         Ok(items) => {
+            let mut refused = 0;
             for item in &items {
                 let name = super::clean_key(&item.name);
                 let (account, event_type) = options.accounts.split(&name, None);
                 if account.is_empty() {
-                    sink.reject(Rejection::NoAccount, "empty name", &inflated);
+                    refused += 1;
                     continue;
                 }
                 sink.event(&Event {
@@ -61,6 +64,15 @@ pub(super) fn decode(payload: &[u8], time: Timestamp, options: &DecodeOptions, s
                     time,
                 });
             }
+            if refused > 0 {
+                super::refuse(
+                    (Rejection::NoAccount, "empty name"),
+                    refused,
+                    items.len(),
+                    &inflated,
+                    sink,
+                );
+            }
         }
         Err(error) => sink.reject(
             Rejection::Compression,
@@ -68,7 +80,7 @@ pub(super) fn decode(payload: &[u8], time: Timestamp, options: &DecodeOptions, s
             &inflated,
         ),
     }
-    true
+    Ok(())
 }
 
 #[cfg(test)]
@@ -107,5 +119,12 @@ mod tests {
         // A zlib-looking header that does not inflate is read as text instead.
         let got = run(b"x^y.z:1|c");
         assert_eq!(got.events.len(), 1, "{got:?}");
+        // Issue 11, item 2: binary behind a zlib header is a broken stream, not bad text.
+        let mut corrupt = compress(br#"[{"value": 1, "name": "a.b"}]"#);
+        corrupt[4] ^= 0xff;
+        corrupt.push(0xff);
+        let got = run(&corrupt);
+        assert_eq!(got.rejects.len(), 1, "{got:?}");
+        assert_eq!(got.rejects[0].0, Rejection::Compression, "{got:?}");
     }
 }

@@ -34,6 +34,12 @@ pub fn summary<'a>(app: &App, theme: &Theme) -> Line<'a> {
             theme.bad(),
         ));
     }
+    if totals.saturated > 0 {
+        spans.push(Span::styled(
+            format!(" saturated {}", short_number(totals.saturated as f64)),
+            theme.bad(),
+        ));
+    }
     spans.push(Span::raw(format!(
         " │ {} @{} │ {clock} ",
         human_duration(window.buckets as u64 * window.resolution.bucket_ms),
