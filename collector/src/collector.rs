@@ -63,7 +63,8 @@ impl Collector {
             )?));
         }
         if let Some(address) = settings.publish.ws {
-            outputs.push(Arc::new(WsServer::start(tokio()?, address)?));
+            let server = WsServer::start(tokio()?, address, &settings.publish.ws_options)?;
+            outputs.push(Arc::new(server));
         }
         ingest.outputs = outputs.iter().cloned().collect();
 
@@ -83,7 +84,8 @@ impl Collector {
         let streams = (settings.tcp.iter().map(|&a| StreamAddress::Tcp(a)))
             .chain(settings.unix.iter().map(|p| StreamAddress::Unix(p.clone())));
         for address in streams {
-            sources.push(Box::new(StreamListener::start(tokio()?, &address, &ingest)?));
+            let listener = StreamListener::start(tokio()?, &address, &ingest, settings.connections)?;
+            sources.push(Box::new(listener));
         }
         for endpoint in &settings.zmq {
             let (topics, limits) = (&settings.zmq_topics, &settings.hub_limits);

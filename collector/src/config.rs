@@ -10,11 +10,14 @@ use crate::decode::{AccountFrom, DecodeOptions, Tokens};
 use crate::input::hub::HubLimits;
 use crate::input::udp::UdpOptions;
 use crate::input::ws::WsHeader;
+use crate::output::ws::ServeOptions;
+use crate::slots::ConnectionLimits;
 use clap::{ArgMatches, FromArgMatches};
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 use tally_core::EngineConfig;
 
 /// The default listener: StatsD's port, loopback only.
@@ -76,6 +79,14 @@ pub struct SourceArgs {
     /// Accounts tracked by name before the rest are counted as (other)
     #[arg(long, value_name = "N")]
     pub max_accounts: Option<usize>,
+    /// Connections each TCP/Unix listener (and `tally hub`'s WebSocket server) holds at once;
+    /// when full, the one quiet longest gives way to a new one [default: 1024]
+    #[arg(long, value_name = "N")]
+    pub max_connections: Option<usize>,
+    /// Close a connection that sends nothing for this long (e.g. 60s, 5m) [default: 60s]
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    #[serde(with = "humantime_serde")]
+    pub idle_timeout: Option<Duration>,
     /// The rolling windows and caps (the file's `[engine]` table; no flags but
     /// `--max-accounts`).
     #[arg(skip)]
@@ -96,6 +107,14 @@ pub struct HubArgs {
     /// Serve events to WebSocket clients at ws://ADDR/ws (one text frame per event)
     #[arg(long, value_name = "ADDR")]
     pub serve_ws: Option<SocketAddr>,
+    /// Let web pages from this origin subscribe to --serve-ws (repeatable; e.g.
+    /// https://dash.example.com, or * for any). Other browser origins are refused.
+    #[arg(long = "ws-allow-origin", value_name = "ORIGIN")]
+    pub ws_allow_origin: Vec<String>,
+    /// Require a read token from --serve-ws subscribers (one per line in FILE; sent as
+    /// `Authorization: Bearer TOKEN` or `?access_token=TOKEN`), apart from producers' --token
+    #[arg(long = "read-token", value_name = "FILE")]
+    pub read_token_file: Option<PathBuf>,
 }
 
 /// Where `tally hub` publishes.
@@ -105,21 +124,42 @@ pub struct PublishSettings {
     pub zmq: Option<String>,
     /// An address to serve WebSocket clients on, at path `/ws`.
     pub ws: Option<SocketAddr>,
+    /// Who may subscribe there (the connection limits are filled in from [`Settings`]).
+    pub ws_options: ServeOptions,
 }
 
 impl HubArgs {
-    fn publish(self) -> PublishSettings {
-        if self.publish_zmq.is_none() && self.serve_ws.is_none() {
-            return PublishSettings {
-                zmq: Some(DEFAULT_PUBLISH_ZMQ.to_owned()),
-                ws: Some(DEFAULT_SERVE_WS.parse().expect("valid default address")),
-            };
-        }
-        PublishSettings {
-            zmq: self.publish_zmq,
-            ws: self.serve_ws,
-        }
+    fn publish(self, limits: ConnectionLimits) -> Result<PublishSettings, ConfigError> {
+        let both = self.publish_zmq.is_none() && self.serve_ws.is_none();
+        let default_ws = || DEFAULT_SERVE_WS.parse().expect("valid default address");
+        Ok(PublishSettings {
+            zmq: match both {
+                true => Some(DEFAULT_PUBLISH_ZMQ.to_owned()),
+                false => self.publish_zmq,
+            },
+            ws: match both {
+                true => Some(default_ws()),
+                false => self.serve_ws,
+            },
+            ws_options: ServeOptions {
+                limits,
+                allowed_origins: self.ws_allow_origin,
+                read_tokens: self.read_token_file.as_deref().map(load_tokens).transpose()?,
+            },
+        })
     }
+}
+
+/// A token file that must hold at least one token.
+fn load_tokens(path: &Path) -> Result<Arc<Tokens>, ConfigError> {
+    let tokens = Tokens::load(path).map_err(|source| ConfigError::Tokens {
+        path: path.to_owned(),
+        source,
+    })?;
+    if tokens.is_empty() {
+        return Err(ConfigError::NoTokens(path.to_owned()));
+    }
+    Ok(Arc::new(tokens))
 }
 
 /// Everything the collector needs to start, resolved.
@@ -136,6 +176,8 @@ pub struct Settings {
     /// Re-publish accepted events (`tally hub`); empty for the other commands.
     pub publish: PublishSettings,
     pub udp_options: UdpOptions,
+    /// Stream listeners' and the WebSocket server's connection caps.
+    pub connections: ConnectionLimits,
     pub decode: DecodeOptions,
     pub demo: bool,
     pub engine: EngineConfig,
@@ -192,9 +234,10 @@ impl SourceArgs {
         let mut layered = self.layered(matches)?;
         let mut hub = layered.hub.take().unwrap_or_default();
         hub.update_from_arg_matches(matches)?;
+        let settings = layered.settings()?;
         Ok(Settings {
-            publish: hub.publish(),
-            ..layered.settings()?
+            publish: hub.publish(settings.connections)?,
+            ..settings
         })
     }
 
@@ -227,20 +270,9 @@ impl SourceArgs {
         if sources.iter().all(|&n| n == 0) && !demo {
             return Err(ConfigError::NoSources);
         }
-        let tokens = match self.token_file {
-            Some(path) => {
-                let tokens = Tokens::load(&path).map_err(|source| ConfigError::Tokens {
-                    path: path.clone(),
-                    source,
-                })?;
-                if tokens.is_empty() {
-                    return Err(ConfigError::NoTokens(path));
-                }
-                Some(Arc::new(tokens))
-            }
-            None => None,
-        };
+        let tokens = self.token_file.as_deref().map(load_tokens).transpose()?;
         let udp_defaults = UdpOptions::default();
+        let connection_defaults = ConnectionLimits::default();
         let mut engine = self.engine.unwrap_or_default();
         if let Some(max) = self.max_accounts {
             engine.max_accounts = max;
@@ -258,6 +290,10 @@ impl SourceArgs {
             udp_options: UdpOptions {
                 threads: self.udp_threads.unwrap_or(udp_defaults.threads),
                 recv_buffer: self.recv_buffer.unwrap_or(udp_defaults.recv_buffer),
+            },
+            connections: ConnectionLimits {
+                max: self.max_connections.unwrap_or(connection_defaults.max),
+                idle: self.idle_timeout.unwrap_or(connection_defaults.idle),
             },
             decode: DecodeOptions {
                 accounts: self
@@ -370,7 +406,10 @@ mod tests {
         for wanted in ["zmq", "zmq_topic", "ws", "ws_header", "demo", "max_accounts"] {
             assert!(sources.iter().any(|id| id == wanted), "{wanted} is a flag");
         }
-        assert_eq!(hub, ["publish_zmq", "serve_ws"]);
+        assert_eq!(
+            hub,
+            ["publish_zmq", "serve_ws", "ws_allow_origin", "read_token_file"]
+        );
         // A key the file does not know is an error naming it; a known key with a value of
         // the wrong type is an error of another kind.
         let unknown = |text: &str| {
@@ -390,10 +429,11 @@ mod tests {
             );
         }
         let all: SourceArgs = toml::from_str(
-            "udp = []\nno_udp = true\ntcp = []\nunix = []\nzmq = [\"tcp://127.0.0.1:6000\"]\nzmq_topic = [\"order\"]\nws = [\"ws://127.0.0.1:5555/ws\"]\nws_header = [\"X-Team: ops\"]\ndemo = true\ntoken_file = \"t\"\naccount_tag = \"a\"\nudp_threads = 1\nrecv_buffer = 1\nmax_accounts = 1\n[engine]\nmax_accounts = 1\n[hub]\npublish_zmq = \"tcp://127.0.0.1:6001\"\nserve_ws = \"127.0.0.1:5556\"",
+            "udp = []\nno_udp = true\ntcp = []\nunix = []\nzmq = [\"tcp://127.0.0.1:6000\"]\nzmq_topic = [\"order\"]\nws = [\"ws://127.0.0.1:5555/ws\"]\nws_header = [\"X-Team: ops\"]\ndemo = true\ntoken_file = \"t\"\naccount_tag = \"a\"\nudp_threads = 1\nrecv_buffer = 1\nmax_accounts = 1\nmax_connections = 8\nidle_timeout = \"90s\"\n[engine]\nmax_accounts = 1\n[hub]\npublish_zmq = \"tcp://127.0.0.1:6001\"\nserve_ws = \"127.0.0.1:5556\"\nws_allow_origin = [\"https://dash.example.com\"]\nread_token_file = \"r\"",
         )
         .expect("every key parses");
         assert_eq!((all.demo, all.no_udp), (Some(true), Some(true)));
+        assert_eq!(all.idle_timeout, Some(Duration::from_secs(90)));
         assert_eq!(
             (
                 all.zmq.len(),

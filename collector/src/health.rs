@@ -20,6 +20,9 @@ pub struct Health {
     /// When the state last became connected (hub clients).
     connected_ms: AtomicU64,
     connections: AtomicI64,
+    /// Connections refused at the cap, and closed for silence or to make room (servers).
+    refused: AtomicU64,
+    closed_idle: AtomicU64,
     /// Messages dropped because a queue was full (hub clients' hand-off, outputs).
     dropped: AtomicU64,
     reconnects: AtomicU64,
@@ -62,6 +65,8 @@ impl Health {
             last_message_ms: AtomicU64::new(0),
             connected_ms: AtomicU64::new(0),
             connections: AtomicI64::new(0),
+            refused: AtomicU64::new(0),
+            closed_idle: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
             reconnects: AtomicU64::new(0),
             rate: Mutex::new(RateMeter::default()),
@@ -119,6 +124,16 @@ impl Health {
         self.connections.fetch_add(change, Relaxed);
     }
 
+    /// A connection was refused because the server was full.
+    pub fn refused(&self) {
+        self.refused.fetch_add(1, Relaxed);
+    }
+
+    /// A connection was closed because it was silent, or gave way to a newer one.
+    pub fn closed_idle(&self) {
+        self.closed_idle.fetch_add(1, Relaxed);
+    }
+
     pub fn set_note(&self, note: String) {
         *self.note.lock().unwrap_or_else(|p| p.into_inner()) = note;
     }
@@ -147,6 +162,8 @@ impl Health {
             rate,
             last_message: (last > 0).then(|| Timestamp::from_millis(last)),
             connections: kind.has_connections().then(|| self.connections()),
+            refused: kind.has_connections().then(|| self.refused.load(Relaxed)),
+            closed_idle: kind.has_connections().then(|| self.closed_idle.load(Relaxed)),
             kernel_drops: None,
             dropped: kind.is_hub_client().then(|| self.dropped.load(Relaxed)),
             reconnects: kind.is_hub_client().then(|| self.reconnects.load(Relaxed)),
@@ -163,6 +180,8 @@ impl Health {
             published: self.received.load(Relaxed),
             bytes: self.bytes.load(Relaxed),
             connections: kind.has_connections().then(|| self.connections()),
+            refused: kind.has_connections().then(|| self.refused.load(Relaxed)),
+            closed_idle: kind.has_connections().then(|| self.closed_idle.load(Relaxed)),
             dropped: self.dropped.load(Relaxed),
             note: self.note(),
         }

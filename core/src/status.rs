@@ -132,6 +132,12 @@ pub struct SourceStatus {
     /// Open connections (stream listeners).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub connections: Option<u64>,
+    /// Connections refused because every slot was busy (stream listeners).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refused: Option<u64>,
+    /// Connections closed after the idle timeout, or to make room for a new one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub closed_idle: Option<u64>,
     /// Datagrams the kernel dropped on this source's sockets (receive buffer full).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kernel_drops: Option<u64>,
@@ -185,6 +191,12 @@ pub struct OutputStatus {
     /// Connected clients (servers).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub connections: Option<u64>,
+    /// Clients refused because every slot was busy, or (WebSocket) for their origin or token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refused: Option<u64>,
+    /// Clients closed after the idle timeout, or to make room for a new one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub closed_idle: Option<u64>,
     /// Events that could not be published (a full queue, a slow client).
     pub dropped: u64,
     #[serde(skip_serializing_if = "String::is_empty")]
@@ -207,6 +219,8 @@ mod tests {
             rate: 250.0,
             last_message: Some(Timestamp::from_millis(1_000_000)),
             connections: None,
+            refused: None,
+            closed_idle: None,
             kernel_drops: None,
             dropped: Some(4),
             reconnects: Some(0),

@@ -497,3 +497,145 @@ fn a_frozen_websocket_hub_times_out_and_recovers_when_it_thaws() {
     hub.run("json acme 10");
     assert_counts_exactly(&mut stat, &[("acme", 20)]);
 }
+
+/// A raw WebSocket handshake to `tally hub`'s server: the reply's status line, and the stream.
+fn ws_handshake(port: u16, path: &str, headers: &[&str]) -> (String, std::net::TcpStream) {
+    use std::io::{BufRead, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connects");
+    let mut request = format!(
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+         Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+    );
+    for header in headers {
+        request.push_str(&format!("{header}\r\n"));
+    }
+    request.push_str("\r\n");
+    stream.write_all(request.as_bytes()).expect("writes");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let mut status = String::new();
+    std::io::BufReader::new(&stream)
+        .read_line(&mut status)
+        .expect("a reply");
+    (status.trim_end().to_owned(), stream)
+}
+
+/// Issue 11, item 9: a web page on another site cannot read the hub's events (cross-site
+/// WebSocket hijacking): browser origins are refused unless allowed, non-browser clients (no
+/// Origin) are served, and with --read-token every subscriber needs a reader's token, which
+/// the producers' tokens are not.
+#[test]
+fn serve_ws_refuses_foreign_origins_and_wants_a_read_token_when_told() {
+    let dir = std::env::temp_dir().join(format!("tally-read-token-{}", free_tcp_port()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let (readers, producers) = (dir.join("readers"), dir.join("producers"));
+    std::fs::write(&readers, "reader-s3cret\n").expect("writes");
+    std::fs::write(&producers, "producer-s3cret\n").expect("writes");
+    let open = free_tcp_port();
+    let mut hub = Stat::hub(&[
+        "--no-udp",
+        "--tcp",
+        "127.0.0.1:0",
+        "--serve-ws",
+        &format!("127.0.0.1:{open}"),
+    ]);
+    hub.wait_for(WAIT, |_| true);
+    let (status, _) = ws_handshake(open, "/ws", &["Origin: https://evil.example"]);
+    assert!(status.contains(" 403 "), "{status}");
+    let (status, _) = ws_handshake(open, "/ws", &[]);
+    assert!(
+        status.contains(" 101 "),
+        "no Origin: not a browser, served: {status}"
+    );
+    let report = hub.wait_for(WAIT, |r| r["outputs"][0]["refused"] == 1);
+    assert_eq!(report["outputs"][0]["refused"], 1, "{report:#}");
+    drop(hub);
+
+    let guarded = free_tcp_port();
+    let readers_arg = readers.display().to_string();
+    let producers_arg = producers.display().to_string();
+    let mut hub = Stat::hub(&[
+        "--no-udp",
+        "--tcp",
+        "127.0.0.1:0",
+        "--token",
+        &producers_arg,
+        "--serve-ws",
+        &format!("127.0.0.1:{guarded}"),
+        "--ws-allow-origin",
+        "https://dash.example",
+        "--read-token",
+        &readers_arg,
+    ]);
+    hub.wait_for(WAIT, |_| true);
+    let expect = |path: &str, headers: &[&str], code: &str| {
+        let (status, _) = ws_handshake(guarded, path, headers);
+        assert!(
+            status.contains(&format!(" {code} ")),
+            "{path} {headers:?}: {status}"
+        );
+    };
+    expect(
+        "/ws",
+        &[
+            "Origin: https://dash.example",
+            "Authorization: Bearer reader-s3cret",
+        ],
+        "101",
+    );
+    expect("/ws?access_token=reader-s3cret", &[], "101");
+    expect("/ws", &["Origin: https://dash.example"], "401");
+    expect("/ws", &["Authorization: Bearer producer-s3cret"], "401");
+    expect(
+        "/ws",
+        &[
+            "Origin: https://evil.example",
+            "Authorization: Bearer reader-s3cret",
+        ],
+        "403",
+    );
+    let report = hub.wait_for(WAIT, |r| r["outputs"][0]["refused"] == 3);
+    let note = report["outputs"][0]["note"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(!note.contains("s3cret"), "{note}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Issue 11, item 4 for `serve-ws`: subscribers that answer no ping are closed after the idle
+/// timeout, and at the cap the quietest gives way to a new subscriber; both counted.
+#[test]
+fn idle_websocket_subscribers_give_way_and_time_out() {
+    let port = free_tcp_port();
+    let mut hub = Stat::hub(&[
+        "--no-udp",
+        "--tcp",
+        "127.0.0.1:0",
+        "--serve-ws",
+        &format!("127.0.0.1:{port}"),
+        "--max-connections",
+        "4",
+        "--idle-timeout",
+        "3s",
+        "--interval",
+        "100ms",
+    ]);
+    hub.wait_for(WAIT, |_| true);
+    let idle: Vec<_> = (0..4).map(|_| ws_handshake(port, "/ws", &[]).1).collect();
+    hub.wait_for(WAIT, |r| r["outputs"][0]["connections"] == 4);
+    std::thread::sleep(Duration::from_millis(1200));
+    let (status, newcomer) = ws_handshake(port, "/ws", &[]);
+    assert!(
+        status.contains(" 101 "),
+        "at the cap, a newcomer is served: {status}"
+    );
+    let report = hub.wait_for(WAIT, |r| r["outputs"][0]["closed_idle"] == 1);
+    assert_eq!(report["outputs"][0]["connections"], 4, "{report:#}");
+    // None of them answers pings: after the idle timeout all are closed.
+    let report = hub.wait_for(WAIT, |r| r["outputs"][0]["connections"] == 0);
+    assert_eq!(report["outputs"][0]["closed_idle"], 5, "{report:#}");
+    assert_eq!(report["outputs"][0]["refused"], 0, "{report:#}");
+    drop((idle, newcomer));
+}

@@ -105,6 +105,8 @@ impl Fixture {
             rate: 250.0,
             last_message: Some(self.now),
             connections: None,
+            refused: None,
+            closed_idle: None,
             kernel_drops: Some(0),
             dropped: None,
             reconnects: None,

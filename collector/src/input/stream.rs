@@ -1,25 +1,25 @@
 //! TCP and Unix-domain stream listeners: newline-separated payloads (StatsD lines, hub JSON
 //! documents), each line decoded like a datagram. A partial line waits for the next read; a
-//! line longer than [`MAX_LINE`] is rejected and skipped up to its newline, and the connection
-//! stays open. One task and one [`Intake`] per connection, on the collector's runtime.
+//! line of more than [`MAX_LINE`] bytes before its `\n` is rejected and skipped up to
+//! its newline, and the connection stays open. One task and one [`Intake`] per connection, on
+//! the collector's runtime, in one of a bounded number of [`Slots`]: a connection silent for
+//! the idle timeout is closed, and at the cap the quietest gives way to a new one.
 
 use super::Source;
 use crate::bind::BindError;
 use crate::health::Health;
 use crate::ingest::{Ingest, Intake};
+use crate::slots::{ConnectionLimits, Slot, Slots};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tally_core::{Rejection, SourceKind, SourceState};
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::runtime::Handle;
-use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 
-/// The longest line kept; longer ones are rejected as oversize.
+/// The most bytes a line may have before its `\n`; longer ones are rejected as oversize.
 pub const MAX_LINE: usize = 64 * 1024;
-/// Connections served at once per listener; more are closed on arrival (and noted).
-pub const MAX_CONNECTIONS: usize = 1024;
 const READ_CHUNK: usize = 16 * 1024;
 
 /// Where a stream listener listens.
@@ -54,7 +54,12 @@ fn bind_unix(path: &Path) -> std::io::Result<std::os::unix::net::UnixListener> {
 }
 
 impl StreamListener {
-    pub fn start(runtime: &Handle, address: &StreamAddress, ingest: &Ingest) -> Result<Self, BindError> {
+    pub fn start(
+        runtime: &Handle,
+        address: &StreamAddress,
+        ingest: &Ingest,
+        limits: ConnectionLimits,
+    ) -> Result<Self, BindError> {
         let _entered = runtime.enter();
         let (listener, local, shown) = match address {
             StreamAddress::Tcp(address) => {
@@ -79,7 +84,8 @@ impl StreamListener {
             }
         };
         let health = Arc::new(Health::new(shown, SourceState::Listening));
-        let accept = runtime.spawn(accept_loop(listener, ingest.clone(), Arc::clone(&health)));
+        let slots = Slots::new(limits, Arc::clone(&health));
+        let accept = runtime.spawn(accept_loop(listener, ingest.clone(), slots));
         Ok(StreamListener {
             health,
             local,
@@ -110,8 +116,7 @@ impl Source for StreamListener {
     }
 }
 
-async fn accept_loop(listener: Listener, ingest: Ingest, health: Arc<Health>) {
-    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+async fn accept_loop(listener: Listener, ingest: Ingest, slots: Arc<Slots>) {
     loop {
         let accepted: std::io::Result<Box<dyn AsyncRead + Send + Unpin>> = match &listener {
             Listener::Tcp(l) => l.accept().await.map(|(s, _)| Box::new(s) as _),
@@ -126,29 +131,28 @@ async fn accept_loop(listener: Listener, ingest: Ingest, health: Arc<Health>) {
                 continue;
             }
         };
-        let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
-            health.set_note(format!("refused connections beyond {MAX_CONNECTIONS}"));
+        // Refused: the stream is dropped, so the client sees the connection closed.
+        let Some(slot) = slots.admit() else {
             continue;
         };
-        health.connected(1);
-        let (intake, health) = (ingest.intake(&health), Arc::clone(&health));
-        tokio::spawn(async move {
-            read_lines(stream, intake).await;
-            health.connected(-1);
-            drop(slot);
-        });
+        let intake = ingest.intake(slots.health());
+        tokio::spawn(read_lines(stream, intake, slot));
     }
 }
 
-/// Reads one connection to its end, decoding each line.
-async fn read_lines(mut stream: impl AsyncRead + Unpin, mut intake: Intake) {
+/// Reads one connection to its end (or until its slot is taken back), decoding each line.
+async fn read_lines(mut stream: impl AsyncRead + Unpin, mut intake: Intake, slot: Slot) {
     let mut buffer: Vec<u8> = Vec::with_capacity(READ_CHUNK);
     // Inside an over-long line, discarding up to its newline.
     let mut skipping = false;
     loop {
         let filled = buffer.len();
         buffer.resize(filled + READ_CHUNK, 0);
-        let read = stream.read(&mut buffer[filled..]).await.unwrap_or(0);
+        let read = tokio::select! {
+            read = stream.read(&mut buffer[filled..]) => read.unwrap_or(0),
+            _ = slot.ended() => return,
+        };
+        slot.active();
         buffer.truncate(filled + read);
         let at_end = read == 0;
         intake.batch(|batch| {
@@ -160,26 +164,26 @@ async fn read_lines(mut stream: impl AsyncRead + Unpin, mut intake: Intake) {
                 if std::mem::take(&mut skipping) {
                     continue;
                 }
+                if line.len() > MAX_LINE {
+                    batch.reject(Rejection::Oversize, TOO_LONG, line);
+                    continue;
+                }
                 let line = line.strip_suffix(b"\r").unwrap_or(line);
                 if !line.iter().all(u8::is_ascii_whitespace) {
                     batch.decode(line);
                 }
             }
             buffer.drain(..consumed);
+            if buffer.len() > MAX_LINE {
+                if !skipping {
+                    batch.reject(Rejection::Oversize, TOO_LONG, &buffer);
+                }
+                skipping = true;
+                buffer.clear();
+            }
             if at_end && !buffer.is_empty() && !skipping {
                 // The last line needs no newline.
                 batch.decode(&buffer);
-                buffer.clear();
-            }
-            if buffer.len() > MAX_LINE {
-                if !skipping {
-                    batch.reject(
-                        Rejection::Oversize,
-                        "line longer than 64 KiB (skipped to its newline)",
-                        &buffer,
-                    );
-                }
-                skipping = true;
                 buffer.clear();
             }
         });
@@ -188,3 +192,5 @@ async fn read_lines(mut stream: impl AsyncRead + Unpin, mut intake: Intake) {
         }
     }
 }
+
+const TOO_LONG: &str = "line longer than 64 KiB (skipped to its newline)";

@@ -4,11 +4,21 @@
 //! Clients read from a bounded broadcast ring, so publishing never blocks an input; a client
 //! that falls [`WS_CLIENT_BACKLOG`] events behind, or stops reading, is disconnected (as the
 //! classic hub does) and counted.
+//!
+//! Who may subscribe: a browser sends an `Origin`, and any page on any site could otherwise
+//! open `ws://127.0.0.1:5555/ws` and read every event, so browser origins are refused unless
+//! allowed by name ([`ServeOptions::allowed_origins`]); clients without an `Origin` are not
+//! browsers and are served. With read tokens, a subscriber also needs one
+//! (`Authorization: Bearer TOKEN` or `?access_token=TOKEN`). Connections take [`Slots`]: the
+//! server pings every half idle timeout, a client that answers nothing for the idle timeout is
+//! closed, and at the cap the quietest gives way.
 
 use super::{Output, PublishError};
 use crate::bind::BindError;
+use crate::decode::Tokens;
 use crate::encode::Outgoing;
 use crate::health::Health;
+use crate::slots::{ConnectionLimits, Slot, Slots};
 use futures_util::{SinkExt, StreamExt};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -26,8 +36,53 @@ pub const WS_CLIENT_BACKLOG: usize = 8192;
 const WS_WRITE_STALL: Duration = Duration::from_secs(2);
 /// Frames written to a client before a flush.
 const WS_BATCH: usize = 256;
-/// WebSocket clients served at once.
-const MAX_WS_CLIENTS: usize = 1024;
+/// A client has this long to finish its handshake.
+const WS_HANDSHAKE: Duration = Duration::from_secs(5);
+
+/// Who may subscribe, and how many at once.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ServeOptions {
+    pub limits: ConnectionLimits,
+    /// Browser origins allowed to subscribe (`https://dash.example.com`; `*` for any).
+    pub allowed_origins: Vec<String>,
+    /// Tokens subscribers must present, if any (apart from the producers' `--token`).
+    pub read_tokens: Option<Arc<Tokens>>,
+}
+
+impl ServeOptions {
+    /// Whether a handshake may go on: `Err` holds the status and the reason to answer.
+    fn admit(&self, request: &Request) -> Result<(), (StatusCode, &'static str)> {
+        if request.uri().path() != "/ws" {
+            return Err((StatusCode::NOT_FOUND, "tally serves WebSocket clients at /ws\n"));
+        }
+        let header = |name| request.headers().get(name).and_then(|v| v.to_str().ok());
+        if let Some(origin) = request.headers().get("origin") {
+            let allowed = origin.to_str().is_ok_and(|origin| {
+                (self.allowed_origins.iter()).any(|a| a == "*" || a.eq_ignore_ascii_case(origin))
+            });
+            if !allowed {
+                return Err((
+                    StatusCode::FORBIDDEN,
+                    "this origin may not subscribe (tally hub --ws-allow-origin ORIGIN)\n",
+                ));
+            }
+        }
+        if let Some(tokens) = &self.read_tokens {
+            let bearer = header("authorization").and_then(|v| v.strip_prefix("Bearer "));
+            let query = request.uri().query().unwrap_or_default();
+            let in_query = query
+                .split('&')
+                .find_map(|pair| pair.strip_prefix("access_token="));
+            if !bearer
+                .or(in_query)
+                .is_some_and(|token| tokens.contains(token.trim()))
+            {
+                return Err((StatusCode::UNAUTHORIZED, "a read token is needed\n"));
+            }
+        }
+        Ok(())
+    }
+}
 
 #[derive(Debug)]
 pub struct WsServer {
@@ -37,7 +92,11 @@ pub struct WsServer {
 
 impl WsServer {
     /// Listens on `address`, serving clients on `runtime` (until it shuts down).
-    pub fn start(runtime: &tokio::runtime::Handle, address: SocketAddr) -> Result<Self, PublishError> {
+    pub fn start(
+        runtime: &tokio::runtime::Handle,
+        address: SocketAddr,
+        options: &ServeOptions,
+    ) -> Result<Self, PublishError> {
         let fail = |error| PublishError::Ws(BindError::tcp(address, error));
         let listener = std::net::TcpListener::bind(address).map_err(fail)?;
         listener.set_nonblocking(true).map_err(fail)?;
@@ -46,7 +105,13 @@ impl WsServer {
         let listener = tokio::net::TcpListener::from_std(listener).map_err(fail)?;
         let health = Arc::new(Health::new(format!("ws://{local}/ws"), SourceState::Listening));
         let (events, _) = broadcast::channel(WS_CLIENT_BACKLOG);
-        runtime.spawn(serve_ws(listener, events.clone(), Arc::clone(&health)));
+        let slots = Slots::new(options.limits, Arc::clone(&health));
+        runtime.spawn(serve_ws(
+            listener,
+            events.clone(),
+            slots,
+            Arc::new(options.clone()),
+        ));
         Ok(WsServer { events, health })
     }
 }
@@ -74,9 +139,9 @@ impl Output for WsServer {
 async fn serve_ws(
     listener: tokio::net::TcpListener,
     events: broadcast::Sender<Arc<str>>,
-    health: Arc<Health>,
+    slots: Arc<Slots>,
+    options: Arc<ServeOptions>,
 ) {
-    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_WS_CLIENTS));
     loop {
         let stream = match listener.accept().await {
             Ok((stream, _)) => stream,
@@ -86,45 +151,46 @@ async fn serve_ws(
                 continue;
             }
         };
-        let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
-            health.set_note(format!("refused WebSocket clients beyond {MAX_WS_CLIENTS}"));
+        let Some(slot) = slots.admit() else {
             continue;
         };
-        let (events, health) = (events.subscribe(), Arc::clone(&health));
-        tokio::spawn(async move {
-            health.connected(1);
-            serve_client(stream, events, &health).await;
-            health.connected(-1);
-            drop(slot);
-        });
+        let (events, options, health) = (
+            events.subscribe(),
+            Arc::clone(&options),
+            Arc::clone(slots.health()),
+        );
+        tokio::spawn(async move { serve_client(stream, events, &health, &options, slot).await });
     }
-}
-
-/// Only `/ws` is a WebSocket endpoint, as on the classic hub.
-#[allow(clippy::result_large_err)] // The signature is tungstenite's.
-fn check_path(request: &Request, response: Response) -> Result<Response, ErrorResponse> {
-    if request.uri().path() == "/ws" {
-        return Ok(response);
-    }
-    let mut refusal = ErrorResponse::new(Some("tally serves WebSocket clients at /ws\n".into()));
-    *refusal.status_mut() = StatusCode::NOT_FOUND;
-    Err(refusal)
 }
 
 async fn serve_client(
     stream: tokio::net::TcpStream,
     mut events: broadcast::Receiver<Arc<str>>,
     health: &Health,
+    options: &ServeOptions,
+    slot: Slot,
 ) {
-    let Ok(Ok(client)) = tokio::time::timeout(
-        Duration::from_secs(5),
-        tokio_tungstenite::accept_hdr_async(stream, check_path),
-    )
-    .await
-    else {
+    // Only `/ws` is a WebSocket endpoint, as on the classic hub; origins and tokens as above.
+    #[allow(clippy::result_large_err)] // The signature is tungstenite's.
+    let check = |request: &Request, response: Response| match options.admit(request) {
+        Ok(()) => Ok(response),
+        Err((status, why)) => {
+            if status != StatusCode::NOT_FOUND {
+                health.refused();
+                health.set_note(format!("refused a client: {}", why.trim_end()));
+            }
+            let mut refusal = ErrorResponse::new(Some(why.into()));
+            *refusal.status_mut() = status;
+            Err(refusal)
+        }
+    };
+    let handshake = tokio_tungstenite::accept_hdr_async(stream, check);
+    let Ok(Ok(client)) = tokio::time::timeout(WS_HANDSHAKE, handshake).await else {
         return;
     };
     let (mut outgoing, mut incoming) = client.split();
+    let mut ping = tokio::time::interval(slot_ping_interval(&options.limits));
+    ping.tick().await;
     loop {
         tokio::select! {
             event = events.recv() => match event {
@@ -163,10 +229,28 @@ async fn serve_client(
                 }
                 Err(broadcast::error::RecvError::Closed) => return,
             },
-            // Client messages are ignored; the read keeps pings answered and notices a close.
-            message = incoming.next() => if matches!(message, None | Some(Err(_)) | Some(Ok(Message::Close(_)))) {
+            // Client messages are ignored but for their sign of life; the read keeps pings
+            // answered and notices a close.
+            message = incoming.next() => {
+                if matches!(message, None | Some(Err(_)) | Some(Ok(Message::Close(_)))) {
+                    return;
+                }
+                slot.active();
+            }
+            _ = ping.tick() => {
+                if tokio::time::timeout(WS_WRITE_STALL, outgoing.send(Message::Ping(Default::default()))).await.is_err() {
+                    return;
+                }
+            }
+            _ = slot.ended() => {
+                let _ = outgoing.close().await;
                 return;
-            },
+            }
         }
     }
+}
+
+/// Pings go out twice per idle timeout, so that a live client's pongs keep it open.
+fn slot_ping_interval(limits: &ConnectionLimits) -> Duration {
+    (limits.idle / 2).max(Duration::from_millis(100))
 }

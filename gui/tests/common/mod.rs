@@ -30,6 +30,8 @@ pub fn source(state: SourceState, last_message: u64) -> SourceStatus {
         rate: 6.0,
         last_message: Some(Timestamp::from_millis(last_message)),
         connections: None,
+        refused: None,
+        closed_idle: None,
         kernel_drops: None,
         dropped: Some(0),
         reconnects: Some(0),
