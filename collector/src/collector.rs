@@ -56,11 +56,9 @@ impl Collector {
 
         let mut outputs: Vec<Arc<dyn Output>> = vec![];
         if let Some(endpoint) = &settings.publish.zmq {
-            outputs.push(Arc::new(ZmqPublisher::start(
-                runtimes.zmq(),
-                endpoint,
-                &ingest.stop,
-            )?));
+            let max_subscribers = settings.connections.max;
+            let publisher = ZmqPublisher::start(runtimes.zmq(), endpoint, max_subscribers, &ingest.stop)?;
+            outputs.push(Arc::new(publisher));
         }
         if let Some(address) = settings.publish.ws {
             let server = WsServer::start(tokio()?, address, &settings.publish.ws_options)?;

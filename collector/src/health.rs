@@ -179,9 +179,9 @@ impl Health {
             state: self.state(),
             published: self.received.load(Relaxed),
             bytes: self.bytes.load(Relaxed),
-            connections: kind.has_connections().then(|| self.connections()),
-            refused: kind.has_connections().then(|| self.refused.load(Relaxed)),
-            closed_idle: kind.has_connections().then(|| self.closed_idle.load(Relaxed)),
+            connections: self.connections(),
+            refused: self.refused.load(Relaxed),
+            closed_idle: kind.closes_idle().then(|| self.closed_idle.load(Relaxed)),
             dropped: self.dropped.load(Relaxed),
             note: self.note(),
         }
@@ -252,7 +252,10 @@ mod tests {
         health.connected(1);
         let status = health.output_status(OutputKind::ServeWs);
         assert_eq!((status.published, status.bytes, status.dropped), (3, 300, 2));
-        assert_eq!(status.connections, Some(1));
+        assert_eq!(
+            (status.connections, status.refused, status.closed_idle),
+            (1, 0, Some(0))
+        );
         let json = serde_json::to_value(&status).expect("serializes");
         assert_eq!(
             (json["kind"].as_str(), json["received"].as_u64()),

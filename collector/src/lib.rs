@@ -6,10 +6,11 @@
 //! Bottom first. A module uses only modules of the layers below its own, and its own
 //! submodules; `tests/layers.rs` reads this list and checks every `crate::` path against it.
 //!
-//! 1. `bind`, `decode`, `health`, `logging`, `runtimes`, `slots`: bytes to events ([`decode`],
-//!    into a [`decode::Sink`] it knows nothing about), the counters sources report
-//!    ([`health`]), and what inputs and outputs share (connection caps in [`slots`]).
-//! 2. `encode`: events back to bytes (the classic hub's JSON), which [`decode`] reads.
+//! 1. `bind`, `decode`, `health`, `logging`, `runtimes`: bytes to events ([`decode`], into a
+//!    [`decode::Sink`] it knows nothing about), the counters sources report ([`health`]), and
+//!    what inputs and outputs share.
+//! 2. `encode`, `slots`: events back to bytes (the classic hub's JSON), which [`decode`]
+//!    reads; the connection slots every server takes, counted in its [`health`].
 //! 3. `ingest`: the one batch loop every input calls, the sink that records and tees to the
 //!    outputs, and the [`ingest::Output`] trait.
 //! 4. `input`, `output`: one file per source ([`input::Source`]: udp, stream, demo, zmq, ws)

@@ -104,8 +104,9 @@ impl OutputKind {
         }
     }
 
-    /// Servers count the clients connected to them.
-    pub fn has_connections(self) -> bool {
+    /// Servers that close silent clients themselves (libzmq closes ZeroMQ subscribers that
+    /// stop answering heartbeats, and does not say so).
+    pub fn closes_idle(self) -> bool {
         matches!(self, OutputKind::ServeWs)
     }
 }
@@ -188,12 +189,10 @@ pub struct OutputStatus {
     #[serde(rename = "received")]
     pub published: u64,
     pub bytes: u64,
-    /// Connected clients (servers).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub connections: Option<u64>,
+    /// Connected clients (WebSocket clients, ZeroMQ subscribers).
+    pub connections: u64,
     /// Clients refused because every slot was busy, or (WebSocket) for their origin or token.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub refused: Option<u64>,
+    pub refused: u64,
     /// Clients closed after the idle timeout, or to make room for a new one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub closed_idle: Option<u64>,

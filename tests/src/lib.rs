@@ -78,6 +78,11 @@ impl Stat {
         }
     }
 
+    /// Sends `signal` (`STOP`, `TERM`, ...) to the running tally.
+    pub fn signal(&self, signal: &str) {
+        send_signal(self.child.id(), signal);
+    }
+
     /// Reads reports until `done` holds for one (returned) or `timeout` passes (panics with
     /// the last report).
     pub fn wait_for(&mut self, timeout: Duration, done: impl Fn(&Value) -> bool) -> Value {
@@ -211,11 +216,7 @@ impl Peer {
 
     /// Sends a signal to the peer (`STOP` freezes it as a hung hub would be, `CONT` thaws it).
     pub fn signal(&self, signal: &str) {
-        let status = Command::new("kill")
-            .args([format!("-{signal}"), self.child.id().to_string()])
-            .status()
-            .expect("runs kill");
-        assert!(status.success(), "kill -{signal} failed");
+        send_signal(self.child.id(), signal);
     }
 
     /// Kills the peer at once (no goodbye to its clients), as a crashing hub would go.
@@ -230,4 +231,13 @@ impl Drop for Peer {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// `kill -SIGNAL pid`, which must succeed.
+pub fn send_signal(pid: u32, signal: &str) {
+    let status = Command::new("kill")
+        .args([format!("-{signal}"), pid.to_string()])
+        .status()
+        .expect("runs kill");
+    assert!(status.success(), "kill -{signal} {pid} failed");
 }

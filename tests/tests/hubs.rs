@@ -141,7 +141,7 @@ fn zmq_hub_absent_at_start_then_killed_and_restarted() {
 }
 
 #[test]
-fn zmq_garbage_is_counted_and_an_oversize_message_costs_only_a_reconnect() {
+fn zmq_garbage_and_oversize_messages_are_counted_and_a_huge_one_costs_only_a_reconnect() {
     let port = free_tcp_port();
     let mut hub = zmq_hub(port);
     let mut stat = subscriber("--zmq", &format!("tcp://127.0.0.1:{port}"), &[]);
@@ -151,8 +151,13 @@ fn zmq_garbage_is_counted_and_an_oversize_message_costs_only_a_reconnect() {
     let report = stat.wait_for(WAIT, |r| r["rejections"]["json"] == 5);
     assert_eq!(source(&report, "zmq")["bad"].as_u64(), Some(5));
 
-    // libzmq disconnects a peer that sends more than the limit; tally reconnects.
-    hub.run("oversize 2000000");
+    // Issue 11, item 6: over the 1 MiB limit, a message is counted as oversize, as over
+    // WebSocket, and the connection stays.
+    hub.run("oversize 10000000");
+    let report = stat.wait_for(WAIT, |r| r["rejections"]["oversize"] == 1);
+    assert_eq!(source(&report, "zmq")["reconnects"], 0, "{report:#}");
+    // Past libzmq's own limit (16 MiB) the hub is disconnected; tally reconnects.
+    hub.run("oversize 20000000");
     let report = stat.wait_for(WAIT, |r| source(r, "zmq")["reconnects"].as_u64() >= Some(1));
     assert_eq!(state_of(&report, "zmq"), "connected");
     hub.run("json acme 50");
@@ -638,4 +643,38 @@ fn idle_websocket_subscribers_give_way_and_time_out() {
     assert_eq!(report["outputs"][0]["closed_idle"], 5, "{report:#}");
     assert_eq!(report["outputs"][0]["refused"], 0, "{report:#}");
     drop((idle, newcomer));
+}
+
+/// Issue 11, item 5: the ZeroMQ publisher holds a bounded number of subscribers (refusing the
+/// rest, counted, through libzmq's ZAP hook), and one that stops reading is disconnected by
+/// heartbeats instead of pinning memory for ever; its slot then serves a waiting subscriber.
+#[test]
+fn zmq_subscribers_are_capped_and_a_stalled_one_is_let_go() {
+    let (udp, zmq) = (tally_tests::free_udp_port(), free_tcp_port());
+    let zmq_url = format!("tcp://127.0.0.1:{zmq}");
+    let mut hub = Stat::hub(&[
+        "--udp",
+        &format!("127.0.0.1:{udp}"),
+        "--publish-zmq",
+        &zmq_url,
+        "--max-connections",
+        "2",
+        "--interval",
+        "100ms",
+    ]);
+    let first = subscriber("--zmq", &zmq_url, &[]);
+    let mut second = subscriber("--zmq", &zmq_url, &[]);
+    wait_connected(&mut second, "zmq");
+    hub.wait_for(WAIT, |r| r["outputs"][0]["connections"] == 2);
+    let mut third = subscriber("--zmq", &zmq_url, &[]);
+    let report = hub.wait_for(WAIT, |r| r["outputs"][0]["refused"].as_u64() >= Some(1));
+    assert_eq!(report["outputs"][0]["connections"], 2, "{report:#}");
+    assert_ne!(state_of(&third.wait_for(WAIT, |_| true), "zmq"), "connected");
+
+    // The first stops (SIGSTOP): its heartbeats go unanswered, and the hub lets it go.
+    first.signal("STOP");
+    wait_connected(&mut third, "zmq");
+    let report = hub.wait_for(WAIT, |r| r["outputs"][0]["connections"] == 2);
+    assert!(report["outputs"][0]["refused"].as_u64() >= Some(1), "{report:#}");
+    first.signal("CONT");
 }

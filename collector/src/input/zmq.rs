@@ -2,8 +2,10 @@
 //!
 //! libzmq does the hard parts in its own I/O thread: connecting in the background (starting
 //! before the hub exists is fine), reconnecting quickly ([`RECONNECT_MS`] up to
-//! [`RECONNECT_MAX_MS`]), heartbeats that notice a frozen hub, and a message size limit
-//! (a peer that sends more is disconnected, and reconnected to). Our thread polls the SUB
+//! [`RECONNECT_MAX_MS`]), heartbeats that notice a frozen hub, and a hard message size limit
+//! ([`HARD_LIMIT_FACTOR`] times the configured one: a peer that sends more is disconnected,
+//! and reconnected to, without saying why). Below that, a message over the configured limit
+//! is received, counted as `oversize` and dropped, as over WebSocket. Our thread polls the SUB
 //! socket and a monitor socket (for the connection state), splits messages into payloads, and
 //! hands them to the decoder.
 
@@ -27,6 +29,9 @@ const HEARTBEAT_TIMEOUT_MS: i32 = 3000;
 const POLL_MS: i64 = 200;
 /// Messages taken from the socket before the monitor is looked at again.
 const RECEIVE_BATCH: usize = 1024;
+/// libzmq's own limit is this many times [`HubLimits::max_message`], so that an oversize
+/// message is usually seen, and counted, rather than only cause a silent disconnect.
+pub const HARD_LIMIT_FACTOR: usize = 16;
 
 /// Monitor sockets need unique in-process names.
 static MONITORS: AtomicU64 = AtomicU64::new(0);
@@ -94,6 +99,7 @@ impl ZmqSubscriber {
             handoff,
             ingest: ingest.clone(),
             health: Arc::clone(&health),
+            max_message: limits.max_message,
         };
         let receiver = std::thread::Builder::new()
             .name("tally-zmq".into())
@@ -116,7 +122,7 @@ impl ZmqSubscriber {
         let socket = context.socket(zmq::SUB)?;
         socket.set_linger(0)?;
         socket.set_rcvhwm(limits.receive_hwm)?;
-        socket.set_maxmsgsize(limits.max_message as i64)?;
+        socket.set_maxmsgsize((limits.max_message * HARD_LIMIT_FACTOR) as i64)?;
         socket.set_reconnect_ivl(RECONNECT_MS)?;
         socket.set_reconnect_ivl_max(RECONNECT_MAX_MS)?;
         socket.set_heartbeat_ivl(HEARTBEAT_MS)?;
@@ -167,6 +173,7 @@ struct Receive {
     handoff: Handoff,
     ingest: Ingest,
     health: Arc<Health>,
+    max_message: usize,
 }
 
 impl Receive {
@@ -204,8 +211,10 @@ impl Receive {
                 }
                 zmq::SocketEvent::DISCONNECTED => {
                     self.health.set_state(SourceState::Disconnected);
-                    self.health
-                        .set_note("hub went away (or sent an oversize message): reconnecting".into());
+                    let hard_mib = self.max_message * HARD_LIMIT_FACTOR >> 20;
+                    self.health.set_note(format!(
+                        "hub went away (or sent a message over {hard_mib} MiB): reconnecting"
+                    ));
                     // libzmq reconnects after a lost connection, but not after a protocol error
                     // (an oversize message is one): a fresh connect covers both.
                     let _ = self.socket.disconnect(&self.endpoint);
@@ -241,6 +250,13 @@ impl Receive {
                 continue;
             }
             let evidence = frames.first().cloned().unwrap_or_default();
+            let size: usize = frames.iter().map(Vec::len).sum();
+            if size > self.max_message {
+                let detail = format!("ZeroMQ message over the {} KiB limit", self.max_message / 1024);
+                self.ingest
+                    .reject(&self.health, Rejection::Oversize, &detail, &evidence);
+                continue;
+            }
             match payloads(frames) {
                 Ok(payloads) => payloads.into_iter().for_each(|p| self.handoff.offer(p)),
                 Err(detail) => self

@@ -7,7 +7,8 @@
 //!
 //! Who may subscribe: a browser sends an `Origin`, and any page on any site could otherwise
 //! open `ws://127.0.0.1:5555/ws` and read every event, so browser origins are refused unless
-//! allowed by name ([`ServeOptions::allowed_origins`]); clients without an `Origin` are not
+//! allowed by name ([`ServeOptions::allowed_origins`]) or the server's own (the `Host` asked
+//! for, which is what tally's own hub client sends); clients without an `Origin` are not
 //! browsers and are served. With read tokens, a subscriber also needs one
 //! (`Authorization: Bearer TOKEN` or `?access_token=TOKEN`). Connections take [`Slots`]: the
 //! server pings every half idle timeout, a client that answers nothing for the idle timeout is
@@ -57,8 +58,14 @@ impl ServeOptions {
         }
         let header = |name| request.headers().get(name).and_then(|v| v.to_str().ok());
         if let Some(origin) = request.headers().get("origin") {
+            // The server's own origin (what tally's hub client sends) is same-site.
+            let own = |origin: &str| {
+                let authority = origin.split_once("://").map_or(origin, |(_, rest)| rest);
+                header("host").is_some_and(|host| host.eq_ignore_ascii_case(authority))
+            };
             let allowed = origin.to_str().is_ok_and(|origin| {
-                (self.allowed_origins.iter()).any(|a| a == "*" || a.eq_ignore_ascii_case(origin))
+                own(origin)
+                    || (self.allowed_origins.iter()).any(|a| a == "*" || a.eq_ignore_ascii_case(origin))
             });
             if !allowed {
                 return Err((
