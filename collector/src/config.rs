@@ -9,7 +9,7 @@
 use crate::decode::{AccountFrom, DecodeOptions, Tokens};
 use crate::input::hub::HubLimits;
 use crate::input::udp::UdpOptions;
-use crate::input::ws::WsHeader;
+use crate::input::ws::{WsHeader, WsHeaderParser};
 use crate::output::ws::ServeOptions;
 use crate::slots::ConnectionLimits;
 use clap::{ArgMatches, FromArgMatches};
@@ -54,7 +54,7 @@ pub struct SourceArgs {
     pub ws: Vec<String>,
     /// Send this header with every WebSocket handshake (repeatable; e.g. 'Authorization:
     /// Bearer TOKEN'). Values are never logged or shown.
-    #[arg(long = "ws-header", value_name = "'NAME: VALUE'")]
+    #[arg(long = "ws-header", value_name = "'NAME: VALUE'", value_parser = WsHeaderParser)]
     pub ws_header: Vec<WsHeader>,
     /// Generate demo traffic through a real socket into the listener
     #[arg(long, num_args = 0, default_missing_value = "true")]
@@ -150,6 +150,30 @@ impl HubArgs {
     }
 }
 
+/// A TOML error as `line L, column C: message`, with every quoted value in the message
+/// replaced by `"…"`. toml's own rendering quotes the offending line, which may hold a
+/// `ws_header` value or a URL with credentials.
+pub fn masked_parse_error(text: &str, error: &toml::de::Error) -> String {
+    let mut masked = String::new();
+    for (index, part) in error.message().split('"').enumerate() {
+        match index {
+            0 => {}
+            odd if odd % 2 == 1 => masked.push_str("\"…"),
+            _ => masked.push('"'),
+        }
+        if index % 2 == 0 {
+            masked.push_str(part);
+        }
+    }
+    let Some(span) = error.span() else {
+        return masked;
+    };
+    let before = &text[..span.start.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.len() - before.rfind('\n').map_or(0, |n| n + 1) + 1;
+    format!("line {line}, column {column}: {masked}")
+}
+
 /// A token file that must hold at least one token.
 fn load_tokens(path: &Path) -> Result<Arc<Tokens>, ConfigError> {
     let tokens = Tokens::load(path).map_err(|source| ConfigError::Tokens {
@@ -187,8 +211,10 @@ pub struct Settings {
 pub enum ConfigError {
     #[error("cannot read {}: {source}", .path.display())]
     Read { path: PathBuf, source: std::io::Error },
-    #[error("{}: {source}", .path.display())]
-    Parse { path: PathBuf, source: toml::de::Error },
+    /// Where the file is wrong and why, without the offending text: it may hold a header
+    /// value or a URL's credentials (see [`masked_parse_error`]).
+    #[error("{}: {message}", .path.display())]
+    Parse { path: PathBuf, message: String },
     #[error("cannot read the tokens in {}: {source}", .path.display())]
     Tokens { path: PathBuf, source: std::io::Error },
     #[error(
@@ -216,9 +242,9 @@ impl SourceArgs {
             path: path.to_owned(),
             source,
         })?;
-        toml::from_str(&text).map_err(|source| ConfigError::Parse {
+        toml::from_str(&text).map_err(|error| ConfigError::Parse {
             path: path.to_owned(),
-            source,
+            message: masked_parse_error(&text, &error),
         })
     }
 

@@ -9,7 +9,9 @@ use std::io::{self, Write};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::time::{Duration, Instant};
-use tally_core::{OutputStatus, Snapshot, SnapshotRequest, SourceStatus, Timestamp, Window, short_number};
+use tally_core::{
+    OutputStatus, Snapshot, SnapshotRequest, SourceStatus, Timestamp, Window, printable, short_number,
+};
 
 /// Like nsq_stat: the table's header is printed again every this many rows.
 const HEADER_EVERY: u64 = 25;
@@ -141,7 +143,7 @@ fn table_row(out: &mut impl Write, snapshot: &Snapshot, top: usize) -> io::Resul
         .iter()
         .filter(|a| a.rate > 0.0)
         .take(top)
-        .map(|a| format!("{} {}", a.name, short_number(a.rate)))
+        .map(|a| format!("{} {}", printable(&a.name), short_number(a.rate)))
         .collect();
     let totals = &snapshot.totals;
     writeln!(
@@ -156,7 +158,18 @@ fn table_row(out: &mut impl Write, snapshot: &Snapshot, top: usize) -> io::Resul
     )
 }
 
-/// Reports until `count` reports were printed or `stop` is set.
+/// Sleeps until `due`, or until `stop` is set (then `true`).
+fn wait_until(due: Instant, stop: &AtomicBool) -> bool {
+    while let Some(wait) = due.checked_duration_since(Instant::now()) {
+        if stop.load(Relaxed) {
+            return true;
+        }
+        std::thread::sleep(wait.min(Duration::from_millis(100)));
+    }
+    stop.load(Relaxed)
+}
+
+/// Reports until `count` reports were printed, or `stop` is set (then a last one).
 pub fn run(
     collector: &Collector,
     options: &StatOptions,
@@ -173,14 +186,10 @@ pub fn run(
     };
     let start = Instant::now();
     let mut printed = 0u64;
-    while !stop.load(Relaxed) && options.count.is_none_or(|count| printed < count) {
+    while options.count.is_none_or(|count| printed < count) {
         let due = start + options.interval * (printed as u32 + 1);
-        while let Some(wait) = due.checked_duration_since(Instant::now()) {
-            if stop.load(Relaxed) {
-                return Ok(());
-            }
-            std::thread::sleep(wait.min(Duration::from_millis(100)));
-        }
+        // Stopped early (a signal): one last report, with what arrived up to now.
+        let stopped = wait_until(due, stop);
         let snapshot = collector.engine().snapshot(&request, now());
         if options.json {
             let (sources, outputs) = (collector.sources(), collector.outputs());
@@ -195,6 +204,9 @@ pub fn run(
         }
         out.flush()?;
         printed += 1;
+        if stopped {
+            break;
+        }
     }
     Ok(())
 }

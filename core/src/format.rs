@@ -1,4 +1,30 @@
-//! Numbers and durations as every report and view writes them.
+//! Numbers, durations and names as every report and view writes them.
+
+use std::borrow::Cow;
+
+/// Characters that must never reach a terminal as they are: controls (C0, DEL, C1), which
+/// can move the cursor, retitle the window or clear the screen, and the bidirectional
+/// overrides, which reorder what is shown.
+pub fn is_unprintable(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// `name` safe to print: every [`is_unprintable`] character as `\u{1b}`. Borrows when
+/// nothing needs escaping (names the decoders let through never do).
+pub fn printable(name: &str) -> Cow<'_, str> {
+    if !name.chars().any(is_unprintable) {
+        return Cow::Borrowed(name);
+    }
+    let mut out = String::with_capacity(name.len() + 8);
+    for c in name.chars() {
+        if is_unprintable(c) {
+            out.push_str(&format!("\\u{{{:x}}}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
 
 /// `1234567` -> `1.2M`; `999` -> `999`.
 pub fn short_number(n: f64) -> String {
@@ -37,6 +63,15 @@ pub fn human_duration(ms: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_print_without_terminal_controls() {
+        assert!(matches!(printable("acme café €"), Cow::Borrowed(_)));
+        assert_eq!(
+            printable("\u{1b}]0;PWNED\u{7}x\u{202e}"),
+            "\\u{1b}]0;PWNED\\u{7}x\\u{202e}"
+        );
+    }
 
     #[test]
     fn numbers_are_short_and_readable() {

@@ -32,7 +32,7 @@ mod time;
 
 pub use engine::{Engine, EngineConfig, Recorder};
 pub use event::{Event, MAX_COUNT, MAX_NAME_BYTES, OTHER, SampleError, Value, clamp_name, scale_sampled};
-pub use format::{human_duration, short_number};
+pub use format::{human_duration, is_unprintable, printable, short_number};
 pub use histogram::TimingSummary;
 pub use rejection::{KEPT_SAMPLES, RejectSample, Rejection, escape};
 pub use ring::{HORIZON_MS, LayoutError};

@@ -227,3 +227,131 @@ fn the_demo_sends_lively_realistic_traffic_through_a_real_socket() {
         assert!(types.contains(expected), "{types:?}");
     }
 }
+
+/// Issue 11, item 10: a name built to drive a terminal (retitle it, clear it) is never
+/// printed raw: not by `tally stat`'s table, not in its JSON (which JSON-escapes anyway).
+#[test]
+fn hostile_names_never_reach_the_terminal_raw() {
+    let port = free_udp_port();
+    let mut child = Command::new(binary("tally"))
+        .args(["stat", "--no-udp", "--udp", &format!("127.0.0.1:{port}")])
+        .args(["--interval", "300ms", "--count", "4"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("runs");
+    let socket = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let hostile = br#"{"type":"x\u001b[2J","data":{"account":"\u001b]0;PWNED\u0007\u001b[2Jevil\u009b31m"}}"#;
+    for _ in 0..20 {
+        socket.send_to(hostile, ("127.0.0.1", port)).expect("sends");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut stdout = String::new();
+    std::io::Read::read_to_string(child.stdout.as_mut().expect("piped"), &mut stdout).expect("reads");
+    assert!(child.wait().expect("exits").success());
+    assert!(stdout.contains("PWNED"), "the account is shown: {stdout}");
+    for control in ['\u{1b}', '\u{7}', '\u{9b}'] {
+        assert!(!stdout.contains(control), "{control:?} printed raw: {stdout:?}");
+    }
+}
+
+/// Issue 11, item 11: a secret in a bad `--ws-header` or in a bad configuration line is not
+/// echoed to stderr.
+#[test]
+fn secrets_in_bad_flags_and_files_are_not_echoed() {
+    let secret = "s3cr3t-T0KEN";
+    let output = Command::new(binary("tally"))
+        .args(["stat", "--ws-header", &format!("Authorization Bearer {secret}")])
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !output.status.success() && stderr.contains("--ws-header"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(secret), "{stderr}");
+    let dir = std::env::temp_dir().join(format!("tally-secret-{port}", port = free_udp_port()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    for (name, text) in [
+        (
+            "header",
+            format!("ws_header = [\"Authorization Bearer {secret}\"]\n"),
+        ),
+        (
+            "url",
+            format!("ws = [\"wss://ops:{secret}@hub.example/ws\"] oops\n"),
+        ),
+        ("type", format!("udp = \"wss://ops:{secret}@hub.example/ws\"\n")),
+    ] {
+        let path = dir.join(format!("{name}.toml"));
+        std::fs::write(&path, text).expect("writes");
+        let output = Command::new(binary("tally"))
+            .args(["stat", "--config", &path.display().to_string()])
+            .output()
+            .expect("runs");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            !output.status.success() && stderr.contains("line 1, column"),
+            "{stderr}"
+        );
+        assert!(!stderr.contains(secret), "{name}: {stderr}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Issue 11, item 13: `tally stat` and `tally hub` stop cleanly on SIGTERM, SIGINT and
+/// SIGHUP: a last whole report, the Unix socket file removed, a zero exit.
+#[test]
+fn headless_commands_stop_cleanly_on_signals() {
+    for (command, signal) in [
+        ("stat", "TERM"),
+        ("stat", "INT"),
+        ("hub", "HUP"),
+        ("stat", "QUIT"),
+    ] {
+        let dir = std::env::temp_dir().join(format!("tally-signal-{}", free_udp_port()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let socket = dir.join("tally.sock");
+        let mut args = vec![
+            "--no-udp",
+            "--unix",
+            socket.to_str().expect("path"),
+            "--interval",
+            "1h",
+        ];
+        if command == "hub" {
+            args.extend(["--serve-ws", "127.0.0.1:0"]);
+        }
+        let child = Command::new(binary("tally"))
+            .arg(command)
+            .arg("--json")
+            .args(&args)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("runs");
+        let deadline = std::time::Instant::now() + WAIT;
+        while !socket.exists() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let mut producer = std::os::unix::net::UnixStream::connect(&socket).expect("connects");
+        std::io::Write::write_all(&mut producer, b"acme.x:5|c\n").expect("writes");
+        drop(producer);
+        std::thread::sleep(Duration::from_millis(300));
+        tally_tests::send_signal(child.id(), signal);
+        let output = child.wait_with_output().expect("exits");
+        assert!(
+            output.status.success(),
+            "{command} on SIG{signal}: {:?}",
+            output.status
+        );
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let last: Value = serde_json::from_str(stdout.lines().last().unwrap_or_default())
+            .unwrap_or_else(|e| panic!("{command} on SIG{signal}: a last report, whole: {e}: {stdout}"));
+        assert_eq!(account_total(&last, "acme"), 5, "{last:#}");
+        assert!(
+            !socket.exists(),
+            "{command} on SIG{signal} left {}",
+            socket.display()
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -230,6 +230,22 @@ fn sigterm_restores_the_terminal() {
     assert_exited_and_restored(&tmux, 0, "SIGTERM");
 }
 
+/// Issue 11, item 12: SIGINT and SIGQUIT sent from outside (`kill -INT`, a supervisor) end
+/// the dashboard like `q`, as SIGTERM does, instead of leaving the alternate screen and mouse
+/// reporting on.
+#[test]
+fn sigint_and_sigquit_from_outside_restore_the_terminal() {
+    for signal in ["INT", "QUIT"] {
+        let (tmux, process) = idle_dashboard(&format!("sig{}", signal.to_lowercase()));
+        let status = Command::new("pkill")
+            .args([&format!("-{signal}"), "-f", &process])
+            .status()
+            .expect("pkill");
+        assert!(status.success());
+        assert_exited_and_restored(&tmux, 0, &format!("SIG{signal}"));
+    }
+}
+
 #[test]
 fn ctrl_c_quits_and_restores_the_terminal() {
     let (tmux, _) = idle_dashboard("ctrl-c");

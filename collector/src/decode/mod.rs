@@ -15,7 +15,7 @@ use std::borrow::Cow;
 use std::collections::HashSet;
 use std::path::Path;
 use std::sync::Arc;
-use tally_core::{Event, Rejection, Timestamp};
+use tally_core::{Event, Rejection, Timestamp, is_unprintable};
 
 /// Where decoded events and rejections go.
 pub trait Sink {
@@ -134,7 +134,13 @@ impl<S: Sink> Sink for Redacting<'_, S> {
     fn reject(&mut self, reason: Rejection, detail: &str, payload: &[u8]) {
         let detail = self.tokens.redact(detail.as_bytes());
         let detail = String::from_utf8_lossy(&detail);
-        self.inner.reject(reason, &detail, &self.tokens.redact(payload));
+        // A JSON string may spell a token with escapes (`s3cr3t\u002dTOKEN`): masked once
+        // they are undone, or it would show in the evidence for anyone to decode.
+        let payload = match detect(payload) {
+            Format::Json => unescape_json(payload),
+            _ => Cow::Borrowed(payload),
+        };
+        self.inner.reject(reason, &detail, &self.tokens.redact(&payload));
     }
 }
 
@@ -152,6 +158,48 @@ fn refuse((reason, detail): Refusal, refused: usize, items: usize, payload: &[u8
             payload,
         );
     }
+}
+
+/// `bytes` with JSON's `\uXXXX` escapes (surrogate pairs too) and `\/` undone; everything
+/// else, broken escapes included, kept as it is.
+fn unescape_json(bytes: &[u8]) -> Cow<'_, [u8]> {
+    if !bytes.windows(2).any(|w| w == b"\\u" || w == b"\\/") {
+        return Cow::Borrowed(bytes);
+    }
+    let hex = |at: usize| {
+        let digits = std::str::from_utf8(bytes.get(at..at + 4)?).ok()?;
+        u32::from_str_radix(digits, 16).ok()
+    };
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut at = 0;
+    while at < bytes.len() {
+        let escaped = (bytes[at] == b'\\').then(|| bytes.get(at + 1)).flatten();
+        let decoded = match escaped {
+            Some(b'/') => Some(('/', 2)),
+            Some(b'u') => hex(at + 2).and_then(|high| match high {
+                0xd800..=0xdbff => {
+                    let low = (bytes.get(at + 6..at + 8) == Some(b"\\u"))
+                        .then(|| hex(at + 8))
+                        .flatten()?;
+                    let c = 0x10000 + ((high - 0xd800) << 10) + low.checked_sub(0xdc00)?;
+                    Some((char::from_u32(c)?, 12))
+                }
+                _ => Some((char::from_u32(high)?, 6)),
+            }),
+            _ => None,
+        };
+        match decoded {
+            Some((c, len)) => {
+                out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes());
+                at += len;
+            }
+            None => {
+                out.push(bytes[at]);
+                at += 1;
+            }
+        }
+    }
+    Cow::Owned(out)
 }
 
 /// The formats tally reads, as detected from a payload's first bytes.
@@ -217,25 +265,18 @@ fn decode_text(payload: &[u8], time: Timestamp, options: &DecodeOptions, sink: &
     }
 }
 
-/// What a name from JSON or msgpack may hold: anything printable. Control characters (C0, DEL,
-/// C1) and the bidirectional overrides, which could drive a terminal or reorder what it shows,
-/// become U+FFFD. StatsD keys are stricter still ([`clean_key`]). Borrows when nothing changes.
+/// What a name from JSON or msgpack may hold: anything printable. Each
+/// [`tally_core::is_unprintable`] character (controls, bidirectional overrides) becomes
+/// U+FFFD. StatsD keys are stricter still ([`clean_key`]). Borrows when nothing changes.
 pub fn clean_name(name: &str) -> Cow<'_, str> {
-    // Every character replaced starts with one of these bytes in UTF-8.
-    if !name
-        .bytes()
-        .any(|b| b < 0x20 || b == 0x7f || b == 0xc2 || b == 0xe2)
-    {
-        return Cow::Borrowed(name);
-    }
-    let unsafe_char =
-        |c: char| c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
-    if !name.chars().any(unsafe_char) {
+    // Every unprintable character starts with one of these bytes in UTF-8.
+    let maybe = |b: u8| b < 0x20 || b == 0x7f || b == 0xc2 || b == 0xe2;
+    if !name.bytes().any(maybe) || !name.chars().any(is_unprintable) {
         return Cow::Borrowed(name);
     }
     Cow::Owned(
         name.chars()
-            .map(|c| if unsafe_char(c) { '\u{fffd}' } else { c })
+            .map(|c| if is_unprintable(c) { '\u{fffd}' } else { c })
             .collect(),
     )
 }
@@ -404,6 +445,19 @@ mod auth {
     }
 
     #[test]
+    fn json_escapes_are_undone_for_masking() {
+        assert_eq!(
+            &*unescape_json(br#"a\u002db\/c\ud83d\ude00"#),
+            "a-b/c😀".as_bytes()
+        );
+        assert_eq!(
+            &*unescape_json(br#"bad \u12 \ud83d \x"#),
+            br#"bad \u12 \ud83d \x"#
+        );
+        assert!(matches!(unescape_json(b"plain"), Cow::Borrowed(_)));
+    }
+
+    #[test]
     fn kept_evidence_never_holds_a_token() {
         // Authenticated, but bad for other reasons: the payloads are kept, masked.
         let got = run_with_tokens(b"32a3c4970093.acme.x:1|c|@9");
@@ -427,12 +481,16 @@ mod auth {
             br#"{"token":"secret-2","data":{"account":"acme"}"#,
             b"32a3c4970093.acme.x:1|c|@9",
             b"32a3c4970093x.acme.x:1|c",
+            // Issue 11, item 11: a token spelled with JSON escapes is masked too.
+            br#"{"token":"secret\u002d2","data":{}}"#,
+            br#"{"token":"\u0073ecret-2\/","data":{}}"#,
         ] {
             decode(payload, Timestamp::from_secs(1), &options, &mut evidence);
         }
-        assert_eq!(evidence.0.len(), 4);
+        assert_eq!(evidence.0.len(), 6);
         for kept in &evidence.0 {
-            let text = String::from_utf8_lossy(kept);
+            // Read as a person would: escapes undone.
+            let text = String::from_utf8_lossy(&unescape_json(kept)).into_owned();
             assert!(
                 !text.contains("secret-2") && !text.contains("32a3c4970093"),
                 "{text}"

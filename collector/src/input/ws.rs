@@ -60,12 +60,37 @@ impl FromStr for WsHeader {
         let (name, value) = text
             .split_once(':')
             .ok_or("expected `Name: value`, e.g. `Authorization: Bearer TOKEN`")?;
+        // Errors never repeat the text: it may hold a secret.
         let name = HeaderName::from_str(name.trim())
-            .map_err(|_| format!("`{}` is not a header name", name.trim()))?;
+            .map_err(|_| "what comes before `:` is not a header name".to_owned())?;
         let mut value = HeaderValue::from_str(value.trim())
             .map_err(|_| format!("the value of {name} holds characters a header cannot carry"))?;
         value.set_sensitive(true);
         Ok(WsHeader { name, value })
+    }
+}
+
+/// Parses `--ws-header` for clap without the value in the error (clap's own message for a
+/// bad value repeats it, and a header value is often a token).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct WsHeaderParser;
+
+impl clap::builder::TypedValueParser for WsHeaderParser {
+    type Value = WsHeader;
+
+    fn parse_ref(
+        &self,
+        command: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<WsHeader, clap::Error> {
+        let flag = arg.and_then(clap::Arg::get_long).unwrap_or("ws-header");
+        let refuse = |why: &str| {
+            let message = format!("invalid value for --{flag} (not shown: it may hold a secret): {why}\n");
+            clap::Error::raw(clap::error::ErrorKind::ValueValidation, message).with_cmd(command)
+        };
+        let text = value.to_str().ok_or_else(|| refuse("not UTF-8"))?;
+        text.parse().map_err(|why: String| refuse(&why))
     }
 }
 

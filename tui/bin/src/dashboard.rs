@@ -1,7 +1,6 @@
 //! Running the dashboard: the terminal, the collector, and the loop between them.
 
 use crossterm::event::{self, Event, KeyEventKind, MouseEventKind};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 use tally_collector::collector::Collector;
@@ -81,11 +80,8 @@ pub fn run(
     log_to_file();
     let settings = sources.resolve(matches)?;
     let collector = Collector::start(&settings)?;
-    // SIGTERM and SIGHUP end the loop like `q`, so the terminal is restored.
-    let stop = Arc::new(AtomicBool::new(false));
-    for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGHUP] {
-        signal_hook::flag::register(signal, Arc::clone(&stop))?;
-    }
+    // SIGTERM, SIGINT, SIGHUP and SIGQUIT end the loop like `q`, so the terminal is restored.
+    let stop = crate::stop_on_signals()?;
     let windows = collector.engine().window_presets();
     let first = collector.engine().snapshot(&Default::default(), now());
     let mut app = App::new(windows, first);

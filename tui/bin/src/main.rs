@@ -122,6 +122,18 @@ fn main() -> ExitCode {
 /// What ends a command early; its message is what the user reads (causes included).
 type Failure = Box<dyn std::error::Error>;
 
+/// A flag that the signals asking a program to end (from a supervisor, a terminal, `kill`)
+/// set instead of killing it, so that every command stops the way `q` or `--count` does:
+/// the terminal restored, a last report printed, socket files removed.
+fn stop_on_signals() -> std::io::Result<Arc<AtomicBool>> {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM};
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [SIGTERM, SIGINT, SIGHUP, SIGQUIT] {
+        signal_hook::flag::register(signal, Arc::clone(&stop))?;
+    }
+    Ok(stop)
+}
+
 /// The preset window that spans `span`, or a message listing the ones there are.
 fn window_for(engine: &Engine, span: Duration) -> Result<Window, String> {
     let presets = engine.window_presets();
@@ -155,7 +167,7 @@ fn run_stat(settings: &Settings, report: &ReportArgs) -> Result<(), Failure> {
         window,
         top: report.top,
     };
-    let stop = Arc::new(AtomicBool::new(false));
+    let stop = stop_on_signals()?;
     let mut out = std::io::stdout().lock();
     let result = stat::run(&collector, &options, &mut out, &stop);
     collector.stop();
