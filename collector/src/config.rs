@@ -8,7 +8,8 @@
 
 use crate::decode::{AccountFrom, DecodeOptions, Tokens};
 use crate::input::hub::HubLimits;
-use crate::input::udp::UdpOptions;
+use crate::input::stream::{CONNECTION_BUFFER, CONNECTION_CACHED_NAMES};
+use crate::input::udp::{UDP_BUFFERS, UdpOptions};
 use crate::input::ws::{WsHeader, WsHeaderParser};
 use crate::output::ws::ServeOptions;
 use crate::slots::ConnectionLimits;
@@ -18,7 +19,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
-use tally_core::EngineConfig;
+use tally_core::{EngineConfig, Recorder};
 
 /// The default listener: StatsD's port, loopback only.
 pub const DEFAULT_UDP: &str = "127.0.0.1:8125";
@@ -79,6 +80,10 @@ pub struct SourceArgs {
     /// Accounts tracked by name before the rest are counted as (other)
     #[arg(long, value_name = "N")]
     pub max_accounts: Option<usize>,
+    /// The most memory the counts may take (e.g. 256MiB, 2GB): the account cap is lowered
+    /// to fit [default: no budget: the caps' own ceiling, about 1.6 GiB]
+    #[arg(long, value_name = "SIZE")]
+    pub max_memory: Option<bytesize::ByteSize>,
     /// Connections each TCP/Unix listener (and `tally hub`'s WebSocket server) holds at once;
     /// when full, the one quiet longest gives way to a new one [default: 1024]
     #[arg(long, value_name = "N")]
@@ -228,6 +233,8 @@ pub enum ConfigError {
     NoSources,
     #[error(transparent)]
     Flags(#[from] clap::Error),
+    #[error("--max-memory: {0}")]
+    Budget(#[from] tally_core::BudgetError),
 }
 
 /// Where the configuration file is looked for when `--config` is not given.
@@ -303,7 +310,7 @@ impl SourceArgs {
         if let Some(max) = self.max_accounts {
             engine.max_accounts = max;
         }
-        Ok(Settings {
+        let mut settings = Settings {
             udp,
             tcp: self.tcp,
             unix: self.unix,
@@ -330,7 +337,38 @@ impl SourceArgs {
             },
             demo,
             engine,
-        })
+        };
+        if let Some(budget) = self.max_memory {
+            // What the inputs hold comes out of the budget first, the stream connections
+            // fewer if they would take more than a quarter of it; the counts get the rest.
+            let listeners = (settings.tcp.len() + settings.unix.len()) as u64;
+            if listeners > 0 {
+                let others = settings.inputs_ceiling()
+                    - listeners * settings.connections.max as u64 * CONNECTION_CEILING;
+                let room = (budget.as_u64() / 4).saturating_sub(others) / (listeners * CONNECTION_CEILING);
+                settings.connections.max = settings.connections.max.min(room.max(16) as usize);
+            }
+            let rest = budget.as_u64().saturating_sub(settings.inputs_ceiling());
+            settings.engine = settings.engine.within_budget(rest)?;
+        }
+        Ok(settings)
+    }
+}
+
+/// What one stream connection can hold: its name cache and its line buffer.
+const CONNECTION_CEILING: u64 = Recorder::cache_ceiling(CONNECTION_CACHED_NAMES) + CONNECTION_BUFFER as u64;
+
+impl Settings {
+    /// The most memory the inputs hold besides the engine: each UDP thread's and each stream
+    /// connection's name cache and buffers, each hub client's hand-off queue.
+    pub fn inputs_ceiling(&self) -> u64 {
+        let udp_threads = (self.udp.len() * self.udp_options.thread_count()) as u64;
+        let udp = udp_threads * (Recorder::cache_ceiling(Recorder::MAX_CACHED_NAMES) + UDP_BUFFERS);
+        let streams = ((self.tcp.len() + self.unix.len()) * self.connections.max) as u64 * CONNECTION_CEILING;
+        let hub_client = Recorder::cache_ceiling(Recorder::MAX_CACHED_NAMES)
+            + self.hub_limits.queue_bytes as u64
+            + self.hub_limits.max_message as u64;
+        udp + streams + (self.zmq.len() + self.ws.len()) as u64 * hub_client
     }
 }
 
@@ -455,11 +493,12 @@ mod tests {
             );
         }
         let all: SourceArgs = toml::from_str(
-            "udp = []\nno_udp = true\ntcp = []\nunix = []\nzmq = [\"tcp://127.0.0.1:6000\"]\nzmq_topic = [\"order\"]\nws = [\"ws://127.0.0.1:5555/ws\"]\nws_header = [\"X-Team: ops\"]\ndemo = true\ntoken_file = \"t\"\naccount_tag = \"a\"\nudp_threads = 1\nrecv_buffer = 1\nmax_accounts = 1\nmax_connections = 8\nidle_timeout = \"90s\"\n[engine]\nmax_accounts = 1\n[hub]\npublish_zmq = \"tcp://127.0.0.1:6001\"\nserve_ws = \"127.0.0.1:5556\"\nws_allow_origin = [\"https://dash.example.com\"]\nread_token_file = \"r\"",
+            "udp = []\nno_udp = true\ntcp = []\nunix = []\nzmq = [\"tcp://127.0.0.1:6000\"]\nzmq_topic = [\"order\"]\nws = [\"ws://127.0.0.1:5555/ws\"]\nws_header = [\"X-Team: ops\"]\ndemo = true\ntoken_file = \"t\"\naccount_tag = \"a\"\nudp_threads = 1\nrecv_buffer = 1\nmax_accounts = 1\nmax_memory = \"512MiB\"\nmax_connections = 8\nidle_timeout = \"90s\"\n[engine]\nmax_accounts = 1\n[hub]\npublish_zmq = \"tcp://127.0.0.1:6001\"\nserve_ws = \"127.0.0.1:5556\"\nws_allow_origin = [\"https://dash.example.com\"]\nread_token_file = \"r\"",
         )
         .expect("every key parses");
         assert_eq!((all.demo, all.no_udp), (Some(true), Some(true)));
         assert_eq!(all.idle_timeout, Some(Duration::from_secs(90)));
+        assert_eq!(all.max_memory, Some(bytesize::ByteSize::mib(512)));
         assert_eq!(
             (
                 all.zmq.len(),
@@ -476,6 +515,30 @@ mod tests {
         };
         let error = args.settings().expect_err("nothing to listen to");
         assert!(error.to_string().contains("no sources"));
+    }
+
+    /// Issue 11, item 8: a budget makes caps that fit it, inputs included; the README states
+    /// the ceiling of the defaults as computed here.
+    #[test]
+    fn a_memory_budget_sets_the_caps() {
+        let budget = 256 << 20;
+        let settings = resolve(&["--max-memory", "256MiB", "--tcp", "127.0.0.1:0"]).expect("fits");
+        assert!(settings.engine.memory_ceiling() + settings.inputs_ceiling() <= budget);
+        assert!(settings.connections.max < 1024, "fewer connections fit 256 MiB");
+        assert!(settings.engine.max_accounts < EngineConfig::default().max_accounts);
+        let error = resolve(&["--max-memory", "8MiB"]).expect_err("too small");
+        assert!(
+            error.to_string().starts_with("--max-memory: a memory budget of"),
+            "{error}"
+        );
+        let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md"))
+            .expect("README");
+        let ceiling = EngineConfig::default().memory_ceiling() as f64 / f64::from(1 << 30);
+        let stated = format!("{ceiling:.2} GiB");
+        assert!(
+            readme.contains(&stated),
+            "the README states the default ceiling, {stated}"
+        );
     }
 
     #[test]

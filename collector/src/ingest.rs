@@ -52,10 +52,16 @@ impl Ingest {
         self.stop.load(Relaxed)
     }
 
-    /// A receiving thread's (or connection's) own way in, counted in `health`.
+    /// A receiving thread's own way in, counted in `health`.
     pub fn intake(&self, health: &Arc<Health>) -> Intake {
+        self.intake_caching(health, Recorder::MAX_CACHED_NAMES)
+    }
+
+    /// A way in whose recorder remembers at most `names` names (see
+    /// [`tally_core::Engine::recorder_caching`]).
+    pub fn intake_caching(&self, health: &Arc<Health>, names: usize) -> Intake {
         Intake {
-            recorder: self.engine.recorder(),
+            recorder: self.engine.recorder_caching(names),
             health: Arc::clone(health),
             decode: self.decode.clone(),
             outputs: Arc::clone(&self.outputs),

@@ -23,8 +23,18 @@ pub struct StatOptions {
     /// Exit after this many reports.
     pub count: Option<u64>,
     pub window: Window,
-    /// Accounts named in each table row.
+    /// Accounts named in each table row, or listed in each JSON report (busiest first; the
+    /// rest are summed in `left_out`).
     pub top: usize,
+}
+
+/// What a JSON report leaves out past `--top`: how many accounts, and their sums.
+#[derive(Serialize, Default)]
+struct LeftOut {
+    accounts: usize,
+    total: u64,
+    window_total: u64,
+    rate: f64,
 }
 
 #[derive(Serialize)]
@@ -65,7 +75,10 @@ struct Report<'a> {
     time: Timestamp,
     window_seconds: f64,
     totals: TotalsReport,
+    /// The `--top` busiest accounts.
     accounts: Vec<AccountReport<'a>>,
+    #[serde(skip_serializing_if = "left_out_nothing")]
+    left_out: LeftOut,
     sources: &'a [SourceStatus],
     /// Where `tally hub` re-publishes events (absent for the other commands).
     #[serde(skip_serializing_if = "<[OutputStatus]>::is_empty")]
@@ -73,12 +86,24 @@ struct Report<'a> {
     rejections: BTreeMap<&'static str, u64>,
 }
 
+fn left_out_nothing(left_out: &LeftOut) -> bool {
+    left_out.accounts == 0
+}
+
 fn report<'a>(
     snapshot: &'a Snapshot,
+    top: usize,
     sources: &'a [SourceStatus],
     outputs: &'a [OutputStatus],
 ) -> Report<'a> {
     let window = &snapshot.window;
+    let (shown, rest) = snapshot.accounts.split_at(top.min(snapshot.accounts.len()));
+    let left_out = rest.iter().fold(LeftOut::default(), |sum, a| LeftOut {
+        accounts: sum.accounts + 1,
+        total: sum.total.saturating_add(a.total),
+        window_total: sum.window_total + a.window_total,
+        rate: sum.rate + a.rate,
+    });
     Report {
         time: snapshot.time,
         window_seconds: (window.buckets as u64 * window.resolution.bucket_ms) as f64 / 1000.0,
@@ -94,8 +119,8 @@ fn report<'a>(
             rejected: snapshot.totals.rejected,
             saturated: snapshot.totals.saturated,
         },
-        accounts: snapshot
-            .accounts
+        left_out,
+        accounts: shown
             .iter()
             .map(|a| AccountReport {
                 account: &a.name,
@@ -179,8 +204,8 @@ pub fn run(
     let request = SnapshotRequest {
         window: options.window,
         top: options.top,
-        // The JSON has per-type totals for every account, and no percentiles.
-        detail: if options.json { usize::MAX } else { 0 },
+        // The JSON has per-type totals for the accounts it lists, and no percentiles.
+        detail: if options.json { options.top } else { 0 },
         percentiles: false,
         ..SnapshotRequest::default()
     };
@@ -193,7 +218,7 @@ pub fn run(
         let snapshot = collector.engine().snapshot(&request, now());
         if options.json {
             let (sources, outputs) = (collector.sources(), collector.outputs());
-            let report = report(&snapshot, &sources, &outputs);
+            let report = report(&snapshot, options.top, &sources, &outputs);
             serde_json::to_writer(&mut *out, &report).map_err(io::Error::other)?;
             writeln!(out)?;
         } else {

@@ -55,6 +55,9 @@ const fn epoch_of(state: u64) -> u64 {
 }
 
 impl<B: Body> BodyRings<B> {
+    /// One slot, its body not counted (that is allocated on first use).
+    pub(crate) const SLOT_BYTES: usize = std::mem::size_of::<Slot<B>>();
+
     pub(crate) fn new(slots: usize) -> Self {
         BodyRings {
             slots: (0..slots)

@@ -181,11 +181,20 @@ impl Engine {
         &self.config
     }
 
-    /// A recorder for one ingest thread.
+    /// A recorder for one ingest thread, remembering up to [`Recorder::MAX_CACHED_NAMES`]
+    /// names.
     pub fn recorder(self: &Arc<Self>) -> Recorder {
+        self.recorder_caching(Recorder::MAX_CACHED_NAMES)
+    }
+
+    /// A recorder that remembers at most `names` (account, type) pairs: a small cache for
+    /// where there are many recorders (one per stream connection), so that their caches
+    /// together stay within what [`Recorder::cache_ceiling`] says.
+    pub fn recorder_caching(self: &Arc<Self>, names: usize) -> Recorder {
         Recorder {
             engine: Arc::clone(self),
             names: HashMap::new(),
+            max_names: names.max(1),
             buckets: self.layout.levels().iter().map(|level| level.bucket(0)).collect(),
             // Empty spans: the first event computes real ones.
             spans: self
@@ -411,9 +420,6 @@ struct Pending {
     count: u64,
 }
 
-/// (account, type) pairs a recorder remembers; past this it forgets them all and relearns.
-const MAX_CACHED_NAMES: usize = 1 << 16;
-
 /// Distinct (account, type) pairs a recorder buffers before flushing.
 const PENDING_KEYS: usize = 16;
 /// Events a recorder buffers before flushing, so readers never lag far behind.
@@ -432,6 +438,7 @@ pub struct Recorder {
     engine: Arc<Engine>,
     /// (account, type) -> where its events go; bounded because folded accounts are never cached.
     names: HashMap<NameKey, Key>,
+    max_names: usize,
     /// The bucket of each resolution for the latest event time, and the span it covers.
     buckets: Box<[Bucket]>,
     spans: Box<[BucketSpan]>,
@@ -448,6 +455,17 @@ impl std::fmt::Debug for Recorder {
 }
 
 impl Recorder {
+    /// (account, type) pairs a recorder remembers by default; past its limit it forgets
+    /// them all and relearns.
+    pub const MAX_CACHED_NAMES: usize = 1 << 14;
+
+    /// The most memory a name cache of `names` pairs takes: the longest names, in a table at
+    /// its worst load factor.
+    pub const fn cache_ceiling(names: usize) -> u64 {
+        let pair = std::mem::size_of::<(NameKey, Key)>() + 1 + 2 * (crate::event::MAX_NAME_BYTES + 32);
+        (2 * names * pair) as u64
+    }
+
     pub fn engine(&self) -> &Arc<Engine> {
         &self.engine
     }
@@ -553,7 +571,7 @@ impl Recorder {
             overall: overall as u32,
         };
         if !folded {
-            if self.names.len() >= MAX_CACHED_NAMES {
+            if self.names.len() >= self.max_names {
                 // A cache, not a record: start again rather than grow without bound.
                 self.names.clear();
             }

@@ -14,6 +14,7 @@
 
 mod account;
 mod bodies;
+mod budget;
 mod engine;
 mod event;
 pub mod format;
@@ -30,6 +31,7 @@ mod sync;
 mod table;
 mod time;
 
+pub use budget::BudgetError;
 pub use engine::{Engine, EngineConfig, Recorder};
 pub use event::{Event, MAX_COUNT, MAX_NAME_BYTES, OTHER, SampleError, Value, clamp_name, scale_sampled};
 pub use format::{human_duration, is_unprintable, printable, short_number};

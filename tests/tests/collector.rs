@@ -355,3 +355,27 @@ fn headless_commands_stop_cleanly_on_signals() {
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
+
+/// Issue 11, item 8: `stat --json` stays small however many accounts there are: the busiest
+/// `--top` (100 by default), and the rest summed in `left_out`.
+#[test]
+fn stat_json_lists_the_top_accounts_and_sums_the_rest() {
+    let port = free_udp_port();
+    let mut stat = Stat::start(&listen_args(port).iter().map(String::as_str).collect::<Vec<_>>());
+    stat.wait_for(WAIT, |_| true);
+    let socket = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    for account in 0..150 {
+        let line = format!("acct{account}.hit:{}|c", account + 1);
+        socket
+            .send_to(line.as_bytes(), ("127.0.0.1", port))
+            .expect("sends");
+    }
+    let total: u64 = (1..=150).sum();
+    let report = stat.wait_for(WAIT, |r| r["totals"]["total"] == total);
+    let listed = report["accounts"].as_array().expect("accounts");
+    assert_eq!(listed.len(), 100, "{report:#}");
+    assert_eq!(report["left_out"]["accounts"], 50);
+    let shown: u64 = listed.iter().map(|a| a["total"].as_u64().unwrap_or(0)).sum();
+    assert_eq!(shown + report["left_out"]["total"].as_u64().unwrap_or(0), total);
+    assert_eq!(listed[0]["account"], "acct149", "busiest first");
+}

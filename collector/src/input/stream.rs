@@ -21,6 +21,12 @@ use tokio::task::JoinHandle;
 /// The most bytes a line may have before its `\n`; longer ones are rejected as oversize.
 pub const MAX_LINE: usize = 64 * 1024;
 const READ_CHUNK: usize = 16 * 1024;
+/// Names each connection's recorder remembers: small, since there may be a thousand
+/// connections (each a recorder), and a producer's connection seldom sends many names.
+pub const CONNECTION_CACHED_NAMES: usize = 64;
+/// What one connection can hold besides its name cache: its line buffer, at most a line and
+/// a read.
+pub const CONNECTION_BUFFER: usize = MAX_LINE + 2 * READ_CHUNK;
 
 /// Where a stream listener listens.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -135,7 +141,7 @@ async fn accept_loop(listener: Listener, ingest: Ingest, slots: Arc<Slots>) {
         let Some(slot) = slots.admit() else {
             continue;
         };
-        let intake = ingest.intake(slots.health());
+        let intake = ingest.intake_caching(slots.health(), CONNECTION_CACHED_NAMES);
         tokio::spawn(read_lines(stream, intake, slot));
     }
 }

@@ -22,6 +22,8 @@ use tally_core::{SourceKind, SourceState, SourceStatus};
 pub const MAX_DATAGRAM: usize = 64 * 1024;
 /// Datagrams one receive call may return.
 const BATCH: usize = 64;
+/// What each receive thread holds for its batch of datagrams.
+pub const UDP_BUFFERS: u64 = (BATCH * MAX_DATAGRAM) as u64;
 /// How often an idle receive thread looks at the stop flag.
 const STOP_CHECK: Duration = Duration::from_millis(200);
 
@@ -31,6 +33,16 @@ pub struct UdpOptions {
     pub threads: usize,
     /// Receive buffer to ask the kernel for, per socket.
     pub recv_buffer: usize,
+}
+
+impl UdpOptions {
+    /// Receive threads per address, `0` resolved to the number of cores.
+    pub fn thread_count(&self) -> usize {
+        match self.threads {
+            0 => std::thread::available_parallelism().map_or(1, usize::from),
+            n => n,
+        }
+    }
 }
 
 impl Default for UdpOptions {
@@ -68,10 +80,7 @@ fn bind_one(address: SocketAddr, recv_buffer: usize) -> io::Result<(Socket, usiz
 impl UdpListener {
     /// Binds `address` (`threads` sockets sharing the port) and starts receiving.
     pub fn start(address: SocketAddr, ingest: &Ingest, options: &UdpOptions) -> Result<Self, BindError> {
-        let threads = match options.threads {
-            0 => std::thread::available_parallelism().map_or(1, usize::from),
-            n => n,
-        };
+        let threads = options.thread_count();
         let fail = |error| BindError::udp(address, error);
         if address.port() != 0 {
             // Our sockets share their port with each other (SO_REUSEPORT), and would silently

@@ -211,7 +211,7 @@ impl Receive {
                 }
                 zmq::SocketEvent::DISCONNECTED => {
                     self.health.set_state(SourceState::Disconnected);
-                    let hard_mib = self.max_message * HARD_LIMIT_FACTOR >> 20;
+                    let hard_mib = (self.max_message * HARD_LIMIT_FACTOR) >> 20;
                     self.health.set_note(format!(
                         "hub went away (or sent a message over {hard_mib} MiB): reconnecting"
                     ));

@@ -48,9 +48,10 @@ struct ReportArgs {
     /// The window that totals cover: 1m, 5m, 1h or 24h
     #[arg(long, default_value = "1m", value_parser = humantime::parse_duration)]
     window: Duration,
-    /// Accounts named in each table row
-    #[arg(long, default_value_t = 3)]
-    top: usize,
+    /// Accounts named in each table row, or listed in each JSON report (the rest are summed
+    /// in `left_out`) [default: 3 in the table, 100 in JSON]
+    #[arg(long, value_name = "N")]
+    top: Option<usize>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -165,7 +166,7 @@ fn run_stat(settings: &Settings, report: &ReportArgs) -> Result<(), Failure> {
         json: report.json,
         count: report.count,
         window,
-        top: report.top,
+        top: report.top.unwrap_or(if report.json { 100 } else { 3 }),
     };
     let stop = stop_on_signals()?;
     let mut out = std::io::stdout().lock();
