@@ -29,6 +29,7 @@ use tokio::sync::broadcast;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tokio_tungstenite::tungstenite::http::StatusCode;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 /// Events a WebSocket client may fall behind before it is dropped. (The classic hub allowed
 /// 512; a burst of a few thousand events is normal for a busy hub, and the ring is shared.)
@@ -39,6 +40,20 @@ const WS_WRITE_STALL: Duration = Duration::from_secs(2);
 const WS_BATCH: usize = 256;
 /// A client has this long to finish its handshake.
 const WS_HANDSHAKE: Duration = Duration::from_secs(5);
+/// Subscribers send little (pongs, a close): what one may send us, and what we buffer for
+/// reading and writing. tungstenite's defaults (128 KiB each way) are sized for one busy
+/// connection, and would make a thousand idle subscribers cost 256 MiB.
+const WS_MAX_INCOMING: usize = 64 * 1024;
+const WS_READ_BUFFER: usize = 4 * 1024;
+const WS_WRITE_BUFFER: usize = 16 * 1024;
+
+fn subscriber_config() -> WebSocketConfig {
+    WebSocketConfig::default()
+        .read_buffer_size(WS_READ_BUFFER)
+        .write_buffer_size(WS_WRITE_BUFFER)
+        .max_message_size(Some(WS_MAX_INCOMING))
+        .max_frame_size(Some(WS_MAX_INCOMING))
+}
 
 /// Who may subscribe, and how many at once.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -191,7 +206,7 @@ async fn serve_client(
             Err(refusal)
         }
     };
-    let handshake = tokio_tungstenite::accept_hdr_async(stream, check);
+    let handshake = tokio_tungstenite::accept_hdr_async_with_config(stream, check, Some(subscriber_config()));
     let Ok(Ok(client)) = tokio::time::timeout(WS_HANDSHAKE, handshake).await else {
         return;
     };
