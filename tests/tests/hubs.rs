@@ -667,8 +667,18 @@ fn zmq_subscribers_are_capped_and_a_stalled_one_is_let_go() {
     wait_connected(&mut second, "zmq");
     hub.wait_for(WAIT, |r| r["outputs"][0]["connections"] == 2);
     let mut third = subscriber("--zmq", &zmq_url, &[]);
-    let report = hub.wait_for(WAIT, |r| r["outputs"][0]["refused"].as_u64() >= Some(1));
-    assert_eq!(report["outputs"][0]["connections"], 2, "{report:#}");
+    // A refused subscriber is a connection for the moment it takes libzmq to close it.
+    let served = |r: &Value| r["outputs"][0]["connections"] == 2;
+    hub.wait_for(WAIT, |r| {
+        r["outputs"][0]["refused"].as_u64() >= Some(1) && served(r)
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    let report = hub.wait_for(WAIT, |_| true);
+    let refused = report["outputs"][0]["refused"].as_u64().unwrap_or_default();
+    assert!(
+        refused <= 8,
+        "the refused subscriber backs off: {refused} tries in ~2 s"
+    );
     assert_ne!(state_of(&third.wait_for(WAIT, |_| true), "zmq"), "connected");
 
     // The first stops (SIGSTOP): its heartbeats go unanswered, and the hub lets it go.

@@ -100,6 +100,8 @@ impl ZmqSubscriber {
             ingest: ingest.clone(),
             health: Arc::clone(&health),
             max_message: limits.max_message,
+            reconnect_at: None,
+            backoff_ms: RECONNECT_MS,
         };
         let receiver = std::thread::Builder::new()
             .name("tally-zmq".into())
@@ -174,16 +176,27 @@ struct Receive {
     ingest: Ingest,
     health: Arc<Health>,
     max_message: usize,
+    /// A fresh connect waiting for its time, and the wait before the next one.
+    reconnect_at: Option<std::time::Instant>,
+    backoff_ms: i32,
 }
 
 impl Receive {
-    fn run(self) {
+    fn run(mut self) {
         while !self.ingest.stopping() {
+            let now = std::time::Instant::now();
+            if self.reconnect_at.is_some_and(|at| at <= now) {
+                self.reconnect_at = None;
+                self.reconnect();
+            }
+            let until_reconnect = self.reconnect_at.map_or(POLL_MS, |at| {
+                at.saturating_duration_since(now).as_millis().min(POLL_MS as u128) as i64
+            });
             let mut items = [
                 self.socket.as_poll_item(zmq::POLLIN),
                 self.monitor.as_poll_item(zmq::POLLIN),
             ];
-            if let Err(error) = zmq::poll(&mut items, POLL_MS) {
+            if let Err(error) = zmq::poll(&mut items, until_reconnect) {
                 tracing::warn!("ZeroMQ poll failed: {error}");
                 std::thread::sleep(std::time::Duration::from_millis(POLL_MS as u64));
                 continue;
@@ -198,7 +211,16 @@ impl Receive {
         }
     }
 
-    fn connection_changes(&self) {
+    /// libzmq reconnects after a lost connection, but not after a protocol error (an
+    /// oversize message is one, and so is a hub refusing us): a fresh connect covers both.
+    fn reconnect(&self) {
+        let _ = self.socket.disconnect(&self.endpoint);
+        if let Err(error) = self.socket.connect(&self.endpoint) {
+            tracing::warn!("ZeroMQ reconnect to {} failed: {error}", self.health.address());
+        }
+    }
+
+    fn connection_changes(&mut self) {
         while let Ok(frames) = self.monitor.recv_multipart(zmq::DONTWAIT) {
             let Some(event) = frames.first().and_then(|f| f.get(..2)) else {
                 continue;
@@ -208,6 +230,9 @@ impl Receive {
                 zmq::SocketEvent::HANDSHAKE_SUCCEEDED => {
                     self.health.set_state(SourceState::Connected);
                     self.health.set_note(String::new());
+                    self.backoff_ms = RECONNECT_MS;
+                    // libzmq got there first (after a plain disconnect it reconnects itself).
+                    self.reconnect_at = None;
                 }
                 zmq::SocketEvent::DISCONNECTED => {
                     self.health.set_state(SourceState::Disconnected);
@@ -215,12 +240,11 @@ impl Receive {
                     self.health.set_note(format!(
                         "hub went away (or sent a message over {hard_mib} MiB): reconnecting"
                     ));
-                    // libzmq reconnects after a lost connection, but not after a protocol error
-                    // (an oversize message is one): a fresh connect covers both.
-                    let _ = self.socket.disconnect(&self.endpoint);
-                    if let Err(error) = self.socket.connect(&self.endpoint) {
-                        tracing::warn!("ZeroMQ reconnect to {} failed: {error}", self.health.address());
-                    }
+                    // Not at once: a hub that refuses us (full, say) is asked again after a
+                    // backoff that doubles up to RECONNECT_MAX_MS while it keeps refusing.
+                    let wait = std::time::Duration::from_millis(self.backoff_ms as u64);
+                    self.reconnect_at = Some(std::time::Instant::now() + wait);
+                    self.backoff_ms = (self.backoff_ms * 2).min(RECONNECT_MAX_MS);
                 }
                 zmq::SocketEvent::HANDSHAKE_FAILED_PROTOCOL
                 | zmq::SocketEvent::HANDSHAKE_FAILED_NO_DETAIL => {
