@@ -88,7 +88,8 @@ pub struct SourceArgs {
     /// when full, the one quiet longest gives way to a new one [default: 1024]
     #[arg(long, value_name = "N")]
     pub max_connections: Option<usize>,
-    /// Close a connection that sends nothing for this long (e.g. 60s, 5m) [default: 60s]
+    /// Close a connection that sends nothing for this long (e.g. 60s, 5m; 0s: never)
+    /// [default: 60s]
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
     #[serde(with = "humantime_serde")]
     pub idle_timeout: Option<Duration>,
@@ -231,6 +232,8 @@ pub enum ConfigError {
         "no sources: --no-udp was given without --udp, --tcp, --unix, --zmq, --ws or --demo, so nothing would arrive"
     )]
     NoSources,
+    #[error("--max-connections must be at least 1")]
+    NoConnections,
     #[error(transparent)]
     Flags(#[from] clap::Error),
     #[error("--max-memory: {0}")]
@@ -304,6 +307,9 @@ impl SourceArgs {
             return Err(ConfigError::NoSources);
         }
         let tokens = self.token_file.as_deref().map(load_tokens).transpose()?;
+        if self.max_connections == Some(0) {
+            return Err(ConfigError::NoConnections);
+        }
         let udp_defaults = UdpOptions::default();
         let connection_defaults = ConnectionLimits::default();
         let mut engine = self.engine.unwrap_or_default();
@@ -526,6 +532,8 @@ mod tests {
         assert!(settings.engine.memory_ceiling() + settings.inputs_ceiling() <= budget);
         assert!(settings.connections.max < 1024, "fewer connections fit 256 MiB");
         assert!(settings.engine.max_accounts < EngineConfig::default().max_accounts);
+        let error = resolve(&["--max-connections", "0"]).expect_err("no connections at all");
+        assert!(error.to_string().contains("at least 1"), "{error}");
         let error = resolve(&["--max-memory", "8MiB"]).expect_err("too small");
         assert!(
             error.to_string().starts_with("--max-memory: a memory budget of"),

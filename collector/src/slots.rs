@@ -17,7 +17,8 @@ use tokio::sync::Notify;
 /// A connection quiet for less than this is never made to give way.
 pub const GIVE_WAY_AFTER: Duration = Duration::from_secs(1);
 
-/// How many connections a server holds, and how long one may stay silent.
+/// How many connections a server holds, and how long one may stay silent (zero: as long
+/// as it likes, until a newcomer needs its slot).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ConnectionLimits {
     pub max: usize,
@@ -141,6 +142,11 @@ impl Slot {
     /// newcomer. Counted as closed. Cancel-safe: use it in a `select!` with the reads.
     pub async fn ended(&self) -> Ended {
         let idle_ms = self.slots.limits.idle.as_millis() as u64;
+        if idle_ms == 0 {
+            self.activity.give_way.notified().await;
+            self.slots.health.closed_idle();
+            return Ended::GaveWay;
+        }
         let ended = loop {
             let quiet = self
                 .slots
@@ -165,5 +171,37 @@ impl Drop for Slot {
         let mut open = self.slots.open.lock().unwrap_or_else(|p| p.into_inner());
         open.remove(&self.id);
         self.slots.health.connected(-1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tally_core::SourceState;
+
+    fn slots(max: usize, idle: Duration) -> Arc<Slots> {
+        let health = Arc::new(Health::new("test".into(), SourceState::Listening));
+        Slots::new(ConnectionLimits { max, idle }, health)
+    }
+
+    #[tokio::test]
+    async fn a_silent_connection_times_out_unless_the_timeout_is_off() {
+        let timed = slots(4, Duration::from_millis(100));
+        let slot = timed.admit().expect("room");
+        assert_eq!(slot.ended().await, Ended::Idle);
+        let patient = slots(1, Duration::ZERO);
+        let slot = patient.admit().expect("room");
+        let waited = tokio::time::timeout(Duration::from_millis(300), slot.ended()).await;
+        assert!(waited.is_err(), "no idle timeout: it stays");
+        assert!(patient.admit().is_none(), "busy within the last second: refused");
+        tokio::time::sleep(GIVE_WAY_AFTER).await;
+        let newcomer = patient.admit().expect("the quiet one gives way");
+        assert_eq!(slot.ended().await, Ended::GaveWay);
+        drop((slot, newcomer));
+        let status = patient.health().source_status(tally_core::SourceKind::Tcp);
+        assert_eq!(
+            (status.refused, status.closed_idle, status.connections),
+            (Some(1), Some(1), Some(0))
+        );
     }
 }

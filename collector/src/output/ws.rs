@@ -272,7 +272,11 @@ async fn serve_client(
     }
 }
 
-/// Pings go out twice per idle timeout, so that a live client's pongs keep it open.
+/// Pings go out twice per idle timeout, so that a live client's pongs keep it open (and
+/// every 30 s without one, so that a dead peer is still noticed by TCP).
 fn slot_ping_interval(limits: &ConnectionLimits) -> Duration {
-    (limits.idle / 2).max(Duration::from_millis(100))
+    match limits.idle {
+        Duration::ZERO => Duration::from_secs(30),
+        idle => (idle / 2).max(Duration::from_millis(100)),
+    }
 }
