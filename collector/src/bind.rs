@@ -20,7 +20,7 @@ impl BindError {
         BindError {
             kind: "UDP",
             address: address.to_string(),
-            flag: "--udp 127.0.0.1:PORT",
+            flag: "--udp 127.0.0.1:PORT (or none: --no-udp)",
             error,
         }
     }

@@ -32,7 +32,8 @@ pub const DEFAULT_SERVE_WS: &str = "127.0.0.1:5555";
 #[derive(Clone, Debug, Default, clap::Args, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SourceArgs {
-    /// Listen for UDP datagrams here (repeatable; IPv4 or IPv6) [default: 127.0.0.1:8125]
+    /// Listen for UDP datagrams here (repeatable; IPv4 or IPv6) [default: 127.0.0.1:8125,
+    /// unless --zmq or --ws subscribes to a hub]
     #[arg(long = "udp", value_name = "ADDR")]
     pub udp: Vec<SocketAddr>,
     /// Do not listen on the default UDP address (only on those given with --udp)
@@ -292,7 +293,10 @@ impl SourceArgs {
     /// This layer, with defaults for what it leaves unset.
     pub fn settings(self) -> Result<Settings, ConfigError> {
         let mut udp = self.udp;
-        if udp.is_empty() && !self.no_udp.unwrap_or(false) {
+        // Watching a hub is the whole job of a subscriber: it must not take (or fail on) the
+        // port the hub on the same machine listens on.
+        let subscribes = !(self.zmq.is_empty() && self.ws.is_empty());
+        if udp.is_empty() && !self.no_udp.unwrap_or(false) && !subscribes {
             udp.push(DEFAULT_UDP.parse().expect("valid default address"));
         }
         let demo = self.demo.unwrap_or(false);
@@ -418,6 +422,17 @@ mod tests {
         );
         assert!(!settings.demo);
         assert_eq!(settings.udp_options.recv_buffer, 8 << 20);
+    }
+
+    /// Issue 12 (headless): `tally --zmq URL` beside a hub on the same machine must not
+    /// bind the hub's UDP port.
+    #[test]
+    fn a_subscriber_binds_no_default_listener() {
+        let settings = resolve(&["--zmq", "tcp://127.0.0.1:6000"]).expect("valid");
+        assert!(settings.udp.is_empty(), "{:?}", settings.udp);
+        let settings =
+            resolve(&["--ws", "ws://127.0.0.1:5555/ws", "--udp", "127.0.0.1:9125"]).expect("valid");
+        assert_eq!(settings.udp.len(), 1, "an explicit --udp still listens");
     }
 
     #[test]

@@ -10,7 +10,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 use tally_core::{
-    OutputStatus, Snapshot, SnapshotRequest, SourceStatus, Timestamp, Window, printable, short_number,
+    OutputStatus, Snapshot, SnapshotRequest, SourceStatus, Timestamp, TimingSummary, Window, printable,
+    short_number,
 };
 
 /// Like nsq_stat: the table's header is printed again every this many rows.
@@ -38,10 +39,19 @@ struct LeftOut {
 }
 
 #[derive(Serialize)]
-struct TypeReport {
+struct TypeReport<'a> {
     total: u64,
     window_total: u64,
     rate: f64,
+    /// Timings in the window (ms): count, min, mean, p50, p90, p99, max.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    timing: Option<&'a TimingSummary>,
+    /// A gauge's last value.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    gauge: Option<f64>,
+    /// Distinct set members in the window (an estimate).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    distinct: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -51,7 +61,7 @@ struct AccountReport<'a> {
     window_total: u64,
     rate: f64,
     share: f64,
-    types: BTreeMap<&'a str, TypeReport>,
+    types: BTreeMap<&'a str, TypeReport<'a>>,
 }
 
 #[derive(Serialize)]
@@ -137,6 +147,9 @@ fn report<'a>(
                             total: t.total,
                             window_total: t.window_total,
                             rate: t.rate,
+                            timing: t.timing.as_ref(),
+                            gauge: t.gauge,
+                            distinct: t.distinct,
                         };
                         (&*t.name, report)
                     })
@@ -204,9 +217,9 @@ pub fn run(
     let request = SnapshotRequest {
         window: options.window,
         top: options.top,
-        // The JSON has per-type totals for the accounts it lists, and no percentiles.
+        // The JSON has each type of the accounts it lists, with its timing percentiles.
         detail: if options.json { options.top } else { 0 },
-        percentiles: false,
+        percentiles: options.json,
         ..SnapshotRequest::default()
     };
     let start = Instant::now();

@@ -379,3 +379,30 @@ fn stat_json_lists_the_top_accounts_and_sums_the_rest() {
     assert_eq!(shown + report["left_out"]["total"].as_u64().unwrap_or(0), total);
     assert_eq!(listed[0]["account"], "acct149", "busiest first");
 }
+
+/// Issue 12 (headless): `stat --json` has what the dashboards show per type: timing
+/// percentiles, a gauge's last value, distinct set members.
+#[test]
+fn stat_json_has_timings_gauges_and_distinct_counts() {
+    let port = free_udp_port();
+    let mut stat = Stat::start(&listen_args(port).iter().map(String::as_str).collect::<Vec<_>>());
+    stat.wait_for(WAIT, |_| true);
+    let socket = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let mut lines: Vec<String> = (1..=100).map(|ms| format!("api.latency:{ms}|ms")).collect();
+    lines.push("api.queue:7|g".into());
+    lines.extend((0..50).map(|u| format!("api.users:user{u}|s")));
+    for chunk in lines.chunks(20) {
+        socket.send_to(chunk.join("\n").as_bytes(), ("127.0.0.1", port)).expect("sends");
+    }
+    let report = stat.wait_for(WAIT, |r| r["totals"]["total"] == 151);
+    let types = &report["accounts"][0]["types"];
+    let timing = &types["latency"]["timing"];
+    assert_eq!(timing["count"], 100, "{types:#}");
+    let p99 = timing["p99"].as_f64().expect("p99");
+    assert!((97.0..=101.0).contains(&p99), "{timing:#}");
+    assert_eq!(timing["max"], 100.0);
+    assert_eq!(types["queue"]["gauge"], 7.0);
+    // An estimate (HyperLogLog), near exact for small sets.
+    let distinct = types["users"]["distinct"].as_u64().expect("distinct");
+    assert!((47..=53).contains(&distinct), "{distinct}");
+}
