@@ -392,7 +392,9 @@ fn stat_json_has_timings_gauges_and_distinct_counts() {
     lines.push("api.queue:7|g".into());
     lines.extend((0..50).map(|u| format!("api.users:user{u}|s")));
     for chunk in lines.chunks(20) {
-        socket.send_to(chunk.join("\n").as_bytes(), ("127.0.0.1", port)).expect("sends");
+        socket
+            .send_to(chunk.join("\n").as_bytes(), ("127.0.0.1", port))
+            .expect("sends");
     }
     let report = stat.wait_for(WAIT, |r| r["totals"]["total"] == 151);
     let types = &report["accounts"][0]["types"];

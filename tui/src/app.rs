@@ -44,6 +44,8 @@ pub struct App {
     /// `Types`.
     pub type_selected: usize,
     pub sort: AccountSort,
+    /// `S` turns the sort around (quietest first, names from z).
+    pub reversed: bool,
     pub filter: String,
     /// The table's rows: indices into the shown snapshot's accounts, filtered and sorted.
     order: Vec<usize>,
@@ -68,6 +70,7 @@ impl App {
             type_selected: 0,
             selected: 0,
             sort: AccountSort::Rate,
+            reversed: false,
             filter: String::new(),
             editing_filter: false,
             drill: None,
@@ -134,6 +137,9 @@ impl App {
         self.order = self.sort.order(&self.shown().accounts, |account| {
             filter.is_empty() || account.name.to_lowercase().contains(&filter)
         });
+        if self.reversed {
+            self.order.reverse();
+        }
         self.selected = self.selected.min(self.order.len().saturating_sub(1));
         self.type_selected = self.type_selected.min(self.types().1.len().saturating_sub(1));
     }
@@ -180,9 +186,13 @@ impl App {
         }
         match key.code {
             KeyCode::Char('q') => self.quit = true,
+            // Esc steps back (drill-down, filter, selection) and never quits: only `q` does.
             KeyCode::Esc if self.drill.is_some() => self.drill = None,
             KeyCode::Esc if !self.filter.is_empty() => self.filter.clear(),
-            KeyCode::Esc => self.quit = true,
+            KeyCode::Esc => {
+                self.selected = 0;
+                self.type_selected = 0;
+            }
             KeyCode::Char(' ' | 'p') => {
                 self.frozen = match self.frozen.take() {
                     Some(_) => None,
@@ -208,6 +218,7 @@ impl App {
                 self.filter.clear();
             }
             KeyCode::Char('s') => self.sort = next_sort(self.sort),
+            KeyCode::Char('S') => self.reversed = !self.reversed,
             KeyCode::Char('b') => self.overlay = Overlay::BadInput,
             KeyCode::Char('?' | 'h') => self.overlay = Overlay::Help,
             _ => {}

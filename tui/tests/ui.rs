@@ -308,6 +308,14 @@ fn keys_pause_change_window_filter_sort_and_quit() {
         ["acme", "globex", "hooli", "initech", "umbrella"],
         "sorted by name"
     );
+    press(&mut app, KeyCode::Char('S'));
+    let names: Vec<String> = app.rows().iter().map(|a| a.name.to_string()).collect();
+    assert_eq!(
+        names,
+        ["umbrella", "initech", "hooli", "globex", "acme"],
+        "S reverses"
+    );
+    press(&mut app, KeyCode::Char('S'));
 
     press(&mut app, KeyCode::Down);
     press(&mut app, KeyCode::Char('j'));
@@ -320,7 +328,10 @@ fn keys_pause_change_window_filter_sort_and_quit() {
     assert_eq!(app.request().focus.as_deref(), Some("hooli"));
     press(&mut app, KeyCode::Esc);
     assert_eq!(app.request().focus, None, "Esc leaves the drill-down first");
-    assert!(!app.quit);
+    press(&mut app, KeyCode::Esc);
+    assert_eq!(app.selected, 0, "then it clears the selection");
+    press(&mut app, KeyCode::Esc);
+    assert!(!app.quit, "Esc never quits: only q does");
     press(&mut app, KeyCode::Char('q'));
     assert!(app.quit);
     let mut app = self::app();

@@ -38,9 +38,10 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App, theme: &Theme) {
     let rows = app.rows();
     let wide = area.width >= 60;
     let title = format!(
-        " accounts ({}, sort: {}{}) ",
+        " accounts ({}, sort: {}{}{}) ",
         rows.len(),
         app.sort.label(),
+        if app.reversed { " reversed" } else { "" },
         if app.filter.is_empty() && !app.editing_filter {
             String::new()
         } else {

@@ -7,15 +7,16 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 
-const KEYS: [(&str, &str); 12] = [
-    ("q, Esc", "quit (Esc first leaves a drill-down or filter)"),
+const KEYS: [(&str, &str); 13] = [
+    ("q", "quit"),
+    ("Esc", "leave a drill-down, clear a filter or the selection"),
     ("space, p", "pause / resume the view (data keeps coming)"),
     ("+ / -", "longer / shorter window (1m, 5m, 1h, 24h)"),
     ("tab", "switch between accounts and types"),
     ("↑ ↓, j k", "select an account"),
     ("Enter", "chart the selected account by type"),
     ("/", "filter accounts (Enter keeps, Esc clears)"),
-    ("s", "sort by rate, window total, name"),
+    ("s / S", "sort by rate, window total, name / reverse it"),
     ("b", "bad input: reasons, payloads, source warnings (!)"),
     ("?", "this help"),
     ("mouse", "wheel scrolls, click selects"),
