@@ -47,6 +47,10 @@ pub struct SnapshotRequest {
     pub percentiles: bool,
     /// "Current rate" is measured over this much of the finest resolution.
     pub rate_ms: u64,
+    /// Stack only accounts whose name contains this (any case): the bars are then the
+    /// matching accounts' events, their `(other)` the matching ones past `top`. The table's
+    /// rows and the totals are not filtered.
+    pub filter: Option<String>,
 }
 
 impl Default for SnapshotRequest {
@@ -59,6 +63,7 @@ impl Default for SnapshotRequest {
             top: 10,
             detail: 20,
             focus: None,
+            filter: None,
             detail_for: None,
             all_types: false,
             percentiles: true,
@@ -188,6 +193,9 @@ pub struct TypeStats {
 pub struct Stack {
     /// `Some(account)` when the bars are that account's types.
     pub focus: Option<Arc<str>>,
+    /// The filter the bars were stacked with (see [`SnapshotRequest::filter`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filter: Option<String>,
     pub start: Timestamp,
     pub bucket_ms: u64,
     /// All events per bucket (the height of each bar).
@@ -453,7 +461,10 @@ impl Engine {
             .and_then(|name| rows.iter().position(|(a, _)| &*a.name == name));
         let stack = match focus {
             Some(index) => type_stack(rows[index].0, &frame, request.top, window_start),
-            None => account_stack(&mut rows, &frame, request.top, &heights, window_start),
+            None => match request.filter.as_deref().filter(|f| !f.is_empty()) {
+                None => account_stack(&mut rows, &frame, request.top, &heights, window_start),
+                Some(filter) => filtered_stack(&mut rows, &frame, request.top, filter, window_start),
+            },
         };
 
         let detailed = rows.iter().take(request.detail).count();
@@ -634,6 +645,47 @@ fn account_stack(
     finish_stack(None, layers, frame, heights, start)
 }
 
+/// Like [`account_stack`], over the accounts whose name contains `filter` (any case): the
+/// bars are their sum, not every account's.
+fn filtered_stack(
+    rows: &mut [(&Account, AccountStats)],
+    frame: &Frame<'_>,
+    top: usize,
+    filter: &str,
+    start: Timestamp,
+) -> Stack {
+    let filter = filter.to_lowercase();
+    let mut heights = vec![0u64; frame.len];
+    let mut matching = vec![];
+    for (index, (account, row)) in rows.iter().enumerate() {
+        if row.window_total > 0 && account.name.to_lowercase().contains(&filter) {
+            for (height, value) in heights.iter_mut().zip(frame.values(&account.counts)) {
+                *height += value;
+            }
+            matching.push(index);
+        }
+    }
+    let shown: Vec<usize> = (matching.into_iter())
+        .filter(|&i| &*rows[i].0.name != OTHER)
+        .take(top)
+        .collect();
+    let names: Vec<&str> = shown.iter().map(|&i| &*rows[i].0.name).collect();
+    let colours = palette::assign(&names);
+    let mut layers = vec![];
+    for (&index, colour) in shown.iter().zip(colours) {
+        rows[index].1.colour = Some(colour);
+        layers.push(Layer {
+            name: Arc::clone(&rows[index].0.name),
+            colour,
+            values: frame.values(&rows[index].0.counts),
+        });
+    }
+    layers.sort_by(|a, b| a.name.cmp(&b.name));
+    let mut stack = finish_stack(None, layers, frame, &heights, start);
+    stack.filter = Some(filter);
+    stack
+}
+
 /// Layers for the focused account's top types, and `(other)` for its other types.
 fn type_stack(account: &Account, frame: &Frame<'_>, top: usize, start: Timestamp) -> Stack {
     let mut types: Vec<(&TypeEntry, u64)> = account
@@ -688,6 +740,7 @@ fn finish_stack(
     }
     Stack {
         focus,
+        filter: None,
         start,
         bucket_ms: frame.level.resolution.bucket_ms,
         totals,

@@ -645,3 +645,33 @@ fn exact_totals_saturate_instead_of_wrapping() {
     assert_eq!(snap.totals.window_total, (1 << 32) - 1);
     assert_eq!(snap.totals.saturated, 0);
 }
+
+/// Issue 12: a filter stacks only the matching accounts, and the bars are their sum.
+#[test]
+fn a_filter_stacks_only_matching_accounts() {
+    let engine = engine();
+    let mut recorder = engine.recorder();
+    for (name, n) in [("globex", 5), ("glowworm", 3), ("acme", 100)] {
+        recorder.record(&count(name, "x", n, at(0)));
+    }
+    recorder.flush();
+    let request = SnapshotRequest {
+        filter: Some("GLO".into()),
+        ..last_minute()
+    };
+    let snap = engine.snapshot(&request, at(500));
+    let names: Vec<&str> = snap.stack.layers.iter().map(|l| &*l.name).collect();
+    assert_eq!(names, ["globex", "glowworm"]);
+    assert_eq!(
+        snap.stack.totals.iter().sum::<u64>(),
+        8,
+        "acme is not in the bars"
+    );
+    assert_eq!(snap.stack.filter.as_deref(), Some("glo"));
+    assert_eq!(snap.totals.window_total, 108, "the totals are not filtered");
+    let narrow = SnapshotRequest { top: 1, ..request };
+    let snap = engine.snapshot(&narrow, at(500));
+    let names: Vec<&str> = snap.stack.layers.iter().map(|l| &*l.name).collect();
+    assert_eq!(names, ["globex", OTHER], "the matching ones past top are (other)");
+    assert_eq!(snap.stack.totals.iter().sum::<u64>(), 8);
+}

@@ -93,6 +93,8 @@ impl App {
             detail_for: self.selected_account().map(|a| a.name.to_string()),
             // The types panel shows all accounts' types only when no account is selected.
             all_types: self.drill.is_none() && self.selected_account().is_none(),
+            // The chart shows what the table does.
+            filter: (!self.filter.is_empty()).then(|| self.filter.clone()),
             ..SnapshotRequest::default()
         }
     }

@@ -162,6 +162,31 @@ fn drill_down_by_type() {
     );
 }
 
+/// Issue 12: `/` filters the chart as well as the table, and the chart's title says so.
+#[test]
+fn a_filter_applies_to_the_chart_too() {
+    let mut fixture = Fixture::new();
+    press(&mut fixture.app, KeyCode::Char('/'));
+    for c in "o".chars() {
+        press(&mut fixture.app, KeyCode::Char(c));
+    }
+    press(&mut fixture.app, KeyCode::Enter);
+    fixture.refresh();
+    let layers: Vec<String> = (fixture.app.shown().stack.layers.iter())
+        .map(|l| l.name.to_string())
+        .collect();
+    assert_eq!(layers, ["globex", "hooli"], "only the accounts the table shows");
+    let terminal = render(&fixture.app, &colour(), 80, 24);
+    let screen: String = (terminal.backend().buffer().content.iter())
+        .map(|cell| cell.symbol())
+        .collect();
+    assert!(screen.contains("accounts matching \"o\""), "{screen}");
+    assert!(
+        !screen.contains("acme"),
+        "acme is neither in the chart nor the table"
+    );
+}
+
 #[test]
 fn help_and_bad_input_views() {
     let mut app = app();

@@ -83,9 +83,10 @@ pub fn draw(frame: &mut Frame<'_>, app: &App, theme: &Theme) {
     frame.render_widget(Paragraph::new(header::summary(app, theme)), areas.summary);
     frame.render_widget(Paragraph::new(header::sources(app, theme)), areas.sources);
     let stack = &app.shown().stack;
-    let title = match &stack.focus {
-        Some(account) => format!(" {account} by type (Esc: all accounts) "),
-        None => " events per bucket, by account ".to_owned(),
+    let title = match (&stack.focus, &stack.filter) {
+        (Some(account), _) => format!(" {account} by type (Esc: all accounts) "),
+        (None, Some(filter)) => format!(" events per bucket, accounts matching \"{filter}\" "),
+        (None, None) => " events per bucket, by account ".to_owned(),
     };
     let block = Block::default()
         .borders(Borders::TOP)
