@@ -19,7 +19,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
-use tally_core::{EngineConfig, Recorder};
+use tally_core::{Clock, EngineConfig, Recorder};
 
 /// The default listener: StatsD's port, loopback only.
 pub const DEFAULT_UDP: &str = "127.0.0.1:8125";
@@ -61,6 +61,9 @@ pub struct SourceArgs {
     /// Generate demo traffic through a real socket into the listener
     #[arg(long, num_args = 0, default_missing_value = "true")]
     pub demo: Option<bool>,
+    /// Show clock times in UTC [default: the local zone, from TZ or the system]
+    #[arg(long, num_args = 0, default_missing_value = "true")]
+    pub utc: Option<bool>,
     /// Read settings from this TOML file [default: tally/config.toml in the user's config dir]
     #[arg(long, value_name = "FILE")]
     #[serde(skip)]
@@ -212,6 +215,8 @@ pub struct Settings {
     pub decode: DecodeOptions,
     pub demo: bool,
     pub engine: EngineConfig,
+    /// The zone clock times are shown in.
+    pub clock: Clock,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -347,6 +352,10 @@ impl SourceArgs {
             },
             demo,
             engine,
+            clock: match self.utc.unwrap_or(false) {
+                true => Clock::utc(),
+                false => Clock::new(jiff::tz::TimeZone::system()),
+            },
         };
         if let Some(budget) = self.max_memory {
             // What the inputs hold comes out of the budget first, the stream connections
@@ -514,7 +523,7 @@ mod tests {
             );
         }
         let all: SourceArgs = toml::from_str(
-            "udp = []\nno_udp = true\ntcp = []\nunix = []\nzmq = [\"tcp://127.0.0.1:6000\"]\nzmq_topic = [\"order\"]\nws = [\"ws://127.0.0.1:5555/ws\"]\nws_header = [\"X-Team: ops\"]\ndemo = true\ntoken_file = \"t\"\naccount_tag = \"a\"\nudp_threads = 1\nrecv_buffer = 1\nmax_accounts = 1\nmax_memory = \"512MiB\"\nmax_connections = 8\nidle_timeout = \"90s\"\n[engine]\nmax_accounts = 1\n[hub]\npublish_zmq = \"tcp://127.0.0.1:6001\"\nserve_ws = \"127.0.0.1:5556\"\nws_allow_origin = [\"https://dash.example.com\"]\nread_token_file = \"r\"",
+            "udp = []\nno_udp = true\ntcp = []\nunix = []\nzmq = [\"tcp://127.0.0.1:6000\"]\nzmq_topic = [\"order\"]\nws = [\"ws://127.0.0.1:5555/ws\"]\nws_header = [\"X-Team: ops\"]\ndemo = true\nutc = true\ntoken_file = \"t\"\naccount_tag = \"a\"\nudp_threads = 1\nrecv_buffer = 1\nmax_accounts = 1\nmax_memory = \"512MiB\"\nmax_connections = 8\nidle_timeout = \"90s\"\n[engine]\nmax_accounts = 1\n[hub]\npublish_zmq = \"tcp://127.0.0.1:6001\"\nserve_ws = \"127.0.0.1:5556\"\nws_allow_origin = [\"https://dash.example.com\"]\nread_token_file = \"r\"",
         )
         .expect("every key parses");
         assert_eq!((all.demo, all.no_udp), (Some(true), Some(true)));

@@ -10,8 +10,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 use tally_core::{
-    OutputStatus, Snapshot, SnapshotRequest, SourceStatus, Timestamp, TimingSummary, Window, printable,
-    short_number,
+    Clock, OutputStatus, Snapshot, SnapshotRequest, SourceStatus, Timestamp, TimingSummary, Window,
+    printable, short_number,
 };
 
 /// Like nsq_stat: the table's header is printed again every this many rows.
@@ -27,6 +27,8 @@ pub struct StatOptions {
     /// Accounts named in each table row, or listed in each JSON report (busiest first; the
     /// rest are summed in `left_out`).
     pub top: usize,
+    /// The zone of the table's times.
+    pub clock: Clock,
 }
 
 /// What a JSON report leaves out past `--top`: how many accounts, and their sums.
@@ -166,16 +168,17 @@ fn report<'a>(
     }
 }
 
-fn table_header(out: &mut impl Write) -> io::Result<()> {
+/// The time column is headed by its zone (`EST`, `UTC`).
+fn table_header(out: &mut impl Write, zone: &str) -> io::Result<()> {
     writeln!(
         out,
         "{:>8}  {:>8} {:>8} {:>8}  {:>5} {:>6}  top accounts (events/s)",
-        "time", "events/s", "peak/s", "total", "accts", "bad"
+        zone, "events/s", "peak/s", "total", "accts", "bad"
     )
 }
 
-fn table_row(out: &mut impl Write, snapshot: &Snapshot, top: usize) -> io::Result<()> {
-    let clock = snapshot.time.utc_clock();
+fn table_row(out: &mut impl Write, snapshot: &Snapshot, top: usize, clock: &Clock) -> io::Result<()> {
+    let clock = clock.time_of_day(snapshot.time);
     let leaders: Vec<String> = snapshot
         .accounts
         .iter()
@@ -236,9 +239,9 @@ pub fn run(
             writeln!(out)?;
         } else {
             if printed.is_multiple_of(HEADER_EVERY) {
-                table_header(out)?;
+                table_header(out, &options.clock.zone_label(snapshot.time))?;
             }
-            table_row(out, &snapshot, options.top)?;
+            table_row(out, &snapshot, options.top, &options.clock)?;
         }
         out.flush()?;
         printed += 1;

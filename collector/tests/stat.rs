@@ -28,6 +28,7 @@ fn the_table_repeats_its_header_every_25_rows() {
             buckets: 60,
         },
         top: 3,
+        clock: tally_core::Clock::new(jiff::tz::TimeZone::get("Asia/Kolkata").expect("tzdb")),
     };
     let mut out = Vec::new();
     stat::run(&collector, &options, &mut out, &Arc::new(AtomicBool::new(false))).expect("runs");
@@ -41,6 +42,12 @@ fn the_table_repeats_its_header_every_25_rows() {
         .map(|(i, _)| i)
         .collect();
     assert_eq!(headers, [0, 26]);
+    // The time column is headed by its zone (India has no abbreviation: its offset).
+    assert!(
+        lines[0].trim_start().starts_with("+0530") || lines[0].contains("IST"),
+        "{}",
+        lines[0]
+    );
     collector.stop();
 }
 

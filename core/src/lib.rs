@@ -44,4 +44,4 @@ pub use snapshot::{
 };
 pub use sort::AccountSort;
 pub use status::{OutputKind, OutputStatus, SourceKind, SourceState, SourceStatus};
-pub use time::{Resolution, Timestamp};
+pub use time::{Clock, Resolution, Timestamp};

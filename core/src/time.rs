@@ -33,7 +33,7 @@ impl Timestamp {
         Timestamp(self.0.saturating_add(ms))
     }
 
-    /// The time of day in UTC, `HH:MM:SS`, as the dashboards and `stat` show it.
+    /// The time of day in UTC, `HH:MM:SS` (the reports show [`Clock`]'s zone instead).
     pub fn utc_clock(self) -> String {
         let seconds = self.0 / 1000;
         format!(
@@ -42,6 +42,61 @@ impl Timestamp {
             seconds / 60 % 60,
             seconds % 60
         )
+    }
+}
+
+/// The zone clock times are shown in: the user's own (from `TZ` or the system, looked up by
+/// the binaries: the core reads no files) or UTC (`--utc`). DST is the zone's rules' business.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Clock {
+    zone: jiff::tz::TimeZone,
+}
+
+impl Default for Clock {
+    fn default() -> Self {
+        Clock::utc()
+    }
+}
+
+impl Clock {
+    pub fn utc() -> Clock {
+        Clock {
+            zone: jiff::tz::TimeZone::UTC,
+        }
+    }
+
+    pub fn new(zone: jiff::tz::TimeZone) -> Clock {
+        Clock { zone }
+    }
+
+    fn zoned(&self, time: Timestamp) -> Option<jiff::Zoned> {
+        let at = jiff::Timestamp::from_millisecond(i64::try_from(time.as_millis()).ok()?).ok()?;
+        Some(at.to_zoned(self.zone.clone()))
+    }
+
+    /// `HH:MM:SS` in this zone.
+    pub fn time_of_day(&self, time: Timestamp) -> String {
+        self.format(time, "%H:%M:%S")
+    }
+
+    /// `HH:MM` in this zone, for axis ticks.
+    pub fn hours_minutes(&self, time: Timestamp) -> String {
+        self.format(time, "%H:%M")
+    }
+
+    /// The zone's name at `time`: its abbreviation (`EST`, `CEST`, `UTC`), or its offset
+    /// (`+0530`) where it has none.
+    pub fn zone_label(&self, time: Timestamp) -> String {
+        self.format(time, "%Z")
+    }
+
+    fn format(&self, time: Timestamp, pattern: &str) -> String {
+        match self.zoned(time) {
+            Some(zoned) => jiff::fmt::strtime::format(pattern, &zoned)
+                .or_else(|_| jiff::fmt::strtime::format(pattern.replace("%Z", "%z"), &zoned))
+                .unwrap_or_default(),
+            None => String::new(),
+        }
     }
 }
 
@@ -80,6 +135,27 @@ impl fmt::Display for Resolution {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn clocks_show_the_zone_they_are_in() {
+        // 2023-11-14 23:02:03 UTC.
+        let time = Timestamp::from_millis(1_700_002_800_000 + 123_456);
+        let utc = Clock::utc();
+        assert_eq!(
+            (utc.time_of_day(time), utc.zone_label(time)),
+            ("23:02:03".into(), "UTC".into())
+        );
+        let new_york = Clock::new(jiff::tz::TimeZone::get("America/New_York").expect("tzdb"));
+        assert_eq!(new_york.time_of_day(time), "18:02:03");
+        assert_eq!(new_york.zone_label(time), "EST");
+        let summer = Timestamp::from_millis(1_689_375_600_000); // 2023-07-14 23:00 UTC
+        assert_eq!(
+            (new_york.time_of_day(summer), new_york.zone_label(summer)),
+            ("19:00:00".into(), "EDT".into())
+        );
+        let fixed = Clock::new(jiff::tz::TimeZone::fixed(jiff::tz::offset(5)));
+        assert_eq!(fixed.hours_minutes(time), "04:02");
+    }
 
     #[test]
     fn resolutions_and_clocks_read_naturally() {

@@ -37,6 +37,7 @@ fn main() {
         engine: Arc::clone(&engine),
         sources: Box::new(Vec::new),
         clock: Box::new(move || Timestamp::from_millis(now.load(Relaxed))),
+        zone: tally_core::Clock::utc(),
         worker: None,
     };
     let mut app = GuiApp::new(feed, Mode::Laptop, Remembered::default(), Arc::default());

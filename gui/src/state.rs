@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
-use tally_core::{AccountSort, Engine, Snapshot, SnapshotRequest, Timestamp, Window};
+use tally_core::{AccountSort, Clock, Engine, Snapshot, SnapshotRequest, Timestamp, Window};
 use tally_core::{SourceState, SourceStatus};
 
 /// How often the data is refreshed; the window is repainted then only if it changed.
@@ -23,6 +23,8 @@ pub struct Feed {
     pub engine: Arc<Engine>,
     pub sources: Box<dyn Fn() -> Vec<SourceStatus> + Send>,
     pub clock: Box<dyn Fn() -> Timestamp + Send>,
+    /// The zone times are shown in.
+    pub zone: Clock,
     /// Takes snapshots off the UI thread (the app); without one, frames take them (tests).
     pub worker: Option<SnapshotWorker>,
 }
@@ -187,6 +189,8 @@ impl Default for Remembered {
 #[derive(Debug)]
 pub struct State {
     pub mode: Mode,
+    /// The zone times are shown in.
+    pub zone: Clock,
     pub remembered: Remembered,
     pub windows: Vec<Window>,
     /// The data shown: frozen while paused.
@@ -214,6 +218,7 @@ impl State {
         let now = (feed.clock)();
         let mut state = State {
             mode,
+            zone: feed.zone.clone(),
             remembered,
             windows,
             snapshot: Arc::new(feed.engine.snapshot(&SnapshotRequest::default(), now)),

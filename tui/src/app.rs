@@ -3,7 +3,7 @@
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use tally_core::SourceStatus;
-use tally_core::{AccountSort, AccountStats, Snapshot, SnapshotRequest, TypeStats, Window};
+use tally_core::{AccountSort, AccountStats, Clock, Snapshot, SnapshotRequest, TypeStats, Window};
 
 /// The panel that arrow keys move in.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -31,6 +31,8 @@ pub enum Overlay {
 
 #[derive(Debug)]
 pub struct App {
+    /// The zone the header's clock is in.
+    pub clock: Clock,
     pub windows: Vec<Window>,
     pub window: usize,
     /// The latest snapshot, and the one the view is frozen on while paused.
@@ -61,6 +63,7 @@ impl App {
     /// `windows` must not be empty; the view opens on the first.
     pub fn new(windows: Vec<Window>, first: Snapshot) -> Self {
         let mut app = App {
+            clock: Clock::utc(),
             windows,
             window: 0,
             live: first,

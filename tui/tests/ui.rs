@@ -162,6 +162,18 @@ fn drill_down_by_type() {
     );
 }
 
+/// Issue 12: the clock is the user's local time, labelled with its zone (UTC only if asked).
+#[test]
+fn the_clock_is_local_and_names_its_zone() {
+    let mut app = app();
+    app.clock = tally_core::Clock::new(jiff::tz::TimeZone::get("America/New_York").expect("tzdb"));
+    let terminal = render(&app, &colour(), 80, 24);
+    let header: String = (terminal.backend().buffer().content.iter().take(80))
+        .map(|cell| cell.symbol())
+        .collect();
+    assert!(header.contains("18:02:00 EST"), "{header}");
+}
+
 /// Issue 12: `/` filters the chart as well as the table, and the chart's title says so.
 #[test]
 fn a_filter_applies_to_the_chart_too() {

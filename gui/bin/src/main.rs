@@ -106,6 +106,7 @@ fn run(cli: &Cli, matches: &clap::ArgMatches) -> Result<(), Box<dyn std::error::
                 engine,
                 sources: Box::new(move || feed_collector.sources()),
                 clock: Box::new(now),
+                zone: settings.clock.clone(),
                 worker: Some(worker),
             };
             Ok(Box::new(GuiApp::new(feed, mode, remembered, quit)))

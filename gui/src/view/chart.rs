@@ -6,15 +6,15 @@ use crate::theme::layer_colour;
 use egui::Stroke;
 use egui_plot::{Bar, BarChart, Corner, Legend, Plot};
 use std::sync::Arc;
-use tally_core::Timestamp;
+use tally_core::{Clock, Timestamp};
 
-/// `HH:MM:SS` (UTC) of a chart position (seconds since the Unix epoch).
-fn clock(seconds: f64) -> String {
-    Timestamp::from_millis((seconds.max(0.0) * 1000.0) as u64).utc_clock()
+/// `HH:MM:SS` in the shown zone of a chart position (seconds since the Unix epoch).
+fn clock(zone: &Clock, seconds: f64) -> String {
+    zone.time_of_day(Timestamp::from_millis((seconds.max(0.0) * 1000.0) as u64))
 }
 
 /// A bar's tooltip: its bucket's time, the layer's count and its share of the bucket.
-fn describe(layer: &str, bucket_start_s: f64, count: f64, bucket_total: u64) -> String {
+fn describe(zone: &Clock, layer: &str, bucket_start_s: f64, count: f64, bucket_total: u64) -> String {
     let share = if bucket_total > 0 {
         count / bucket_total as f64 * 100.0
     } else {
@@ -22,7 +22,7 @@ fn describe(layer: &str, bucket_start_s: f64, count: f64, bucket_total: u64) -> 
     };
     format!(
         "{}\n{layer}: {count} ({share:.0}% of {bucket_total})",
-        clock(bucket_start_s)
+        clock(zone, bucket_start_s)
     )
 }
 
@@ -43,11 +43,11 @@ pub fn bar_charts(state: &State, hover: bool) -> Vec<BarChart> {
                     .stroke(Stroke::NONE)
             })
             .collect();
-        let (totals, name) = (Arc::clone(&totals), Arc::clone(&layer.name));
+        let (totals, name, zone) = (Arc::clone(&totals), Arc::clone(&layer.name), state.zone.clone());
         let tooltip = move |bar: &Bar, _: &BarChart| {
             let bucket = ((bar.argument - start_s) / bucket_s).floor().max(0.0) as usize;
             let total = totals.get(bucket).copied().unwrap_or(0);
-            describe(&name, bar.argument - bucket_s / 2.0, bar.value, total)
+            describe(&zone, &name, bar.argument - bucket_s / 2.0, bar.value, total)
         };
         let others: Vec<&BarChart> = charts.iter().collect();
         let chart = BarChart::new(layer.name.to_string(), bars)
@@ -93,7 +93,7 @@ fn plot(ui: &mut egui::Ui, state: &State, interactive: bool, follow: bool) -> eg
         .background_alpha(0.85);
     Plot::new("stack")
         .legend(legend)
-        .x_axis_formatter(|mark, _| clock(mark.value))
+        .x_axis_formatter(|mark, _| clock(&state.zone, mark.value))
         .y_axis_min_width(48.0)
         .include_y(0.0)
         .allow_zoom(interactive)
@@ -116,13 +116,17 @@ fn plot(ui: &mut egui::Ui, state: &State, interactive: bool, follow: bool) -> eg
 #[cfg(test)]
 mod tests {
     use super::describe;
+    use tally_core::Clock;
 
     #[test]
     fn a_bars_tooltip_gives_time_count_and_share() {
+        let utc = Clock::utc();
         assert_eq!(
-            describe("acme", 1_795_408_215.0, 74.0, 296),
+            describe(&utc, "acme", 1_795_408_215.0, 74.0, 296),
             "04:30:15\nacme: 74 (25% of 296)"
         );
-        assert_eq!(describe("acme", 0.0, 0.0, 0), "00:00:00\nacme: 0 (0% of 0)");
+        assert_eq!(describe(&utc, "acme", 0.0, 0.0, 0), "00:00:00\nacme: 0 (0% of 0)");
+        let tokyo = Clock::new(jiff::tz::TimeZone::get("Asia/Tokyo").expect("tzdb"));
+        assert!(describe(&tokyo, "acme", 1_795_408_215.0, 74.0, 296).starts_with("13:30:15"));
     }
 }

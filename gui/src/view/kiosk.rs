@@ -17,7 +17,8 @@ pub fn show(ui: &mut egui::Ui, state: &mut State, _feed: &Feed) {
     let now = state.snapshot.time;
     egui::Panel::top("kiosk_top").show(ui, |ui| {
         ui.horizontal(|ui| {
-            ui.heading(RichText::new(now.utc_clock()).strong());
+            let clock = format!("{} {}", state.zone.time_of_day(now), state.zone.zone_label(now));
+            ui.heading(RichText::new(clock).strong());
             ui.heading(format!("{}/s", short_number(state.snapshot.totals.rate)));
             ui.heading(format!(
                 "total {}",

@@ -217,7 +217,7 @@ fn gauges_and_bad_input(gauges: &mut egui::Ui, bad: &mut egui::Ui, state: &State
         for sample in state.snapshot.recent_rejects.iter().rev() {
             ui.label(format!(
                 "{} {} — {}",
-                sample.time.utc_clock(),
+                state.zone.time_of_day(sample.time),
                 sample.reason.as_str(),
                 sample.detail
             ));

@@ -85,6 +85,7 @@ impl Fixture {
             engine: Arc::clone(&self.engine),
             sources: Box::new(move || sources.lock().expect("not poisoned").clone()),
             clock: Box::new(move || Timestamp::from_millis(clock.load(Relaxed))),
+            zone: tally_core::Clock::utc(),
             worker: None,
         };
         GuiApp::new(feed, mode, Remembered::default(), Arc::default())

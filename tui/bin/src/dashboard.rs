@@ -85,6 +85,7 @@ pub fn run(
     let windows = collector.engine().window_presets();
     let first = collector.engine().snapshot(&Default::default(), now());
     let mut app = App::new(windows, first);
+    app.clock = settings.clock.clone();
     let theme = Theme::from_env(theme);
 
     exit_on_hangup()?;

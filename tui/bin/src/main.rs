@@ -167,6 +167,7 @@ fn run_stat(settings: &Settings, report: &ReportArgs) -> Result<(), Failure> {
         count: report.count,
         window,
         top: report.top.unwrap_or(if report.json { 100 } else { 3 }),
+        clock: settings.clock.clone(),
     };
     let stop = stop_on_signals()?;
     let mut out = std::io::stdout().lock();

@@ -10,7 +10,11 @@ pub fn summary<'a>(app: &App, theme: &Theme) -> Line<'a> {
     let snapshot = app.shown();
     let totals = &snapshot.totals;
     let window = &snapshot.window;
-    let clock = snapshot.time.utc_clock();
+    let clock = format!(
+        "{} {}",
+        app.clock.time_of_day(snapshot.time),
+        app.clock.zone_label(snapshot.time)
+    );
     let mut spans = vec![
         Span::styled(" tally ", theme.title()),
         Span::raw(format!("{}/s ", short_number(totals.rate))),
