@@ -12,21 +12,29 @@ struct Tmux {
 impl Tmux {
     fn start(name: &str, command: &str) -> Tmux {
         let session = format!("tally-{name}-{}", std::process::id());
-        let status = Command::new("tmux")
-            .args([
-                "new-session",
-                "-d",
-                "-s",
-                &session,
-                "-x",
-                "120",
-                "-y",
-                "40",
-                command,
-            ])
-            .status()
-            .expect("tmux runs (scripts/test installs it)");
-        assert!(status.success());
+        // Tests start sessions in parallel; when no tmux server runs yet, two of them racing
+        // to start it can make one fail. Trying again finds the server up.
+        let started = (0..5).any(|attempt| {
+            if attempt > 0 {
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            Command::new("tmux")
+                .args([
+                    "new-session",
+                    "-d",
+                    "-s",
+                    &session,
+                    "-x",
+                    "120",
+                    "-y",
+                    "40",
+                    command,
+                ])
+                .status()
+                .expect("tmux runs (scripts/test installs it)")
+                .success()
+        });
+        assert!(started, "tmux could not start a session");
         Tmux { session }
     }
 
