@@ -131,6 +131,15 @@ fn press(app: &mut App, code: KeyCode) {
     app.handle_key(KeyEvent::new(code, KeyModifiers::NONE));
 }
 
+/// `/`, the text, `Enter`: what a user types to filter.
+fn filter_by(app: &mut App, text: &str) {
+    press(app, KeyCode::Char('/'));
+    for c in text.chars() {
+        press(app, KeyCode::Char(c));
+    }
+    press(app, KeyCode::Enter);
+}
+
 fn colour() -> Theme {
     Theme::new(ThemeName::Default, true)
 }
@@ -178,11 +187,7 @@ fn the_clock_is_local_and_names_its_zone() {
 #[test]
 fn a_filter_applies_to_the_chart_too() {
     let mut fixture = Fixture::new();
-    press(&mut fixture.app, KeyCode::Char('/'));
-    for c in "o".chars() {
-        press(&mut fixture.app, KeyCode::Char(c));
-    }
-    press(&mut fixture.app, KeyCode::Enter);
+    filter_by(&mut fixture.app, "o");
     fixture.refresh();
     let layers: Vec<String> = (fixture.app.shown().stack.layers.iter())
         .map(|l| l.name.to_string())
@@ -327,11 +332,7 @@ fn keys_pause_change_window_filter_sort_and_quit() {
     press(&mut app, KeyCode::Char('-'));
     assert_eq!(app.request().window.level, 1);
 
-    press(&mut app, KeyCode::Char('/'));
-    for c in "glo".chars() {
-        press(&mut app, KeyCode::Char(c));
-    }
-    press(&mut app, KeyCode::Enter);
+    filter_by(&mut app, "glo");
     let names: Vec<String> = app.rows().iter().map(|a| a.name.to_string()).collect();
     assert_eq!(names, ["globex"]);
     press(&mut app, KeyCode::Esc);
@@ -432,11 +433,7 @@ fn tab_moves_the_arrows_to_the_types_panel() {
 #[test]
 fn types_of_all_accounts_have_percentiles_over_all_of_them() {
     let mut fixture = Fixture::new();
-    press(&mut fixture.app, KeyCode::Char('/'));
-    for c in "nobody".chars() {
-        press(&mut fixture.app, KeyCode::Char(c));
-    }
-    press(&mut fixture.app, KeyCode::Enter);
+    filter_by(&mut fixture.app, "nobody");
     fixture.refresh();
     let (account, types) = fixture.app.types();
     assert_eq!(account, None);
