@@ -358,17 +358,7 @@ impl SourceArgs {
             },
         };
         if let Some(budget) = self.max_memory {
-            // What the inputs hold comes out of the budget first, the stream connections
-            // fewer if they would take more than a quarter of it; the counts get the rest.
-            let listeners = (settings.tcp.len() + settings.unix.len()) as u64;
-            if listeners > 0 {
-                let others = settings.inputs_ceiling()
-                    - listeners * settings.connections.max as u64 * CONNECTION_CEILING;
-                let room = (budget.as_u64() / 4).saturating_sub(others) / (listeners * CONNECTION_CEILING);
-                settings.connections.max = settings.connections.max.min(room.max(16) as usize);
-            }
-            let rest = budget.as_u64().saturating_sub(settings.inputs_ceiling());
-            settings.engine = settings.engine.within_budget(rest)?;
+            settings.fit(budget.as_u64())?;
         }
         Ok(settings)
     }
@@ -381,13 +371,40 @@ impl Settings {
     /// The most memory the inputs hold besides the engine: each UDP thread's and each stream
     /// connection's name cache and buffers, each hub client's hand-off queue.
     pub fn inputs_ceiling(&self) -> u64 {
+        self.streams_ceiling() + self.other_inputs_ceiling()
+    }
+
+    fn streams_ceiling(&self) -> u64 {
+        self.stream_listeners() * self.connections.max as u64 * CONNECTION_CEILING
+    }
+
+    fn stream_listeners(&self) -> u64 {
+        (self.tcp.len() + self.unix.len()) as u64
+    }
+
+    /// UDP threads and hub clients: what no cap of the budget's changes.
+    fn other_inputs_ceiling(&self) -> u64 {
         let udp_threads = (self.udp.len() * self.udp_options.thread_count()) as u64;
         let udp = udp_threads * (Recorder::cache_ceiling(Recorder::MAX_CACHED_NAMES) + UDP_BUFFERS);
-        let streams = ((self.tcp.len() + self.unix.len()) * self.connections.max) as u64 * CONNECTION_CEILING;
         let hub_client = Recorder::cache_ceiling(Recorder::MAX_CACHED_NAMES)
             + self.hub_limits.queue_bytes as u64
             + self.hub_limits.max_message as u64;
-        udp + streams + (self.zmq.len() + self.ws.len()) as u64 * hub_client
+        udp + (self.zmq.len() + self.ws.len()) as u64 * hub_client
+    }
+
+    /// Lowers the caps to fit `budget` bytes: what the inputs hold comes out of it first (the
+    /// stream connections fewer if they would take more than a quarter of it), and the counts
+    /// get the rest.
+    fn fit(&mut self, budget: u64) -> Result<(), ConfigError> {
+        let listeners = self.stream_listeners();
+        if listeners > 0 {
+            let room =
+                (budget / 4).saturating_sub(self.other_inputs_ceiling()) / (listeners * CONNECTION_CEILING);
+            self.connections.max = self.connections.max.min(room.max(16) as usize);
+        }
+        let rest = budget.saturating_sub(self.inputs_ceiling());
+        self.engine = self.engine.within_budget(rest)?;
+        Ok(())
     }
 }
 

@@ -97,8 +97,10 @@ impl Slots {
                 .map(|(&id, activity)| (id, activity.last_ms.load(Relaxed)));
             match quietest {
                 Some((id, last)) if now.saturating_sub(last) >= GIVE_WAY_AFTER.as_millis() as u64 => {
+                    // No longer counted from here: `connections` is what `open` holds.
                     if let Some(activity) = open.remove(&id) {
                         activity.give_way.notify_one();
+                        self.health.connected(-1);
                     }
                 }
                 _ => {
@@ -139,7 +141,8 @@ impl Slot {
     }
 
     /// Resolves when the connection has to end: silent for the idle timeout, or displaced by a
-    /// newcomer. Counted as closed. Cancel-safe: use it in a `select!` with the reads.
+    /// newcomer. Counted as closed. Make it once per connection and poll it (pinned) in a
+    /// `select!` with the reads: it sleeps until the deadline that [`Slot::active`] moves.
     pub async fn ended(&self) -> Ended {
         let idle_ms = self.slots.limits.idle.as_millis() as u64;
         if idle_ms == 0 {
@@ -169,8 +172,10 @@ impl Slot {
 impl Drop for Slot {
     fn drop(&mut self) {
         let mut open = self.slots.open.lock().unwrap_or_else(|p| p.into_inner());
-        open.remove(&self.id);
-        self.slots.health.connected(-1);
+        // A connection that gave way was uncounted when it was displaced.
+        if open.remove(&self.id).is_some() {
+            self.slots.health.connected(-1);
+        }
     }
 }
 

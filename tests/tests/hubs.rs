@@ -320,7 +320,6 @@ fn tally_to_tally_hub_to_tally_over_both_transports() {
 
 #[test]
 fn a_websocket_client_that_stops_reading_is_dropped_with_a_count() {
-    use std::io::{Read, Write};
     let (udp, ws) = (tally_tests::free_udp_port(), free_tcp_port());
     let mut hub = Stat::hub(&[
         "--udp",
@@ -332,15 +331,8 @@ fn a_websocket_client_that_stops_reading_is_dropped_with_a_count() {
     ]);
     hub.wait_for(WAIT, |_| true);
     // A client that completes the handshake, then never reads again.
-    let mut lazy = std::net::TcpStream::connect(("127.0.0.1", ws)).expect("connects");
-    let handshake = format!(
-        "GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{ws}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
-         Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
-    );
-    lazy.write_all(handshake.as_bytes()).expect("writes");
-    let mut reply = [0u8; 12];
-    lazy.read_exact(&mut reply).expect("reads the reply");
-    assert_eq!(&reply, b"HTTP/1.1 101");
+    let (status, _lazy) = ws_handshake(ws, "/ws", &[]);
+    assert!(status.starts_with("HTTP/1.1 101"), "{status}");
     hub.wait_for(WAIT, |r| r["outputs"][0]["connections"] == 1);
 
     let sent = std::process::Command::new(tally_tests::binary("tally"))

@@ -131,6 +131,11 @@ fn press(app: &mut App, code: KeyCode) {
     app.handle_key(KeyEvent::new(code, KeyModifiers::NONE));
 }
 
+/// The table's accounts, in the order shown.
+fn row_names(app: &App) -> Vec<String> {
+    app.rows().iter().map(|a| a.name.to_string()).collect()
+}
+
 /// `/`, the text, `Enter`: what a user types to filter.
 fn filter_by(app: &mut App, text: &str) {
     press(app, KeyCode::Char('/'));
@@ -333,23 +338,20 @@ fn keys_pause_change_window_filter_sort_and_quit() {
     assert_eq!(app.request().window.level, 1);
 
     filter_by(&mut app, "glo");
-    let names: Vec<String> = app.rows().iter().map(|a| a.name.to_string()).collect();
-    assert_eq!(names, ["globex"]);
+    assert_eq!(row_names(&app), ["globex"]);
     press(&mut app, KeyCode::Esc);
     assert_eq!(app.rows().len(), 5, "Esc clears the filter first");
 
     press(&mut app, KeyCode::Char('s'));
     press(&mut app, KeyCode::Char('s'));
-    let names: Vec<String> = app.rows().iter().map(|a| a.name.to_string()).collect();
     assert_eq!(
-        names,
+        row_names(&app),
         ["acme", "globex", "hooli", "initech", "umbrella"],
         "sorted by name"
     );
     press(&mut app, KeyCode::Char('S'));
-    let names: Vec<String> = app.rows().iter().map(|a| a.name.to_string()).collect();
     assert_eq!(
-        names,
+        row_names(&app),
         ["umbrella", "initech", "hooli", "globex", "acme"],
         "S reverses"
     );

@@ -151,12 +151,15 @@ async fn read_lines(mut stream: impl AsyncRead + Unpin, mut intake: Intake, slot
     let mut buffer: Vec<u8> = Vec::with_capacity(READ_CHUNK);
     // Inside an over-long line, discarding up to its newline.
     let mut skipping = false;
+    // One wait for the whole connection: it sleeps until the idle deadline, not per read.
+    let ended = slot.ended();
+    tokio::pin!(ended);
     loop {
         let filled = buffer.len();
         buffer.resize(filled + READ_CHUNK, 0);
         let read = tokio::select! {
             read = stream.read(&mut buffer[filled..]) => read.unwrap_or(0),
-            _ = slot.ended() => return,
+            _ = &mut ended => return,
         };
         slot.active();
         buffer.truncate(filled + read);

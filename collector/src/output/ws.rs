@@ -72,7 +72,10 @@ impl ServeOptions {
             return Err((StatusCode::NOT_FOUND, "tally serves WebSocket clients at /ws\n"));
         }
         let header = |name| request.headers().get(name).and_then(|v| v.to_str().ok());
-        if let Some(origin) = request.headers().get("origin") {
+        if let Some(origin) = request
+            .headers()
+            .get(tokio_tungstenite::tungstenite::http::header::ORIGIN)
+        {
             // The server's own origin (what tally's hub client sends) is same-site.
             let own = |origin: &str| {
                 let authority = origin.split_once("://").map_or(origin, |(_, rest)| rest);
@@ -211,8 +214,11 @@ async fn serve_client(
         return;
     };
     let (mut outgoing, mut incoming) = client.split();
-    let mut ping = tokio::time::interval(slot_ping_interval(&options.limits));
+    let mut ping = tokio::time::interval(ping_interval(&options.limits));
     ping.tick().await;
+    // One wait for the whole connection, not one per frame.
+    let ended = slot.ended();
+    tokio::pin!(ended);
     loop {
         tokio::select! {
             event = events.recv() => match event {
@@ -264,7 +270,7 @@ async fn serve_client(
                     return;
                 }
             }
-            _ = slot.ended() => {
+            _ = &mut ended => {
                 let _ = outgoing.close().await;
                 return;
             }
@@ -274,7 +280,7 @@ async fn serve_client(
 
 /// Pings go out twice per idle timeout, so that a live client's pongs keep it open (and
 /// every 30 s without one, so that a dead peer is still noticed by TCP).
-fn slot_ping_interval(limits: &ConnectionLimits) -> Duration {
+fn ping_interval(limits: &ConnectionLimits) -> Duration {
     match limits.idle {
         Duration::ZERO => Duration::from_secs(30),
         idle => (idle / 2).max(Duration::from_millis(100)),
