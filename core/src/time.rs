@@ -84,6 +84,18 @@ impl Clock {
         self.format(time, "%H:%M")
     }
 
+    /// How far this zone's clocks are ahead of UTC at `time`, in milliseconds (negative
+    /// west of Greenwich): what lines axis ticks up with whole local minutes and hours.
+    pub fn offset_ms(&self, time: Timestamp) -> i64 {
+        let Ok(millis) = i64::try_from(time.as_millis()) else {
+            return 0;
+        };
+        match jiff::Timestamp::from_millisecond(millis) {
+            Ok(at) => i64::from(self.zone.to_offset(at).seconds()) * 1000,
+            Err(_) => 0,
+        }
+    }
+
     /// The zone's name at `time`: its abbreviation (`EST`, `CEST`, `UTC`), or its offset
     /// (`+0530`) where it has none.
     pub fn zone_label(&self, time: Timestamp) -> String {
@@ -155,6 +167,9 @@ mod tests {
         );
         let fixed = Clock::new(jiff::tz::TimeZone::fixed(jiff::tz::offset(5)));
         assert_eq!(fixed.hours_minutes(time), "04:02");
+        let kolkata = Clock::new(jiff::tz::TimeZone::get("Asia/Kolkata").expect("tzdb"));
+        assert_eq!(kolkata.offset_ms(time), 19_800_000);
+        assert_eq!(new_york.offset_ms(time), -18_000_000);
     }
 
     #[test]

@@ -7,7 +7,7 @@ use ratatui::backend::TestBackend;
 use std::hint::black_box;
 use tally_core::{Engine, EngineConfig, Event, Timestamp, Value};
 use tally_tui::app::App;
-use tally_tui::theme::{Theme, ThemeName};
+use tally_tui::theme::{Depth, Theme, ThemeName};
 use tally_tui::ui;
 
 const T0: u64 = 1_700_002_800_000;
@@ -35,7 +35,7 @@ fn frame(c: &mut Criterion) {
     let windows = engine.window_presets();
     let mut app = App::new(windows, engine.snapshot(&Default::default(), now));
     app.window = 1; // 5 minutes at 1 s
-    let theme = Theme::new(ThemeName::Default, true);
+    let theme = Theme::new(ThemeName::Default, Depth::TrueColour);
     let mut terminal = Terminal::new(TestBackend::new(160, 48)).expect("terminal");
     let mut group = c.benchmark_group("frame");
     group.sample_size(30);

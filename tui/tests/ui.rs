@@ -5,13 +5,14 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use insta::assert_snapshot;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
+use ratatui::layout::Rect;
 use ratatui::style::Color;
 use std::sync::Arc;
 use tally_core::palette::{self, Rgb};
 use tally_core::{Engine, EngineConfig, Event, Rejection, Timestamp, Value};
 use tally_core::{SourceState, SourceStatus};
-use tally_tui::app::{App, Overlay, Panel};
-use tally_tui::theme::{Theme, ThemeName};
+use tally_tui::app::{App, Overlay};
+use tally_tui::theme::{Depth, Theme, ThemeName};
 use tally_tui::ui;
 
 const T0: u64 = 1_700_002_800_000; // 23:00:00 UTC, a whole hour
@@ -146,7 +147,7 @@ fn filter_by(app: &mut App, text: &str) {
 }
 
 fn colour() -> Theme {
-    Theme::new(ThemeName::Default, true)
+    Theme::new(ThemeName::Default, Depth::TrueColour)
 }
 
 #[test]
@@ -229,7 +230,7 @@ fn help_and_bad_input_views() {
 fn clicks_find_the_account_row() {
     let app = app();
     let screen = ratatui::layout::Rect::new(0, 0, 160, 48);
-    let table = ui::areas(screen, app.panel).accounts.expect("accounts shown");
+    let table = ui::areas(screen, &app).accounts.expect("accounts shown");
     let rows = app.rows();
     assert_eq!(
         ui::account_at(screen, &app, table.y + 2)
@@ -254,7 +255,7 @@ fn clicks_find_the_account_row() {
 
 #[test]
 fn no_color_tells_layers_apart_by_glyph() {
-    let theme = Theme::new(ThemeName::Default, false);
+    let theme = Theme::new(ThemeName::Default, Depth::None);
     let terminal = render(&app(), &theme, 160, 48);
     let buffer = terminal.backend().buffer();
     assert!(
@@ -279,7 +280,7 @@ fn bars_and_legend_use_each_accounts_palette_colour() {
     };
     let layer_colours: Vec<Color> = stack.layers.iter().map(|l| rgb(l.colour)).collect();
     // Every filled cell of the chart is one of the layers' colours, and each layer shows.
-    let area = ui::areas(buffer.area, Panel::Accounts).chart;
+    let area = ui::areas(buffer.area, &app).chart;
     let mut seen = vec![false; layer_colours.len()];
     for y in area.y..area.y + area.height {
         for x in area.x..area.x + area.width {
@@ -293,7 +294,7 @@ fn bars_and_legend_use_each_accounts_palette_colour() {
     }
     assert!(seen.iter().all(|s| *s), "every layer is drawn: {seen:?}");
     // The legend: each name preceded by its colour swatch.
-    let legend = ui::areas(buffer.area, Panel::Accounts).legend;
+    let legend = ui::areas(buffer.area, &app).legend;
     let line: String = (legend.x..legend.x + legend.width)
         .map(|x| buffer[(x, legend.y)].symbol())
         .collect();
@@ -487,7 +488,7 @@ fn a_narrow_screen_shows_the_list_that_has_the_arrows() {
     );
     assert!(!screen.contains("accounts (5"), "{screen}");
     let area = ratatui::layout::Rect::new(0, 0, 80, 24);
-    let lists = ui::areas(area, app.panel).types.expect("types shown");
+    let lists = ui::areas(area, &app).types.expect("types shown");
     assert_eq!(
         ui::account_at(area, &app, lists.y + 2),
         None,
@@ -496,4 +497,297 @@ fn a_narrow_screen_shows_the_list_that_has_the_arrows() {
     press(&mut app, KeyCode::Tab);
     let screen = format!("{:?}", render(&app, &colour(), 80, 24).backend());
     assert!(screen.contains("accounts (5"), "{screen}");
+}
+
+/// A day and an hour of traffic (every 20 s, five accounts in a daily swell), so that every
+/// window, 24 hours included, has bars from its first column to its last.
+fn a_day_of_traffic() -> (Arc<Engine>, Timestamp) {
+    let engine = Engine::new(EngineConfig::default(), at(0)).expect("valid");
+    let mut recorder = engine.recorder();
+    let accounts = [
+        ("acme", 9),
+        ("globex", 5),
+        ("initech", 3),
+        ("umbrella", 2),
+        ("hooli", 1),
+    ];
+    // Every 20 s, then every second for the last six minutes (the 1 s buckets' reach).
+    let end = 25 * 3600 * 1000;
+    let times = (0..end - 360_000)
+        .step_by(20_000)
+        .chain((end - 360_000..end).step_by(1000));
+    for ms in times {
+        let time = at(ms + 500);
+        let swell = 1 + (ms / 1_800_000) % 4; // half-hour steps
+        for (name, weight) in accounts {
+            recorder.record(&Event {
+                account: name,
+                event_type: "pageview",
+                app: None,
+                value: Value::Count(weight * swell),
+                time,
+            });
+        }
+        recorder.flush();
+    }
+    (engine, at(end + 900))
+}
+
+/// The characters of screen row `y`.
+fn row_text(terminal: &Terminal<TestBackend>, y: u16) -> String {
+    let buffer = terminal.backend().buffer();
+    (0..buffer.area.width).map(|x| buffer[(x, y)].symbol()).collect()
+}
+
+/// Issue 12: whatever the terminal's size, the chart spans the whole window it names: the
+/// axis starts at the window's start (`-5m`), the columns say what they merge, and bars
+/// reach from the plot's first column to its last.
+#[test]
+fn the_chart_shows_the_whole_window_at_every_size() {
+    let (engine, now) = a_day_of_traffic();
+    for (width, height) in [(80, 24), (120, 36), (200, 50)] {
+        let mut app = App::new(engine.window_presets(), engine.snapshot(&Default::default(), now));
+        for (step, window) in ["1m", "5m", "1h", "1d"].into_iter().enumerate() {
+            if step > 0 {
+                press(&mut app, KeyCode::Char('+'));
+            }
+            let snapshot = engine.snapshot(&app.request(), now);
+            app.update(snapshot, vec![]);
+            let terminal = render(&app, &colour(), width, height);
+            assert_snapshot!(format!("window_{window}_{width}x{height}"), terminal.backend());
+
+            let chart = ui::areas(Rect::new(0, 0, width, height), &app).chart;
+            let axis = row_text(&terminal, chart.y + chart.height - 1);
+            let plot_x = ui::AXIS_WIDTH as usize;
+            assert!(
+                axis[plot_x..].starts_with(&format!("-{window}")),
+                "{width}x{height}: {axis}"
+            );
+            assert!(axis.trim_end().ends_with("now"), "{axis}");
+            let title = row_text(&terminal, chart.y);
+            assert!(title.contains(" column, by account"), "{title}");
+            // The bottom row of the plot: filled from the first column to the last but the
+            // newest, which may be the bucket just begun.
+            let bottom: Vec<String> = (terminal.backend().buffer().content.iter())
+                .skip((chart.y + chart.height - 2) as usize * width as usize)
+                .take(width as usize)
+                .map(|cell| cell.symbol().to_owned())
+                .collect();
+            let columns = ui::Columns::fit(&app.shown().stack, width as usize - plot_x);
+            let last_full = plot_x + columns.cells(columns.groups.len() - 1).start;
+            assert!(
+                bottom[plot_x..last_full].iter().all(|s| s != " "),
+                "{window} at {width}x{height}: a gap in {:?}",
+                bottom.concat()
+            );
+        }
+    }
+}
+
+/// Issue 12: a cell holds two layers (the glyph's colour below, its background above), and
+/// tops are rounded from the running sum, so each layer drawn keeps its share of the bar to
+/// within an eighth of a cell. Read back from the screen, cell by cell.
+#[test]
+fn every_layer_keeps_its_share_within_an_eighth() {
+    let app = app();
+    let terminal = render(&app, &colour(), 200, 50);
+    let buffer = terminal.backend().buffer();
+    let stack = &app.shown().stack;
+    let rgb = |i: u8| {
+        let Rgb(r, g, b) = palette::DEFAULT[i as usize];
+        Color::Rgb(r, g, b)
+    };
+    let layer_of = |colour: Color| stack.layers.iter().position(|l| rgb(l.colour) == colour);
+    let chart = ui::areas(buffer.area, &app).chart;
+    let rows = chart.height - 2; // less the title and the time axis
+    let plot_x = chart.x + ui::AXIS_WIDTH;
+    let columns = ui::Columns::fit(stack, (chart.width - ui::AXIS_WIDTH) as usize);
+    let sums = columns.sums(stack);
+    let max = sums.iter().map(|c| c.iter().sum::<u64>()).max().unwrap_or(0);
+    let scale = ui::Scale::new(max, rows);
+    let eighths = ["▁", "▂", "▃", "▄", "▅", "▆", "▇", "█"];
+    let (mut checked, mut layers) = (0, 0);
+    for (index, column) in sums.iter().enumerate() {
+        let x = plot_x + columns.cells(index).start as u16;
+        let mut drawn = vec![0i64; stack.layers.len()];
+        for y in chart.y + 1..chart.y + 1 + rows {
+            let cell = &buffer[(x, y)];
+            let Some(e) = eighths.iter().position(|g| *g == cell.symbol()) else {
+                continue;
+            };
+            let e = e as i64 + 1;
+            drawn[layer_of(cell.fg).expect("a layer's colour")] += e;
+            if let Some(upper) = layer_of(cell.bg) {
+                drawn[upper] += 8 - e;
+            }
+        }
+        let exact: Vec<f64> = (column.iter())
+            .map(|&v| v as f64 * f64::from(rows) * 8.0 / scale.top as f64)
+            .collect();
+        let bar: f64 = exact.iter().sum();
+        let total: i64 = drawn.iter().sum();
+        assert!(
+            (total as f64 - bar).abs() <= 1.0,
+            "column {index}: bar {total} for {bar:.1}"
+        );
+        // A cell shows two parts at most: where three meet (layers, or the empty space above
+        // the bar), the smallest is not drawn. Those layers are excused.
+        let tops = ui::layer_tops(column, scale.top, rows, true);
+        let mut excused = vec![false; column.len()];
+        for row in 0..u64::from(rows) {
+            let (low, high) = (row * 8, row * 8 + 8);
+            let mut below = 0;
+            let inside: Vec<usize> = (tops.iter().enumerate())
+                .filter(|(_, top)| {
+                    let inside = **top > low.max(below) && below < high;
+                    below = **top;
+                    inside
+                })
+                .map(|(layer, _)| layer)
+                .collect();
+            let empty_above = (low..high).contains(&below) && below > low;
+            if inside.len() + usize::from(empty_above) >= 3 {
+                inside.iter().for_each(|&layer| excused[layer] = true);
+            }
+        }
+        for (layer, (&d, &e)) in drawn.iter().zip(&exact).enumerate() {
+            layers += 1;
+            if excused[layer] {
+                continue;
+            }
+            assert!(
+                (d as f64 - e).abs() <= 1.0,
+                "column {index}, {}: drawn {d} eighths for {e:.2}",
+                stack.layers[layer].name
+            );
+            checked += 1;
+        }
+    }
+    assert!(
+        checked * 10 >= layers * 6,
+        "only {checked} of {layers} layers checked"
+    );
+}
+
+/// Issue 12: 256 and 16 colours: the palette as the terminal shows it, each layer distinct.
+#[test]
+fn fewer_colours_still_tell_accounts_apart() {
+    let app = app();
+    for (depth, name) in [(Depth::Ansi256, "colours_256"), (Depth::Ansi16, "colours_16")] {
+        let theme = Theme::new(ThemeName::Default, depth);
+        let terminal = render(&app, &theme, 120, 36);
+        let buffer = terminal.backend().buffer();
+        let legend = ui::areas(buffer.area, &app).legend;
+        let line = row_text(&terminal, legend.y);
+        let mut seen = vec![];
+        for layer in &app.shown().stack.layers {
+            let at = line.find(&*layer.name).expect("in the legend");
+            let swatch = buffer[(legend.x + line[..at].chars().count() as u16 - 3, legend.y)].fg;
+            assert_eq!(swatch, theme.colour(layer.colour));
+            seen.push(format!("{}: {swatch:?}", layer.name));
+        }
+        let mut distinct = seen.iter().map(|s| s.split(": ").nth(1)).collect::<Vec<_>>();
+        distinct.sort();
+        distinct.dedup();
+        assert_eq!(distinct.len(), seen.len(), "{seen:?}");
+        assert_snapshot!(name, seen.join("\n"));
+    }
+}
+
+/// Issue 12: without colour every layer has a pattern of its own, and the accounts table
+/// marks each account with its layer's pattern.
+#[test]
+fn without_colour_each_account_has_its_own_pattern_in_chart_and_table() {
+    let app = app();
+    let theme = Theme::new(ThemeName::Default, Depth::None);
+    let terminal = render(&app, &theme, 120, 36);
+    let legend_y = ui::areas(Rect::new(0, 0, 120, 36), &app).legend.y;
+    let legend = row_text(&terminal, legend_y);
+    let mut patterns = vec![];
+    for layer in &app.shown().stack.layers {
+        let at = legend.find(&format!(" {}", layer.name)).expect("in the legend");
+        let pattern: String = legend[..at].chars().last().into_iter().collect();
+        assert_eq!(pattern, theme.fill(layer.colour), "{}", layer.name);
+        patterns.push(pattern.clone());
+        let table_row = (0..36)
+            .map(|y| row_text(&terminal, y))
+            .find(|row| row.contains(&format!(" {} ", layer.name)) && row.contains('%'))
+            .expect("a table row");
+        assert!(
+            table_row.contains(&format!("{pattern} {}", layer.name)),
+            "{table_row}"
+        );
+    }
+    let count = patterns.len();
+    patterns.sort();
+    patterns.dedup();
+    assert_eq!(patterns.len(), count, "distinct patterns");
+}
+
+/// Issue 12: the legend never ends in a swatch without its name: what does not fit is
+/// counted instead.
+#[test]
+fn a_legend_that_does_not_fit_says_how_many_more() {
+    let (engine, now) = a_day_of_traffic();
+    let mut recorder = engine.recorder();
+    for i in 0..8 {
+        recorder.record(&Event {
+            account: &format!("a-rather-long-account-name-{i}"),
+            event_type: "pageview",
+            app: None,
+            value: Value::Count(10),
+            time: now.saturating_sub_millis(400),
+        });
+    }
+    recorder.flush();
+    let app = App::new(engine.window_presets(), engine.snapshot(&Default::default(), now));
+    let terminal = render(&app, &colour(), 80, 24);
+    let legend = row_text(&terminal, ui::areas(Rect::new(0, 0, 80, 24), &app).legend.y);
+    let legend = legend.trim_end();
+    assert!(legend.ends_with(" more"), "{legend}");
+    let swatches = legend.matches("██ ").count();
+    let names = (app.shown().stack.layers.iter())
+        .filter(|l| legend.contains(&format!("██ {}", l.name)))
+        .count();
+    assert_eq!(swatches, names, "every swatch has its name: {legend}");
+    let shown = swatches
+        + legend
+            .split('+')
+            .nth(1)
+            .and_then(|m| m.split(' ').next()?.parse::<usize>().ok())
+            .unwrap_or(0);
+    assert_eq!(shown, app.shown().stack.layers.len(), "{legend}");
+}
+
+/// Issue 12: at 80x24 the header keeps what matters (paused, rate, bad input, a source
+/// down, help) and drops the rest; sources wrap onto more lines instead of being cut.
+#[test]
+fn the_header_keeps_what_matters_on_a_small_screen() {
+    let mut fixture = Fixture::new();
+    press(&mut fixture.app, KeyCode::Char(' '));
+    let mut sources = fixture.app.sources.clone();
+    let mut hub = sources[0].clone();
+    hub.kind = tally_core::SourceKind::Zmq;
+    hub.address = "tcp://hub.example.internal:6000".into();
+    hub.state = SourceState::Disconnected;
+    let mut ws = hub.clone();
+    ws.kind = tally_core::SourceKind::Ws;
+    ws.address = "ws://events.example.internal:5555/ws".into();
+    sources.extend([hub, ws]);
+    let snapshot = fixture.app.live.clone();
+    fixture.app.update(snapshot, sources);
+    let terminal = render(&fixture.app, &colour(), 80, 24);
+    let header = row_text(&terminal, 0);
+    for wanted in ["PAUSED", "78.2/s", "bad 2", "2 sources down", "? help"] {
+        assert!(header.contains(wanted), "{wanted} in {header:?}");
+    }
+    let terminal = render(&fixture.app, &colour(), 100, 30);
+    let top: String = (1..4).map(|y| row_text(&terminal, y)).collect();
+    for address in [
+        "127.0.0.1:8125",
+        "hub.example.internal:6000",
+        "events.example.internal:5555",
+    ] {
+        assert!(top.contains(address), "{address} in {top:?}");
+    }
 }

@@ -66,7 +66,7 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App, theme: &Theme) {
             let colour = account.colour.unwrap_or(OTHER_COLOUR);
             let mut cells = vec![
                 Cell::from(format!("{:>3}", rank + 1)),
-                Cell::from(Span::styled(theme.fill(0), theme.layer(colour))),
+                Cell::from(Span::styled(theme.fill(colour), theme.layer(colour))),
                 Cell::from(account.name.to_string()),
                 Cell::from(format!("{:>7}", short_number(account.rate))),
                 Cell::from(format!("{:>7}", short_number(account.window_total as f64))),

@@ -1,9 +1,9 @@
 //! Drawing: the whole screen as a function of the app state.
 //!
-//! Layout, top to bottom: summary line, sources line, the stacked bar chart with its legend,
-//! then accounts (left) and types (right). Panels collapse as the terminal shrinks: below 100
-//! columns one list is shown at a time (accounts, or types once `tab` gives them the arrows),
-//! and below 20 rows the sources line and the legend go.
+//! Layout, top to bottom: summary line, sources (a line or more), the stacked bar chart with
+//! its legend, then accounts (left) and types (right). Panels collapse as the terminal
+//! shrinks: below 100 columns one list is shown at a time (accounts, or types once `tab` gives
+//! them the arrows), and below 20 rows the sources and the legend go.
 
 mod accounts;
 mod bars;
@@ -19,12 +19,13 @@ use ratatui::text::Span;
 use ratatui::widgets::{Block, Borders, Paragraph};
 
 pub use accounts::sparkline;
+pub use bars::{AXIS_WIDTH, Columns, Scale, layer_tops};
 
 /// Where everything goes on a screen of `area`; shared by drawing and mouse hit-testing.
 #[derive(Debug)]
 pub struct Areas {
     pub summary: Rect,
-    /// Zero-height when the screen is short, as is `legend`.
+    /// Zero-height when the screen is short, as is `legend`; at most three lines.
     pub sources: Rect,
     pub chart: Rect,
     pub legend: Rect,
@@ -33,12 +34,17 @@ pub struct Areas {
     pub types: Option<Rect>,
 }
 
-pub fn areas(area: Rect, focus: Panel) -> Areas {
+pub fn areas(area: Rect, app: &App) -> Areas {
     let roomy = area.height >= 20;
+    let source_lines = if roomy {
+        header::source_lines(app, area.width).min(3)
+    } else {
+        0
+    };
     let chart_height = (area.height.saturating_sub(4) / 2).clamp(5, 20);
     let [summary, sources, chart, legend, lists] = Layout::vertical([
         Constraint::Length(1),
-        Constraint::Length(u16::from(roomy)),
+        Constraint::Length(source_lines),
         Constraint::Length(chart_height),
         Constraint::Length(u16::from(roomy)),
         Constraint::Min(3),
@@ -48,7 +54,7 @@ pub fn areas(area: Rect, focus: Panel) -> Areas {
         let [left, right] =
             Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)]).areas(lists);
         (Some(left), Some(right))
-    } else if focus == Panel::Types {
+    } else if app.panel == Panel::Types {
         (None, Some(lists))
     } else {
         (Some(lists), None)
@@ -65,7 +71,7 @@ pub fn areas(area: Rect, focus: Panel) -> Areas {
 
 /// The accounts row (an index into [`App::rows`]) drawn at screen row `y`, if any.
 pub fn account_at(area: Rect, app: &App, y: u16) -> Option<usize> {
-    let table = areas(area, app.panel).accounts?;
+    let table = areas(area, app).accounts?;
     // The table's top border and its header row come first.
     let first = table.y + 2;
     let visible = table.height.saturating_sub(2) as usize;
@@ -79,22 +85,26 @@ pub fn account_at(area: Rect, app: &App, y: u16) -> Option<usize> {
 }
 
 pub fn draw(frame: &mut Frame<'_>, app: &App, theme: &Theme) {
-    let areas = areas(frame.area(), app.panel);
-    frame.render_widget(Paragraph::new(header::summary(app, theme)), areas.summary);
-    frame.render_widget(Paragraph::new(header::sources(app, theme)), areas.sources);
+    let areas = areas(frame.area(), app);
+    let width = frame.area().width;
+    frame.render_widget(Paragraph::new(header::summary(app, theme, width)), areas.summary);
+    frame.render_widget(Paragraph::new(header::sources(app, theme, width)), areas.sources);
     let stack = &app.shown().stack;
-    let title = match (&stack.focus, &stack.filter) {
-        (Some(account), _) => format!(" {account} by type (Esc: all accounts) "),
-        (None, Some(filter)) => format!(" events per bucket, accounts matching \"{filter}\" "),
-        (None, None) => " events per bucket, by account ".to_owned(),
-    };
-    let block = Block::default()
-        .borders(Borders::TOP)
-        .title(Span::styled(title, theme.muted()));
+    let block = Block::default().borders(Borders::TOP);
     let inner = block.inner(areas.chart);
+    let plot_width = inner.width.saturating_sub(bars::AXIS_WIDTH) as usize;
+    let columns = bars::Columns::fit(stack, plot_width);
+    let block = block.title(Span::styled(columns.title(stack), theme.muted()));
     frame.render_widget(block, areas.chart);
-    frame.render_widget(bars::StackedBars { stack, theme }, inner);
-    frame.render_widget(Paragraph::new(bars::legend(stack, theme)), areas.legend);
+    let chart = bars::StackedBars {
+        stack,
+        columns: &columns,
+        theme,
+        clock: &app.clock,
+    };
+    frame.render_widget(chart, inner);
+    let legend = bars::legend(stack, theme, areas.legend.width);
+    frame.render_widget(Paragraph::new(legend), areas.legend);
     if let Some(accounts) = areas.accounts {
         accounts::draw(frame, accounts, app, theme);
     }
