@@ -140,7 +140,7 @@ fn the_dashboard_shows_what_arrives_and_answers_keys() {
     );
     let tmux = Tmux::start("keys", &command);
     tmux.wait_for("the dashboard", |s| {
-        s.contains("events per bucket") && s.contains("listening")
+        s.contains("column, by account") && s.contains("listening")
     });
     assert!(tmux.alternate_screen(), "the dashboard uses the alternate screen");
 
@@ -177,7 +177,7 @@ fn the_dashboard_shows_what_arrives_and_answers_keys() {
     });
 
     tmux.keys(&["+"]);
-    tmux.wait_for("the 5-minute window", |s| s.contains("5m @1s"));
+    tmux.wait_for("the 5-minute window", |s| s.contains("│ 5m │") && s.contains("-5m "));
 
     tmux.keys(&["/", "g", "l", "o", "Enter"]);
     let screen = tmux.wait_for("the filter", |s| s.contains("filter: glo"));
@@ -188,7 +188,7 @@ fn the_dashboard_shows_what_arrives_and_answers_keys() {
     tmux.keys(&["q"]);
     let screen = assert_exited_and_restored(&tmux, 0, "q");
     assert!(
-        !screen.contains("events per bucket"),
+        !screen.contains("column, by account"),
         "the dashboard is gone:\n{screen}"
     );
 }
@@ -199,7 +199,7 @@ fn idle_dashboard(name: &str) -> (Tmux, String) {
     let tally = binary("tally");
     let argv = format!("{} --no-udp --udp 127.0.0.1:{port}", tally.display());
     let tmux = Tmux::start(name, &format!("{argv}; {AFTER_EXIT}"));
-    tmux.wait_for("the dashboard", |s| s.contains("events per bucket"));
+    tmux.wait_for("the dashboard", |s| s.contains("column, by account"));
     // Anchored: the tmux shell's own command line contains the same words.
     (tmux, format!("^{argv}"))
 }
