@@ -9,7 +9,7 @@ use std::hint::black_box;
 use std::io::Write;
 use tally_collector::decode::{DecodeOptions, Sink, decode};
 use tally_collector::ingest::Recording;
-use tally_core::{Engine, EngineConfig, Event, Rejection, Timestamp};
+use tally_core::{Engine, EngineConfig, Event, Notice, Rejection, Timestamp};
 
 const NOW: Timestamp = Timestamp::from_secs(1_700_000_000);
 
@@ -20,6 +20,10 @@ impl Sink for Count {
     fn event(&mut self, event: &Event<'_>) {
         black_box(event);
         self.0 += 1;
+    }
+
+    fn notice(&mut self, _: Notice) {
+        panic!("benchmark payloads are metrics");
     }
 
     fn reject(&mut self, _: Rejection, _: &str, _: &[u8]) {

@@ -11,7 +11,7 @@ use crate::health::{Health, now};
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
-use tally_core::{Engine, Event, OutputKind, OutputStatus, Recorder, Rejection, Timestamp};
+use tally_core::{Engine, Event, Notice, OutputKind, OutputStatus, Recorder, Rejection, Timestamp};
 
 /// Where accepted events are re-published (`tally hub`). Publishing never blocks: an output
 /// that cannot keep up drops and counts.
@@ -178,6 +178,10 @@ impl Sink for Recording<'_> {
             }
         }
         self.events += 1;
+    }
+
+    fn notice(&mut self, notice: Notice) {
+        self.recorder.engine().notice(notice);
     }
 
     fn reject(&mut self, reason: Rejection, detail: &str, payload: &[u8]) {

@@ -10,8 +10,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 use tally_core::{
-    Clock, OutputStatus, Snapshot, SnapshotRequest, SourceStatus, Timestamp, TimingSummary, Window,
-    printable, short_number,
+    Annotation, Clock, OutputStatus, ServiceCheck, Snapshot, SnapshotRequest, SourceStatus, Timestamp,
+    TimingSummary, Window, printable, short_number,
 };
 
 /// Like nsq_stat: the table's header is printed again every this many rows.
@@ -96,6 +96,12 @@ struct Report<'a> {
     #[serde(skip_serializing_if = "<[OutputStatus]>::is_empty")]
     outputs: &'a [OutputStatus],
     rejections: BTreeMap<&'static str, u64>,
+    /// DogStatsD events in the window, oldest first.
+    #[serde(skip_serializing_if = "<[Annotation]>::is_empty")]
+    annotations: &'a [Annotation],
+    /// Service checks' last statuses, the most troubled first.
+    #[serde(skip_serializing_if = "<[ServiceCheck]>::is_empty")]
+    checks: &'a [ServiceCheck],
 }
 
 fn left_out_nothing(left_out: &LeftOut) -> bool {
@@ -165,6 +171,8 @@ fn report<'a>(
             .iter()
             .map(|r| (r.reason.as_str(), r.count))
             .collect(),
+        annotations: &snapshot.annotations,
+        checks: &snapshot.checks,
     }
 }
 

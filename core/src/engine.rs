@@ -9,6 +9,7 @@ use crate::account::{Account, Misses, Series, TypeEntry};
 use crate::bodies::BodyRings;
 use crate::event::{Event, OTHER, Value, clamp_name};
 use crate::hll::AtomicHll;
+use crate::notice::{Annotation, Notice, Notices, ServiceCheck};
 use crate::rejection::{RejectLog, RejectSample, Rejection};
 use crate::ring::{Bucket, Layout, LayoutError};
 use crate::table::AppendOnly;
@@ -136,6 +137,7 @@ pub struct Engine {
     pub(crate) folded_names: AtomicHll,
     pub(crate) counters: Counters,
     rejects: Mutex<RejectLog>,
+    notices: Mutex<Notices>,
     claimed: Claimed,
 }
 
@@ -173,6 +175,7 @@ impl Engine {
             folded_names: AtomicHll::default(),
             counters: Counters::default(),
             rejects: Mutex::new(RejectLog::default()),
+            notices: Mutex::new(Notices::default()),
             claimed: Claimed::default(),
         }))
     }
@@ -221,6 +224,24 @@ impl Engine {
 
     pub(crate) fn recent_rejects(&self) -> Vec<RejectSample> {
         lock(&self.rejects).samples()
+    }
+
+    /// Keeps a DogStatsD event (to be marked on the charts) or a service check's status
+    /// (replacing its last one).
+    pub fn notice(&self, notice: Notice) {
+        let mut notices = lock(&self.notices);
+        match notice {
+            Notice::Annotation(annotation) => notices.annotate(annotation),
+            Notice::Check(check) => notices.check(check),
+        }
+    }
+
+    pub(crate) fn annotations_since(&self, since: Timestamp) -> Vec<Annotation> {
+        lock(&self.notices).annotations_since(since)
+    }
+
+    pub(crate) fn checks(&self) -> Vec<ServiceCheck> {
+        lock(&self.notices).checks()
     }
 
     /// The account for `name`, created if there is room, else `(other)`. The flag says whether

@@ -2,7 +2,8 @@
 //! histograms, distinct counts, and the [`Snapshot`]s that the terminal view, the desktop app
 //! and `tally stat` draw; with them, the rest of the plain data every view draws: what
 //! sources and outputs report ([`status`]), number and duration formatting ([`format`]), and
-//! how accounts are ordered ([`AccountSort`]). The UIs depend on this crate alone.
+//! how accounts are ordered ([`AccountSort`]); and what is not a metric, DogStatsD events and
+//! service checks ([`Annotation`], [`ServiceCheck`]). The UIs depend on this crate alone.
 //!
 //! No I/O, no threads of its own, no async runtime, no clock: callers pass time in, so
 //! everything here is plain data and maths, testable with unit and property tests.
@@ -20,6 +21,7 @@ mod event;
 pub mod format;
 pub mod histogram;
 pub mod hll;
+mod notice;
 pub mod palette;
 mod plan;
 mod rejection;
@@ -36,6 +38,9 @@ pub use engine::{Engine, EngineConfig, Recorder};
 pub use event::{Event, MAX_COUNT, MAX_NAME_BYTES, OTHER, SampleError, Value, clamp_name, scale_sampled};
 pub use format::{human_duration, is_unprintable, printable, short_number};
 pub use histogram::TimingSummary;
+pub use notice::{
+    AlertType, Annotation, CheckStatus, MAX_ANNOTATIONS, MAX_CHECKS, Notice, Priority, ServiceCheck,
+};
 pub use rejection::{KEPT_SAMPLES, RejectSample, Rejection, escape};
 pub use ring::{HORIZON_MS, LayoutError};
 pub use snapshot::{

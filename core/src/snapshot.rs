@@ -10,6 +10,7 @@ use crate::account::{Account, Series, TypeEntry};
 use crate::engine::Engine;
 use crate::histogram::{Histogram, TimingSummary};
 use crate::hll::Hll;
+use crate::notice::{Annotation, ServiceCheck};
 use crate::palette::{self, OTHER_COLOUR};
 use crate::plan::Plan;
 use crate::rejection::{RejectSample, Rejection};
@@ -86,6 +87,12 @@ pub struct Snapshot {
     pub rejections: Vec<RejectionCount>,
     /// The latest rejected payloads, newest last.
     pub recent_rejects: Vec<RejectSample>,
+    /// DogStatsD events in the window, oldest first: the charts' annotations.
+    #[serde(default)]
+    pub annotations: Vec<Annotation>,
+    /// Every service check's last status, the most troubled first.
+    #[serde(default)]
+    pub checks: Vec<ServiceCheck>,
 }
 
 /// What a view compares to decide whether a new snapshot looks different from the last one
@@ -96,6 +103,8 @@ pub struct Fingerprint {
     rejected: u64,
     window_start: Timestamp,
     accounts: usize,
+    /// The newest annotation and the checks' statuses.
+    notices: (Option<Timestamp>, u64),
 }
 
 impl Snapshot {
@@ -105,6 +114,13 @@ impl Snapshot {
             rejected: self.totals.rejected,
             window_start: self.window.start,
             accounts: self.accounts.len(),
+            notices: (
+                self.annotations.last().map(|a| a.time),
+                (self.checks.iter()).fold(self.checks.len() as u64, |sum, c| {
+                    sum.wrapping_mul(31)
+                        .wrapping_add(u64::from(c.status.severity()) + c.time.as_millis())
+                }),
+            ),
         }
     }
 }
@@ -519,6 +535,8 @@ impl Engine {
             types,
             rejections,
             recent_rejects: self.recent_rejects(),
+            annotations: self.annotations_since(window_start),
+            checks: self.checks(),
         }
     }
 

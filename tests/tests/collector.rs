@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::net::UdpSocket;
 use std::process::Command;
 use std::time::Duration;
-use tally_tests::{Stat, account_total, binary, free_udp_port, udp_source};
+use tally_tests::{Peer, Stat, account_total, binary, free_udp_port, udp_source};
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -407,4 +407,53 @@ fn stat_json_has_timings_gauges_and_distinct_counts() {
     // An estimate (HyperLogLog), near exact for small sets.
     let distinct = types["users"]["distinct"].as_u64().expect("distinct");
     assert!((47..=53).contains(&distinct), "{distinct}");
+}
+
+/// Issue 12: what Datadog's own client sends besides metrics, events (a deploy) and service
+/// checks, is kept and shown, not counted as bad input; the metrics around it still count.
+#[test]
+fn dogstatsd_events_and_service_checks_from_datadogs_client() {
+    let port = free_udp_port();
+    let listen = listen_args(port);
+    let args: Vec<&str> = listen.iter().map(String::as_str).collect();
+    let mut stat = Stat::start(&args);
+    stat.wait_for(Duration::from_secs(10), |r| udp_source(r)["state"] == "listening");
+    let mut app = Peer::start("dogstatsd.py", &["--port", &port.to_string()]);
+    app.run("count acme.checkout 3");
+    app.run("deploy Deploy shop v2.1");
+    app.run("check db.up 0");
+    app.run("check cache.up 1");
+    app.run("check db.up 2");
+    app.run("count acme.checkout 4");
+    let report = stat.wait_for(Duration::from_secs(10), |r| {
+        account_total(r, "acme") == 7 && r["checks"].as_array().is_some_and(|c| c.len() == 2)
+    });
+    assert_eq!(report["totals"]["rejected"], 0, "{report:#}");
+    let annotations = report["annotations"].as_array().expect("annotations");
+    assert_eq!(annotations.len(), 1, "{report:#}");
+    let deploy = &annotations[0];
+    assert_eq!(deploy["title"], "Deploy shop v2.1");
+    assert_eq!(deploy["text"], "shop v2.1 rolled out\nby the CI");
+    assert_eq!(deploy["alert"], "success");
+    assert_eq!(deploy["host"], "web-1");
+    assert_eq!(deploy["source"], "ci");
+    assert_eq!(deploy["aggregation_key"], "deploys");
+    assert_eq!(deploy["tags"], serde_json::json!(["env:prod", "team:shop"]));
+    let checks: Vec<(String, String)> = (report["checks"].as_array().expect("checks").iter())
+        .map(|c| {
+            (
+                c["name"].as_str().unwrap_or("").to_owned(),
+                c["status"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        checks,
+        [
+            ("db.up".to_owned(), "critical".to_owned()),
+            ("cache.up".to_owned(), "warning".to_owned())
+        ],
+        "each check's last status, the most troubled first"
+    );
+    assert_eq!(report["checks"][0]["message"], "replica lag 30s");
 }

@@ -177,7 +177,9 @@ fn the_dashboard_shows_what_arrives_and_answers_keys() {
     });
 
     tmux.keys(&["+"]);
-    tmux.wait_for("the 5-minute window", |s| s.contains("│ 5m │") && s.contains("-5m "));
+    tmux.wait_for("the 5-minute window", |s| {
+        s.contains("│ 5m │") && s.contains("-5m ")
+    });
 
     tmux.keys(&["/", "g", "l", "o", "Enter"]);
     let screen = tmux.wait_for("the filter", |s| s.contains("filter: glo"));

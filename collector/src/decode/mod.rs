@@ -6,6 +6,7 @@
 //! needs cleaning up. Decoders know nothing of sockets, hubs or outputs: they push into a
 //! [`Sink`] (the ingest layer's records into the engine and tees to the outputs).
 
+mod dogstatsd;
 mod json;
 mod statsd;
 mod zlib;
@@ -15,11 +16,13 @@ use std::borrow::Cow;
 use std::collections::HashSet;
 use std::path::Path;
 use std::sync::Arc;
-use tally_core::{Event, Rejection, Timestamp, is_unprintable};
+use tally_core::{Event, Notice, Rejection, Timestamp, is_unprintable};
 
-/// Where decoded events and rejections go.
+/// Where decoded events, notices and rejections go.
 pub trait Sink {
     fn event(&mut self, event: &Event<'_>);
+    /// A DogStatsD event or service check: not counted, kept to be shown.
+    fn notice(&mut self, notice: Notice);
     fn reject(&mut self, reason: Rejection, detail: &str, payload: &[u8]);
 }
 
@@ -129,6 +132,10 @@ struct Redacting<'s, S> {
 impl<S: Sink> Sink for Redacting<'_, S> {
     fn event(&mut self, event: &Event<'_>) {
         self.inner.event(event);
+    }
+
+    fn notice(&mut self, notice: Notice) {
+        self.inner.notice(notice);
     }
 
     fn reject(&mut self, reason: Rejection, detail: &str, payload: &[u8]) {
@@ -310,6 +317,7 @@ pub(crate) mod testing {
     pub struct Collected {
         pub events: Vec<(String, String, Option<String>, String)>,
         pub rejects: Vec<(Rejection, String)>,
+        pub notices: Vec<Notice>,
     }
 
     impl Sink for Collected {
@@ -320,6 +328,10 @@ pub(crate) mod testing {
                 e.app.map(str::to_owned),
                 format!("{:?}", e.value),
             ));
+        }
+
+        fn notice(&mut self, notice: Notice) {
+            self.notices.push(notice);
         }
 
         fn reject(&mut self, reason: Rejection, detail: &str, _payload: &[u8]) {
@@ -467,6 +479,7 @@ mod auth {
         struct Evidence(Vec<Vec<u8>>);
         impl Sink for Evidence {
             fn event(&mut self, _: &Event<'_>) {}
+            fn notice(&mut self, _: Notice) {}
             fn reject(&mut self, _: Rejection, detail: &str, payload: &[u8]) {
                 self.0.push([detail.as_bytes(), payload].concat());
             }

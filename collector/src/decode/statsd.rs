@@ -6,7 +6,7 @@
 //! are still read. Parsing borrows from the packet and allocates only to clean up a bucket
 //! name that contains characters StatsD does not keep.
 
-use super::{AccountFrom, DecodeOptions, Sink, clean_key};
+use super::{AccountFrom, DecodeOptions, Sink, clean_key, dogstatsd};
 use tally_core::{Event, Rejection, SampleError, Timestamp, Value, scale_sampled};
 
 /// Decodes every line of `text`.
@@ -40,12 +40,17 @@ struct Metric<'a> {
 }
 
 fn decode_line(line: &str, time: Timestamp, accounts: &AccountFrom, sink: &mut impl Sink) {
-    if line.starts_with("_e{") || line.starts_with("_sc|") {
-        return sink.reject(
-            Rejection::UnknownType,
-            "DogStatsD events and service checks are not metrics",
-            line.as_bytes(),
-        );
+    let notice = if line.starts_with("_e{") {
+        Some(dogstatsd::event(line, time))
+    } else if line.starts_with("_sc|") {
+        Some(dogstatsd::service_check(line, time))
+    } else {
+        None
+    };
+    match notice {
+        Some(Ok(notice)) => return sink.notice(notice),
+        Some(Err(why)) => return sink.reject(Rejection::Statsd, why, line.as_bytes()),
+        None => {}
     }
     let Some((bucket, mut rest)) = line.split_once(':') else {
         return sink.reject(
@@ -272,8 +277,29 @@ mod tests {
         assert_eq!(rejected("acme.x:1|c|@0"), [Rejection::Statsd]);
         assert_eq!(rejected("acme.x:NaN|ms"), [Rejection::Statsd]);
         assert_eq!(rejected(":1|c"), [Rejection::Statsd]);
-        assert_eq!(rejected("_e{5,4}:title|text"), [Rejection::UnknownType]);
+        assert_eq!(
+            rejected("_e{9,4}:title|text"),
+            [Rejection::Statsd],
+            "lengths wrong"
+        );
+        assert_eq!(rejected("_sc|db.up|9"), [Rejection::Statsd], "no such status");
         assert_eq!(run(b"acme.x:1|c\xff").rejects[0].0, Rejection::Utf8);
+    }
+
+    /// DogStatsD events and service checks are not bad input: they are kept as notices,
+    /// between metrics of the same datagram.
+    #[test]
+    fn dogstatsd_events_and_checks_are_notices() {
+        let got = run(b"acme.a:1|c\n_e{6,4}:Deploy|v2.1|t:success\n_sc|db.up|2|m:lag\nacme.b:1|c");
+        assert!(got.rejects.is_empty(), "{:?}", got.rejects);
+        assert_eq!(got.events.len(), 2);
+        let kinds: Vec<String> = (got.notices.iter())
+            .map(|n| match n {
+                tally_core::Notice::Annotation(a) => format!("event {} {}", a.title, a.alert.as_str()),
+                tally_core::Notice::Check(c) => format!("check {} {}", c.name, c.status.as_str()),
+            })
+            .collect();
+        assert_eq!(kinds, ["event Deploy success", "check db.up critical"]);
     }
 
     #[test]
