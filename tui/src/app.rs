@@ -27,6 +27,8 @@ pub enum Overlay {
     None,
     Help,
     BadInput,
+    /// DogStatsD events and service checks.
+    Notices,
 }
 
 #[derive(Debug)]
@@ -225,6 +227,7 @@ impl App {
             KeyCode::Char('s') => self.sort = next_sort(self.sort),
             KeyCode::Char('S') => self.reversed = !self.reversed,
             KeyCode::Char('b') => self.overlay = Overlay::BadInput,
+            KeyCode::Char('e') => self.overlay = Overlay::Notices,
             KeyCode::Char('?' | 'h') => self.overlay = Overlay::Help,
             _ => {}
         }

@@ -4,6 +4,7 @@
 
 use ratatui::style::{Color, Modifier, Style};
 use tally_core::palette::{self, Rgb};
+use tally_core::{AlertType, CheckStatus};
 
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum ThemeName {
@@ -143,6 +144,30 @@ impl Theme {
             Style::default().fg(Color::Red).add_modifier(Modifier::BOLD)
         } else {
             Style::default().add_modifier(Modifier::BOLD)
+        }
+    }
+
+    /// A DogStatsD event's marker, by its alert type.
+    pub fn notice(&self, alert: AlertType) -> Style {
+        let style = Style::default().add_modifier(Modifier::BOLD);
+        if !self.has_colour() {
+            return style;
+        }
+        style.fg(match alert {
+            AlertType::Error => Color::Red,
+            AlertType::Warning => Color::Yellow,
+            AlertType::Success => Color::Green,
+            AlertType::Info => Color::Cyan,
+        })
+    }
+
+    /// A service check's status.
+    pub fn check(&self, status: CheckStatus) -> Style {
+        match status {
+            CheckStatus::Ok => self.good(),
+            CheckStatus::Warning => self.notice(AlertType::Warning),
+            CheckStatus::Critical => self.bad(),
+            CheckStatus::Unknown => self.muted(),
         }
     }
 

@@ -791,3 +791,66 @@ fn the_header_keeps_what_matters_on_a_small_screen() {
         assert!(top.contains(address), "{address} in {top:?}");
     }
 }
+
+/// Issue 12: DogStatsD events are marked over their column (in their alert's colour), a
+/// failing service check shows in the header, and `e` lists both.
+#[test]
+fn events_are_marked_on_the_chart_and_checks_shown() {
+    use tally_core::{AlertType, Annotation, CheckStatus, Notice, ServiceCheck};
+    let mut fixture = Fixture::new();
+    fixture.engine.notice(Notice::Annotation(Annotation {
+        time: at(90_200),
+        title: "Deploy shop v2.1".into(),
+        text: "rolled out by the CI".into(),
+        alert: AlertType::Error,
+        host: Some("web-1".into()),
+        tags: vec!["env:prod".into()],
+        ..Annotation::default()
+    }));
+    for (name, status) in [("db.up", CheckStatus::Critical), ("api.up", CheckStatus::Ok)] {
+        fixture.engine.notice(Notice::Check(ServiceCheck {
+            name: name.into(),
+            status,
+            time: at(100_000),
+            host: None,
+            message: Some("replica lag 30s".into()),
+            tags: vec![],
+        }));
+    }
+    fixture.refresh();
+    let terminal = render(&fixture.app, &colour(), 120, 36);
+    let buffer = terminal.backend().buffer();
+    let chart = ui::areas(buffer.area, &fixture.app).chart;
+    let stack = &fixture.app.shown().stack;
+    let columns = ui::Columns::fit(stack, (chart.width - ui::AXIS_WIDTH) as usize);
+    // 90.2 s is the 31st second of the minute the window shows (60.5 s to 120.5 s ago).
+    let bucket = ((at(90_200).as_millis() - stack.start.as_millis()) / 1000) as usize;
+    let column = (columns.groups.iter())
+        .position(|g| g.contains(&bucket))
+        .expect("in the window");
+    let x = chart.x + ui::AXIS_WIDTH + columns.cells(column).start as u16;
+    let marker = &buffer[(x, chart.y + 1)];
+    assert_eq!((marker.symbol(), marker.fg), ("▼", Color::Red), "at column {x}");
+    let markers = (0..buffer.area.width).filter(|&x| buffer[(x, chart.y + 1)].symbol() == "▼");
+    assert_eq!(markers.count(), 1);
+    assert!(
+        row_text(&terminal, 0).contains("db.up critical"),
+        "{}",
+        row_text(&terminal, 0)
+    );
+
+    press(&mut fixture.app, KeyCode::Char('e'));
+    assert_eq!(fixture.app.overlay, Overlay::Notices);
+    let terminal = render(&fixture.app, &colour(), 80, 24);
+    assert_snapshot!("events_and_checks_80x24", terminal.backend());
+    let screen: String = (0..24).map(|y| row_text(&terminal, y)).collect();
+    for wanted in [
+        "critical db.up",
+        "ok       api.up",
+        "Deploy shop v2.1",
+        "rolled out by the CI",
+        "host web-1",
+    ] {
+        assert!(screen.contains(wanted), "{wanted} in {screen}");
+    }
+}

@@ -65,10 +65,12 @@ pub fn event(line: &str, arrived: Timestamp) -> Result<Notice, &'static str> {
                     _ => return Err("alert type must be error, warning, info or success"),
                 }
             }
-            _ => match part.strip_prefix('#') {
-                Some(tags) => annotation.tags = tag_list(tags),
-                None => {} // fields of later versions
-            },
+            // Tags; other fields are of later versions.
+            _ => {
+                if let Some(tags) = part.strip_prefix('#') {
+                    annotation.tags = tag_list(tags);
+                }
+            }
         }
     }
     Ok(Notice::Annotation(annotation))

@@ -8,7 +8,7 @@
 //! on, and spread over the whole width. Heights count in eighths of a cell, and each layer's
 //! top is rounded from the running sum, so rounding errors never add up: every layer keeps its
 //! share within an eighth. Where two layers meet inside a cell, the lower one is the glyph
-//! (`▃`) and the upper one its background.
+//! (`▃`) and the upper one its background. DogStatsD events are marked `▼` over their column.
 
 use crate::theme::Theme;
 use ratatui::buffer::Buffer;
@@ -17,7 +17,7 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Widget;
 use std::ops::Range;
-use tally_core::{Clock, Stack, human_duration, short_number};
+use tally_core::{AlertType, Annotation, Clock, Stack, human_duration, short_number};
 
 /// Partial cell heights, in eighths.
 const EIGHTHS: [&str; 9] = [" ", "▁", "▂", "▃", "▄", "▅", "▆", "▇", "█"];
@@ -126,6 +126,15 @@ impl Columns {
             }
             (None, None) => format!(" events per {per} column, by account "),
         }
+    }
+}
+
+fn severity(alert: AlertType) -> u8 {
+    match alert {
+        AlertType::Info => 0,
+        AlertType::Success => 1,
+        AlertType::Warning => 2,
+        AlertType::Error => 3,
     }
 }
 
@@ -244,6 +253,8 @@ pub fn paint(tops: &[u64], row: u16) -> Option<Paint> {
 
 pub struct StackedBars<'a> {
     pub stack: &'a Stack,
+    /// DogStatsD events in the window: a `▼` over the column they happened in.
+    pub annotations: &'a [Annotation],
     pub columns: &'a Columns,
     pub theme: &'a Theme,
     pub clock: &'a Clock,
@@ -265,6 +276,34 @@ impl StackedBars<'_> {
                     .patch(self.theme.layer_below(colour(upper))),
             ),
             Paint::Top { layer, eighths } => (EIGHTHS[eighths as usize], self.theme.layer(colour(layer))),
+        }
+    }
+
+    /// A `▼` in the plot's top row over each annotation's column, in its alert's colour
+    /// (the most serious where several share a column).
+    fn markers(&self, plot: Rect, buf: &mut Buffer) {
+        let stack = self.stack;
+        let begin = stack.start.as_millis();
+        let end = begin + stack.totals.len() as u64 * stack.bucket_ms;
+        let mut worst: Vec<Option<AlertType>> = vec![None; plot.width as usize];
+        for annotation in self.annotations {
+            let time = annotation.time.as_millis();
+            if !(begin..end).contains(&time) {
+                continue;
+            }
+            let bucket = (time - begin) as f64 / stack.bucket_ms as f64;
+            let cell = self.columns.cell_of(bucket).min(worst.len().saturating_sub(1));
+            let seen = &mut worst[cell];
+            if seen.is_none_or(|seen| severity(annotation.alert) > severity(seen)) {
+                *seen = Some(annotation.alert);
+            }
+        }
+        for (x, alert) in worst.into_iter().enumerate() {
+            if let Some(alert) = alert {
+                buf[(plot.x + x as u16, plot.y)]
+                    .set_symbol("▼")
+                    .set_style(self.theme.notice(alert));
+            }
         }
     }
 
@@ -367,6 +406,7 @@ impl Widget for StackedBars<'_> {
                 }
             }
         }
+        self.markers(plot, buf);
         self.y_axis(area, rows, scale, buf);
         self.time_axis(plot, area.y + rows, buf);
     }

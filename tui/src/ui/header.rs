@@ -78,6 +78,22 @@ pub fn summary<'a>(app: &App, theme: &Theme, width: u16) -> Line<'a> {
         let sources = if down == 1 { "source" } else { "sources" };
         parts.push(Part::new(Always, format!("{down} {sources} down"), theme.bad()));
     }
+    let checks = &snapshot.checks;
+    if !checks.is_empty() {
+        let failing = checks.iter().filter(|c| c.status.is_trouble()).count();
+        parts.push(match checks.first() {
+            Some(worst) if failing > 0 => {
+                let more = if failing > 1 {
+                    format!(" +{}", failing - 1)
+                } else {
+                    String::new()
+                };
+                let text = format!("{} {}{more}", worst.name, worst.status.as_str());
+                Part::new(Always, text, theme.check(worst.status))
+            }
+            _ => Part::new(Low, format!("{} checks ok", checks.len()), theme.good()),
+        });
+    }
     let span = human_duration(window.buckets as u64 * window.resolution.bucket_ms);
     parts.push(Part::new(High, span, plain));
     let time = snapshot.time;

@@ -98,6 +98,7 @@ pub fn draw(frame: &mut Frame<'_>, app: &App, theme: &Theme) {
     frame.render_widget(block, areas.chart);
     let chart = bars::StackedBars {
         stack,
+        annotations: &app.shown().annotations,
         columns: &columns,
         theme,
         clock: &app.clock,
@@ -115,5 +116,6 @@ pub fn draw(frame: &mut Frame<'_>, app: &App, theme: &Theme) {
         Overlay::None => {}
         Overlay::Help => overlays::help(frame, theme),
         Overlay::BadInput => overlays::bad_input(frame, app, theme),
+        Overlay::Notices => overlays::notices(frame, app, theme),
     }
 }

@@ -1,4 +1,4 @@
-//! Help and the bad-input view, drawn over the dashboard.
+//! Help, the bad-input view, and DogStatsD events and service checks, drawn over the dashboard.
 
 use crate::app::App;
 use crate::theme::Theme;
@@ -7,7 +7,7 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 
-const KEYS: [(&str, &str); 13] = [
+const KEYS: [(&str, &str); 14] = [
     ("q", "quit"),
     ("Esc", "leave a drill-down, clear a filter or the selection"),
     ("space, p", "pause / resume the view (data keeps coming)"),
@@ -18,6 +18,7 @@ const KEYS: [(&str, &str); 13] = [
     ("/", "filter accounts (Enter keeps, Esc clears)"),
     ("s / S", "sort by rate, window total, name / reverse it"),
     ("b", "bad input: reasons, payloads, source warnings (!)"),
+    ("e", "events (▼ on the chart) and service checks"),
     ("?", "this help"),
     ("mouse", "wheel scrolls, click selects"),
     ("", "any key closes this"),
@@ -101,6 +102,76 @@ pub fn bad_input(frame: &mut Frame<'_>, app: &App, theme: &Theme) {
     );
     frame.render_widget(Clear, area);
     let block = Block::bordered().title(" bad input (any key closes) ");
+    frame.render_widget(
+        Paragraph::new(lines).block(block).wrap(Wrap { trim: false }),
+        area,
+    );
+}
+
+/// DogStatsD events in the window (newest first) and every service check's last status.
+pub fn notices(frame: &mut Frame<'_>, app: &App, theme: &Theme) {
+    let snapshot = app.shown();
+    let clock = |time| app.clock.time_of_day(time);
+    let mut lines = vec![Line::styled(
+        " service checks, the most troubled first",
+        theme.title(),
+    )];
+    if snapshot.checks.is_empty() {
+        lines.push(Line::raw("   none reported (DogStatsD `_sc|name|status`)"));
+    }
+    for check in &snapshot.checks {
+        let mut spans = vec![
+            Span::styled(
+                format!("   {:<9}", check.status.as_str()),
+                theme.check(check.status),
+            ),
+            Span::raw(format!("{} ", check.name)),
+            Span::styled(format!("{} ", clock(check.time)), theme.muted()),
+        ];
+        if let Some(host) = &check.host {
+            spans.push(Span::styled(format!("{host} "), theme.muted()));
+        }
+        if let Some(message) = &check.message {
+            spans.push(Span::raw(message.replace('\n', " / ")));
+        }
+        lines.push(Line::from(spans));
+    }
+    lines.push(Line::raw(""));
+    lines.push(Line::styled(" events in the window, newest first", theme.title()));
+    if snapshot.annotations.is_empty() {
+        lines.push(Line::raw("   none (DogStatsD `_e{title,text}:...`)"));
+    }
+    for event in snapshot.annotations.iter().rev() {
+        lines.push(Line::from(vec![
+            Span::styled(format!("   ▼ {} ", clock(event.time)), theme.notice(event.alert)),
+            Span::styled(format!("{:<8}", event.alert.as_str()), theme.notice(event.alert)),
+            Span::styled(event.title.clone(), theme.title()),
+        ]));
+        let mut about = vec![];
+        if let Some(host) = &event.host {
+            about.push(format!("host {host}"));
+        }
+        if let Some(source) = &event.source {
+            about.push(format!("from {source}"));
+        }
+        if !event.tags.is_empty() {
+            about.push(event.tags.join(", "));
+        }
+        for text in event
+            .text
+            .lines()
+            .chain((!about.is_empty()).then_some(about.join(" · ").as_str()))
+        {
+            lines.push(Line::styled(format!("       {text}"), theme.muted()));
+        }
+    }
+    let area = centered(
+        frame.area(),
+        frame.area().width.saturating_sub(4),
+        frame.area().height.saturating_sub(2),
+    );
+    frame.render_widget(Clear, area);
+    let block = Block::bordered().title(" events and service checks (any key closes) ");
     frame.render_widget(
         Paragraph::new(lines).block(block).wrap(Wrap { trim: false }),
         area,
