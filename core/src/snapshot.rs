@@ -52,6 +52,8 @@ pub struct SnapshotRequest {
     /// matching accounts' events, their `(other)` the matching ones past `top`. The table's
     /// rows and the totals are not filtered.
     pub filter: Option<String>,
+    /// Also count the events from this time on ([`Totals::since`]): a wall screen's "today".
+    pub since: Option<Timestamp>,
 }
 
 impl Default for SnapshotRequest {
@@ -69,6 +71,7 @@ impl Default for SnapshotRequest {
             all_types: false,
             percentiles: true,
             rate_ms: 5000,
+            since: None,
         }
     }
 }
@@ -164,6 +167,9 @@ pub struct Totals {
     pub skipped_samples: u64,
     /// Timing or set samples without a histogram or registers because of the series caps.
     pub uncapped_samples: u64,
+    /// Events since [`SnapshotRequest::since`], when asked and the rings reach back that far.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<u64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -346,6 +352,23 @@ impl Engine {
         presets
     }
 
+    /// Events from `since` to `now`, read at the finest resolution that still holds `since`,
+    /// from the start of the bucket it falls in (so from a whole hour at the 1 h resolution);
+    /// `None` when no ring reaches back that far. Before the engine began there were none.
+    pub fn events_since(&self, since: Timestamp, now: Timestamp) -> Option<u64> {
+        let layout = &self.layout;
+        for (index, level) in layout.levels().iter().enumerate() {
+            let Some(last) = layout.epoch(index, now) else {
+                return Some(0);
+            };
+            let first = layout.epoch(index, since).unwrap_or(0).min(last);
+            if last - first < level.buckets() as u64 {
+                return Some(self.all.rings.sum(level, first, last));
+            }
+        }
+        None
+    }
+
     pub fn snapshot(&self, request: &SnapshotRequest, now: Timestamp) -> Snapshot {
         let layout = &self.layout;
         let levels = layout.levels();
@@ -407,6 +430,7 @@ impl Engine {
         let mut totals = Totals {
             total: self.all.total(),
             rate: frame.rate.rate(&self.all),
+            since: request.since.and_then(|since| self.events_since(since, now)),
             ..Totals::default()
         };
         let mut measured: Vec<Measured<'_>> = Vec::with_capacity(self.accounts.len());

@@ -96,6 +96,14 @@ impl Clock {
         }
     }
 
+    /// When the day that `time` falls in began, in this zone (local midnight, as a rule).
+    pub fn start_of_day(&self, time: Timestamp) -> Timestamp {
+        self.zoned(time)
+            .and_then(|zoned| zoned.start_of_day().ok())
+            .and_then(|start| u64::try_from(start.timestamp().as_millisecond()).ok())
+            .map_or(time, Timestamp::from_millis)
+    }
+
     /// The zone's name at `time`: its abbreviation (`EST`, `CEST`, `UTC`), or its offset
     /// (`+0530`) where it has none.
     pub fn zone_label(&self, time: Timestamp) -> String {
@@ -170,6 +178,12 @@ mod tests {
         let kolkata = Clock::new(jiff::tz::TimeZone::get("Asia/Kolkata").expect("tzdb"));
         assert_eq!(kolkata.offset_ms(time), 19_800_000);
         assert_eq!(new_york.offset_ms(time), -18_000_000);
+        // 23:02 UTC is 18:02 in New York: its day began at 05:00 UTC.
+        assert_eq!(
+            new_york.start_of_day(time),
+            Timestamp::from_millis(1_699_938_000_000)
+        );
+        assert_eq!(utc.start_of_day(time), Timestamp::from_millis(1_699_920_000_000));
     }
 
     #[test]

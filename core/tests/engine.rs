@@ -675,3 +675,55 @@ fn a_filter_stacks_only_matching_accounts() {
     assert_eq!(names, ["globex", OTHER], "the matching ones past top are (other)");
     assert_eq!(snap.stack.totals.iter().sum::<u64>(), 8);
 }
+
+/// A wall screen's "today": the events from a time on, read from the finest ring that still
+/// holds that time; none before the engine began, `None` past what any ring holds.
+#[test]
+fn events_since_a_time_come_from_the_finest_ring_that_reaches_back() {
+    let origin = Timestamp::from_millis(1_700_000_000_000 / 3_600_000 * 3_600_000);
+    let engine = Engine::new(EngineConfig::default(), origin).expect("valid");
+    let mut recorder = engine.recorder();
+    // An event every minute for ten hours, then one a second for the last two minutes.
+    let minute = |m: u64| origin.saturating_add_millis(m * 60_000);
+    for m in 0..600 {
+        recorder.record(&count("acme", "x", 1, minute(m)));
+    }
+    let now = minute(600);
+    for s in 0..120 {
+        recorder.record(&count(
+            "acme",
+            "x",
+            1,
+            now.saturating_sub_millis(120_000 - s * 1000),
+        ));
+    }
+    recorder.flush();
+    // The last minute: its sixty seconds, and the minutely event that began it.
+    assert_eq!(
+        engine.events_since(now.saturating_sub_millis(60_000), now),
+        Some(61),
+        "1 s ring"
+    );
+    assert_eq!(
+        engine.events_since(minute(570), now),
+        Some(30 + 120),
+        "1 min ring"
+    );
+    assert_eq!(
+        engine.events_since(minute(300), now),
+        Some(300 + 120),
+        "1 h ring, whole hours"
+    );
+    assert_eq!(
+        engine.events_since(Timestamp::from_millis(0), now),
+        Some(720),
+        "from the start"
+    );
+    let request = SnapshotRequest {
+        since: Some(minute(300)),
+        ..SnapshotRequest::default()
+    };
+    assert_eq!(engine.snapshot(&request, now).totals.since, Some(420));
+    let tomorrow = now.saturating_add_millis(30 * 3_600_000);
+    assert_eq!(engine.events_since(minute(0), tomorrow), None, "past every ring");
+}

@@ -15,6 +15,8 @@ pub const TICK_MS: u64 = 250;
 pub const HEARTBEAT_MS: u64 = 1000;
 /// With no event for this long, the wall screen says the data is stale.
 pub const STALE_AFTER_MS: u64 = 10_000;
+/// Accounts (busiest first) whose rows get a trend and types; further rows get a flat line.
+pub const DETAILED_ACCOUNTS: usize = 50;
 /// The window presets' names, finest first (the engine's default resolutions).
 pub const WINDOW_NAMES: [&str; 4] = ["1 min", "5 min", "1 h", "24 h"];
 
@@ -282,7 +284,7 @@ impl State {
         SnapshotRequest {
             window: self.window(),
             top: 10,
-            detail: 20,
+            detail: DETAILED_ACCOUNTS,
             focus: self.focused(),
             all_types: true,
             ..SnapshotRequest::default()

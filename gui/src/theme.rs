@@ -3,8 +3,8 @@
 
 use crate::state::ThemeChoice;
 use egui::{Color32, Visuals};
-use tally_core::AccountStats;
 use tally_core::palette::{self, Rgb};
+use tally_core::{AccountStats, AlertType, CheckStatus};
 
 /// An account's (or type's) colour, by its palette index.
 pub fn layer_colour(theme: ThemeChoice, index: u8) -> Color32 {
@@ -24,6 +24,26 @@ pub fn account_colour(theme: ThemeChoice, account: &AccountStats) -> Color32 {
 pub const GOOD: Color32 = Color32::from_rgb(0x3f, 0xb9, 0x50);
 pub const BAD: Color32 = Color32::from_rgb(0xf8, 0x51, 0x49);
 pub const WARN: Color32 = Color32::from_rgb(0xd2, 0x99, 0x22);
+
+/// A service check's status, as a colour.
+pub fn check_colour(status: CheckStatus) -> Color32 {
+    match status {
+        CheckStatus::Ok => GOOD,
+        CheckStatus::Warning => WARN,
+        CheckStatus::Critical => BAD,
+        CheckStatus::Unknown => Color32::GRAY,
+    }
+}
+
+/// A DogStatsD event's alert type, as a colour.
+pub fn alert_colour(alert: AlertType) -> Color32 {
+    match alert {
+        AlertType::Error => BAD,
+        AlertType::Warning => WARN,
+        AlertType::Success => GOOD,
+        AlertType::Info => Color32::from_rgb(0x58, 0xa6, 0xff),
+    }
+}
 
 /// The visuals for a theme; the wall screen is always dark and high-contrast.
 pub fn visuals(theme: ThemeChoice, kiosk: bool) -> Visuals {

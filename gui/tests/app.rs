@@ -225,3 +225,58 @@ fn clicking_a_legend_entry_hides_and_shows_its_account() {
     harness.run_steps(2);
     assert!(shown(&harness), "shown again");
 }
+
+/// Issue 12: hiding a layer from the legend takes its height out of the bars above it: each
+/// bar's top is the sum of the visible layers, none floats where the hidden one was.
+#[test]
+fn hiding_a_legend_entry_restacks_the_bars_from_zero() {
+    use egui::accesskit::Role;
+    use tally_gui::view::chart::{hidden_layers, stacked_bars};
+    let fixture = fixture();
+    let mut harness = fixture.harness(Mode::Laptop);
+    harness.get_by_role_and_label(Role::CheckBox, "acme").click();
+    harness.run_steps(2);
+    let hidden = hidden_layers(&harness.ctx);
+    let layers = stacked_bars(&harness.state().state, &hidden);
+    let names: Vec<(&str, bool)> = layers.iter().map(|l| (&*l.name, l.hidden)).collect();
+    assert_eq!(
+        names,
+        [("acme", true), ("globex", false), ("initech", false)],
+        "bottom first"
+    );
+    let buckets = layers[0].bars.len();
+    let mut checked = 0;
+    for bucket in 0..buckets {
+        let visible: Vec<&egui_plot::Bar> = layers
+            .iter()
+            .filter(|l| !l.hidden)
+            .map(|l| &l.bars[bucket])
+            .collect();
+        let sum: f64 = visible.iter().map(|bar| bar.value).sum();
+        let top = visible
+            .last()
+            .map(|bar| bar.base_offset.unwrap_or(0.0) + bar.value);
+        assert_eq!(top, Some(sum), "bucket {bucket}");
+        assert_eq!(
+            visible[0].base_offset,
+            Some(0.0),
+            "globex rests on zero, not on acme"
+        );
+        checked += usize::from(sum > 0.0);
+    }
+    assert!(checked >= 59, "bars with events: {checked}");
+}
+
+/// Issue 12: hovering a bar shows its time range and every layer's count and share.
+#[test]
+fn hovering_a_bar_shows_its_bucket() {
+    let fixture = fixture();
+    let mut harness = fixture.harness(Mode::Laptop);
+    harness.hover_at(egui::pos2(400.0, 500.0));
+    harness.run_steps(3);
+    let range = harness.get_by_label_contains(" – ");
+    let text = format!("{range:?}");
+    assert!(text.contains("UTC"), "{text}");
+    harness.get_by_label("57%"); // acme: 3 pageviews and a timing of 7 events each second
+    harness.get_by_label("14%"); // initech: 1 of 7
+}

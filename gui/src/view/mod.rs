@@ -1,7 +1,7 @@
 //! The dashboard as a function of [`State`]: laptop mode (top bar, chart, side panels) or the
 //! wall screen (`kiosk`).
 
-mod chart;
+pub mod chart;
 mod kiosk;
 mod tables;
 mod top_bar;
@@ -31,7 +31,7 @@ pub fn show(ui: &mut egui::Ui, state: &mut State, feed: &Feed) {
     if state.remembered.show_details {
         egui::Panel::bottom("details")
             .resizable(true)
-            .default_size(190.0)
+            .default_size(ui.available_height() * 0.32)
             .show(ui, |ui| tables::details_panel(ui, state));
     }
     egui::CentralPanel::default().show(ui, |ui| chart::show(ui, state));

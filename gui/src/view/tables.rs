@@ -2,7 +2,7 @@
 //! panel (event types, gauges, bad input).
 
 use crate::state::{Feed, State};
-use crate::theme::{BAD, account_colour};
+use crate::theme::{self, BAD, account_colour};
 use egui::{RichText, Sense, Vec2};
 use tally_core::{AccountSort, TimingSummary, TypeStats, short_number};
 
@@ -18,13 +18,19 @@ fn sort_header(ui: &mut egui::Ui, sort: &mut AccountSort, by: AccountSort, text:
     }
 }
 
-fn swatch(ui: &mut egui::Ui, colour: egui::Color32) {
+/// A small square of an account's colour.
+pub(crate) fn swatch(ui: &mut egui::Ui, colour: egui::Color32) {
     let (rect, _) = ui.allocate_exact_size(Vec2::splat(12.0), Sense::hover());
     ui.painter().rect_filled(rect, 2.0, colour);
 }
 
 fn sparkline(ui: &mut egui::Ui, values: &[u64], colour: egui::Color32) {
     let (rect, _) = ui.allocate_exact_size(Vec2::new(90.0, 16.0), Sense::hover());
+    if values.is_empty() {
+        let flat = [rect.left_bottom(), rect.right_bottom()];
+        ui.painter().line_segment(flat, egui::Stroke::new(1.5, colour));
+        return;
+    }
     let max = values.iter().copied().max().unwrap_or(0).max(1) as f32;
     let step = rect.width() / values.len().max(2).saturating_sub(1) as f32;
     let points: Vec<egui::Pos2> = (values.iter().enumerate())
@@ -91,12 +97,9 @@ pub fn side_panel(ui: &mut egui::Ui, state: &mut State, feed: &Feed) {
                         ui.label(short_number(account.rate));
                         ui.label(short_number(account.total as f64));
                         ui.label(format!("{:.1}%", account.share * 100.0));
-                        match &account.detail {
-                            Some(detail) => sparkline(ui, &detail.sparkline, colour),
-                            None => {
-                                ui.label("");
-                            }
-                        }
+                        // Beyond the detailed accounts, a flat line: the row keeps its shape.
+                        let trend = account.detail.as_ref().map(|d| &d.sparkline[..]);
+                        sparkline(ui, trend.unwrap_or(&[]), colour);
                         ui.end_row();
                     }
                 });
@@ -173,7 +176,8 @@ fn types_grid(ui: &mut egui::Ui, id: &str, types: &[TypeStats]) {
 }
 
 pub fn details_panel(ui: &mut egui::Ui, state: &State) {
-    // Types (with percentiles) take half the width; gauges and bad input a quarter each.
+    // Types (with percentiles) take half the width; gauges and DogStatsD events, and bad input,
+    // a quarter each.
     ui.columns(2, |halves| {
         let [types, rest] = halves else { return };
         rest.columns(2, |quarters| {
@@ -207,6 +211,8 @@ fn gauges_and_bad_input(gauges: &mut egui::Ui, bad: &mut egui::Ui, state: &State
         if !any {
             ui.weak("no gauges");
         }
+        ui.add_space(8.0);
+        events(ui, state);
     });
 
     bad.label(RichText::new(format!("Bad input ({})", state.snapshot.totals.rejected)).strong());
@@ -224,6 +230,29 @@ fn gauges_and_bad_input(gauges: &mut egui::Ui, bad: &mut egui::Ui, state: &State
             ui.monospace(&sample.payload);
         }
     });
+}
+
+/// DogStatsD events in the window, newest first (the chart's dashed lines).
+fn events(ui: &mut egui::Ui, state: &State) {
+    ui.label(RichText::new("Events").strong());
+    if state.snapshot.annotations.is_empty() {
+        ui.weak("no events in this window");
+    }
+    for event in state.snapshot.annotations.iter().rev() {
+        let heading = format!(
+            "{} {} {}",
+            state.zone.time_of_day(event.time),
+            event.alert.as_str(),
+            event.title
+        );
+        let label = ui.label(RichText::new(heading).color(theme::alert_colour(event.alert)));
+        let mut about = vec![event.text.clone()];
+        about.extend(event.host.as_ref().map(|host| format!("host {host}")));
+        if !event.tags.is_empty() {
+            about.push(event.tags.join(", "));
+        }
+        label.on_hover_text(about.join("\n"));
+    }
 }
 
 /// The types table, large (wall screen).

@@ -1,7 +1,7 @@
-//! Sources and their health, rates and totals, bad input, and the controls.
+//! Sources and their health, service checks, rates and totals, bad input, and the controls.
 
 use crate::state::{Feed, State, ThemeChoice, WINDOW_NAMES};
-use crate::theme::{BAD, GOOD};
+use crate::theme::{self, BAD, GOOD};
 use egui::RichText;
 use tally_core::short_number;
 
@@ -63,6 +63,15 @@ pub fn show(ui: &mut egui::Ui, state: &mut State, feed: &Feed) {
             let label = ui.label(text);
             if !source.note.is_empty() {
                 label.on_hover_text(&source.note);
+            }
+        }
+        for check in &state.snapshot.checks {
+            let (dot, _) = ui.allocate_exact_size(egui::Vec2::splat(10.0), egui::Sense::hover());
+            ui.painter()
+                .circle_filled(dot.center(), 4.5, theme::check_colour(check.status));
+            let label = ui.label(format!("{} {}", check.name, check.status.as_str()));
+            if let Some(message) = &check.message {
+                label.on_hover_text(message);
             }
         }
         if state.paused {
