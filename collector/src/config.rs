@@ -104,6 +104,10 @@ pub struct SourceArgs {
     /// `tally hub`'s outputs (the file's `[hub]` table; the flags are `tally hub`'s).
     #[arg(skip)]
     pub hub: Option<HubArgs>,
+    /// The desktop app's wall screen (the file's `[kiosk]` table), passed on unread: its keys
+    /// are `tally-gui`'s to check.
+    #[arg(skip)]
+    pub kiosk: Option<toml::Table>,
 }
 
 /// `tally hub`'s flags, and the keys of the file's `[hub]` table. Without either output,
@@ -217,6 +221,8 @@ pub struct Settings {
     pub engine: EngineConfig,
     /// The zone clock times are shown in.
     pub clock: Clock,
+    /// The file's `[kiosk]` table, for `tally-gui`.
+    pub kiosk: Option<toml::Table>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -356,6 +362,7 @@ impl SourceArgs {
                 true => Clock::utc(),
                 false => Clock::new(jiff::tz::TimeZone::system()),
             },
+            kiosk: self.kiosk,
         };
         if let Some(budget) = self.max_memory {
             settings.fit(budget.as_u64())?;

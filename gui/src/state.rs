@@ -2,6 +2,7 @@
 //! views in `view` are functions of this state, and [`Feed`] is where the data comes from (the
 //! live collector, or fixed data and a fixed clock in tests).
 
+use crate::wall::{KioskConfig, KioskView};
 use serde::{Deserialize, Serialize};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
@@ -137,32 +138,12 @@ pub enum ThemeChoice {
     ColourBlind,
 }
 
-/// What the wall screen shows, in turn with `--rotate`.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub enum KioskView {
-    AllAccounts,
-    TopAccount,
-    Types,
-}
-
-impl KioskView {
-    pub const ALL: [KioskView; 3] = [KioskView::AllAccounts, KioskView::TopAccount, KioskView::Types];
-
-    pub fn title(self) -> &'static str {
-        match self {
-            KioskView::AllAccounts => "All accounts",
-            KioskView::TopAccount => "Top account",
-            KioskView::Types => "Event types",
-        }
-    }
-}
-
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Mode {
     /// Interactive, for a developer's laptop.
     Laptop,
-    /// Fullscreen and hands-off, for a wall screen; views rotate every `rotate_ms` if set.
-    Kiosk { rotate_ms: Option<u64> },
+    /// Fullscreen and hands-off, for a wall screen: views and tiles as configured.
+    Kiosk(KioskConfig),
 }
 
 /// What is remembered between runs (eframe storage).
@@ -212,6 +193,9 @@ pub struct State {
     refreshed: Option<Timestamp>,
     rotated: Timestamp,
     pub kiosk_view: usize,
+    /// When the dashboard started: a source that has not connected, or no event at all, is
+    /// an outage once [`STALE_AFTER_MS`] has passed since.
+    started: Timestamp,
 }
 
 impl State {
@@ -233,6 +217,7 @@ impl State {
             refreshed: None,
             rotated: now,
             kiosk_view: 0,
+            started: now,
         };
         state.remembered.window = state.remembered.window.min(state.windows.len().saturating_sub(1));
         state.reorder();
@@ -262,11 +247,17 @@ impl State {
     }
 
     pub fn is_kiosk(&self) -> bool {
-        matches!(self.mode, Mode::Kiosk { .. })
+        matches!(self.mode, Mode::Kiosk(_))
     }
 
+    /// The wall screen's view now (the chart on a laptop).
     pub fn kiosk_view(&self) -> KioskView {
-        KioskView::ALL[self.kiosk_view % KioskView::ALL.len()]
+        match &self.mode {
+            Mode::Kiosk(config) if !config.views.is_empty() => {
+                config.views[self.kiosk_view % config.views.len()]
+            }
+            _ => KioskView::Chart,
+        }
     }
 
     /// The account drilled into: the user's choice, or on the wall screen's "top account"
@@ -287,6 +278,10 @@ impl State {
             detail: DETAILED_ACCOUNTS,
             focus: self.focused(),
             all_types: true,
+            // The wall's "events today" tile.
+            since: self
+                .is_kiosk()
+                .then(|| self.zone.start_of_day(self.snapshot.time)),
             ..SnapshotRequest::default()
         }
     }
@@ -315,12 +310,11 @@ impl State {
     /// Called every frame: refreshes at the data tick, and rotates the wall screen's views.
     pub fn tick(&mut self, feed: &Feed) {
         let now = (feed.clock)();
-        if let Mode::Kiosk {
-            rotate_ms: Some(every),
-        } = self.mode
-            && now.as_millis() >= self.rotated.as_millis() + every
+        if let Mode::Kiosk(config) = &self.mode
+            && let Some(every) = config.rotate
+            && now.as_millis() >= self.rotated.as_millis() + every.as_millis() as u64
         {
-            self.kiosk_view = (self.kiosk_view + 1) % KioskView::ALL.len();
+            self.kiosk_view = (self.kiosk_view + 1) % config.views.len().max(1);
             self.rotated = now;
             self.refreshed = None;
         }
@@ -356,8 +350,10 @@ impl State {
         self.refresh(feed);
     }
 
-    /// Why the wall screen should warn, if it should: a source down, or no events for a while.
+    /// Why the wall screen should warn, if it should: a source down or not connected, or no
+    /// events for a while (or since the start).
     pub fn banner(&self, now: Timestamp) -> Option<String> {
+        let booted = now.as_millis().saturating_sub(self.started.as_millis()) > STALE_AFTER_MS;
         let down: Vec<&SourceStatus> = (self.sources.iter())
             .filter(|s| {
                 matches!(
@@ -374,9 +370,23 @@ impl State {
                 source.address
             ));
         }
-        let last = self.last_event()?;
-        let quiet = now.as_millis().saturating_sub(last.as_millis());
-        (quiet > STALE_AFTER_MS).then(|| format!("STALE: no events for {}", seconds(quiet)))
+        let connecting = (self.sources.iter()).find(|s| s.state == SourceState::Connecting);
+        if let (true, Some(source)) = (booted, connecting) {
+            return Some(format!(
+                "SOURCE NOT CONNECTED: {} {}",
+                source.kind, source.address
+            ));
+        }
+        match self.last_event() {
+            Some(last) => {
+                let quiet = now.as_millis().saturating_sub(last.as_millis());
+                (quiet > STALE_AFTER_MS).then(|| format!("STALE: no events for {}", seconds(quiet)))
+            }
+            None => booted.then(|| {
+                let up = now.as_millis().saturating_sub(self.started.as_millis());
+                format!("NO EVENTS since the start, {} ago", seconds(up))
+            }),
+        }
     }
 
     /// When the newest event arrived, as far as any source knows.

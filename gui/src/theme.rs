@@ -2,6 +2,7 @@
 //! wall-screen (high-contrast, large) style.
 
 use crate::state::ThemeChoice;
+use crate::wall::Mood;
 use egui::{Color32, Visuals};
 use tally_core::palette::{self, Rgb};
 use tally_core::{AccountStats, AlertType, CheckStatus};
@@ -60,8 +61,58 @@ pub fn visuals(theme: ThemeChoice, kiosk: bool) -> Visuals {
     visuals
 }
 
-/// The wall screen's zoom: text sized for the screen's height in pixels, so that 1080p is
-/// read from across a room (about 2x a laptop's size).
+/// The wall screen's zoom: the screen's height in pixels over 540, so that [`kiosk_text`]'s
+/// sizes come to the same share of any screen (a 1080p screen at 2x a laptop's size).
 pub fn kiosk_zoom(screen_height_px: f32, native_pixels_per_point: f32) -> f32 {
-    (screen_height_px / 540.0 / native_pixels_per_point.max(0.5)).clamp(1.0, 4.0)
+    (screen_height_px / 540.0 / native_pixels_per_point.max(0.5)).clamp(1.0, 8.0)
+}
+
+/// The wall screen's text, in points before [`kiosk_zoom`]: the smallest, 17 points, is 3.1%
+/// of the screen's height, readable across a room; the tiles' numbers are [`KIOSK_NUMBER`].
+pub fn kiosk_text(style: &mut egui::Style) {
+    use egui::{FontFamily, FontId, TextStyle};
+    style.text_styles = [
+        (TextStyle::Small, FontId::new(17.0, FontFamily::Proportional)),
+        (TextStyle::Body, FontId::new(17.0, FontFamily::Proportional)),
+        (TextStyle::Button, FontId::new(17.0, FontFamily::Proportional)),
+        (TextStyle::Monospace, FontId::new(17.0, FontFamily::Monospace)),
+        (TextStyle::Heading, FontId::new(24.0, FontFamily::Proportional)),
+    ]
+    .into();
+}
+
+/// A tile's big number, in points before [`kiosk_zoom`].
+pub const KIOSK_NUMBER: f32 = 44.0;
+
+/// A wall tile's background for its mood.
+pub fn mood_fill(mood: Mood) -> Color32 {
+    match mood {
+        Mood::Neutral => Color32::from_gray(0x22),
+        Mood::Good => Color32::from_rgb(0x12, 0x4a, 0x22),
+        Mood::Warning => Color32::from_rgb(0x6b, 0x4e, 0x05),
+        Mood::Bad => Color32::from_rgb(0x8a, 0x16, 0x16),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every text on the wall screen is at least 3% of the screen's height, whatever the
+    /// screen (the issue measured axis labels at 1.9%).
+    #[test]
+    fn wall_text_is_at_least_three_percent_of_the_screen() {
+        let mut style = egui::Style::default();
+        kiosk_text(&mut style);
+        let smallest = (style.text_styles.values())
+            .map(|font| font.size)
+            .fold(f32::MAX, f32::min);
+        for height in [600.0, 800.0, 1080.0, 1440.0, 2160.0, 4320.0] {
+            for pixels_per_point in [1.0, 2.0] {
+                let zoom = kiosk_zoom(height, pixels_per_point);
+                let share = smallest * zoom * pixels_per_point / height;
+                assert!(share >= 0.03, "{height} px at {pixels_per_point}x: {share:.3}");
+            }
+        }
+    }
 }

@@ -9,7 +9,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use tally_core::SourceState;
 use tally_core::Timestamp;
 use tally_gui::Mode;
-use tally_gui::state::KioskView;
+use tally_gui::{KioskConfig, KioskView};
 
 #[test]
 fn accounts_show_in_the_legend_and_the_table_busiest_first() {
@@ -96,7 +96,7 @@ fn clicking_an_account_drills_into_its_types_and_timings() {
 #[test]
 fn kiosk_mode_has_no_controls_and_shows_a_clock() {
     let fixture = fixture();
-    let harness = fixture.harness(Mode::Kiosk { rotate_ms: None });
+    let harness = fixture.harness(Mode::Kiosk(KioskConfig::default()));
     for control in ["Pause", "5 min", "Accounts", "Details"] {
         assert!(harness.query_by_label(control).is_none(), "{control} is shown");
     }
@@ -109,7 +109,7 @@ fn kiosk_mode_has_no_controls_and_shows_a_clock() {
 #[test]
 fn a_source_going_down_shows_the_banner_and_recovery_clears_it() {
     let fixture = fixture();
-    let mut harness = fixture.harness(Mode::Kiosk { rotate_ms: None });
+    let mut harness = fixture.harness(Mode::Kiosk(KioskConfig::default()));
     *fixture.sources.lock().expect("lock") = vec![source(SourceState::Disconnected, NOW)];
     fixture.advance(&mut harness);
     harness.get_by_label("SOURCE DISCONNECTED: zmq tcp://hub:6000");
@@ -125,10 +125,11 @@ fn a_source_going_down_shows_the_banner_and_recovery_clears_it() {
 #[test]
 fn kiosk_views_rotate_by_themselves() {
     let fixture = fixture();
-    let mut harness = fixture.harness(Mode::Kiosk {
-        rotate_ms: Some(30_000),
-    });
-    assert_eq!(harness.state().state.kiosk_view(), KioskView::AllAccounts);
+    let mut harness = fixture.harness(Mode::Kiosk(KioskConfig {
+        rotate: Some(std::time::Duration::from_secs(30)),
+        ..KioskConfig::default()
+    }));
+    assert_eq!(harness.state().state.kiosk_view(), KioskView::Chart);
     fixture.clock.fetch_add(30_000, Relaxed);
     harness.run_steps(2);
     assert_eq!(harness.state().state.kiosk_view(), KioskView::TopAccount);
@@ -279,4 +280,119 @@ fn hovering_a_bar_shows_its_bucket() {
     assert!(text.contains("UTC"), "{text}");
     harness.get_by_label("57%"); // acme: 3 pageviews and a timing of 7 events each second
     harness.get_by_label("14%"); // initech: 1 of 7
+}
+
+/// Issue 12: a wall screen that boots into an outage says so: a hub never reached, or no
+/// event at all since the start, shows the red banner once ten seconds have passed.
+#[test]
+fn the_wall_screen_warns_of_an_outage_from_boot() {
+    let fixture = fixture();
+    let mut never = source(SourceState::Connecting, NOW);
+    never.last_message = None;
+    *fixture.sources.lock().expect("lock") = vec![never.clone()];
+    let mut harness = fixture.harness(Mode::Kiosk(KioskConfig::default()));
+    assert!(harness.query_by_label_contains("SOURCE").is_none(), "not at once");
+    fixture.clock.fetch_add(11_000, Relaxed);
+    harness.run_steps(2);
+    harness.get_by_label("SOURCE NOT CONNECTED: zmq tcp://hub:6000");
+
+    // Listening, but nothing ever arrived.
+    let fixture = self::fixture();
+    let mut quiet = source(SourceState::Listening, NOW);
+    quiet.last_message = None;
+    *fixture.sources.lock().expect("lock") = vec![quiet];
+    let mut harness = fixture.harness(Mode::Kiosk(KioskConfig::default()));
+    assert!(harness.query_by_label_contains("NO EVENTS").is_none());
+    fixture.clock.fetch_add(12_000, Relaxed);
+    harness.run_steps(2);
+    harness.get_by_label("NO EVENTS since the start, 12s ago");
+}
+
+/// Issue 12: the wall's tiles: big numbers from the snapshot, coloured by state.
+#[test]
+fn the_wall_screen_has_tiles_that_change_colour_with_state() {
+    use tally_core::{CheckStatus, Notice, ServiceCheck};
+    use tally_gui::Tile;
+    use tally_gui::wall::Mood;
+    let fixture = fixture();
+    let tiles: Vec<Tile> = [
+        "rate",
+        "today",
+        "bad",
+        "sources",
+        "checks",
+        "p99:acme/api.latency",
+    ]
+    .iter()
+    .map(|t| t.parse().expect("a tile"))
+    .collect();
+    let config = KioskConfig {
+        tiles: tiles.clone(),
+        ..KioskConfig::default()
+    };
+    let mut harness = fixture.harness(Mode::Kiosk(config));
+    for label in [
+        "events/s",
+        "events today",
+        "bad input",
+        "sources up",
+        "checks",
+        "p99 acme/api.latency",
+    ] {
+        harness.get_by_label(label);
+    }
+    let read = |harness: &egui_kittest::Harness<'_, tally_gui::GuiApp>| {
+        let state = &harness.state().state;
+        tiles.iter().map(|t| t.read(state)).collect::<Vec<_>>()
+    };
+    let readings = read(&harness);
+    let values: Vec<&str> = readings.iter().map(|r| r.value.as_str()).collect();
+    // 7 events a second; all 420 since midnight; nothing bad; 1 of 1 source up; no checks;
+    // acme's timings were 10..69 ms, one a second.
+    assert_eq!(values, ["7", "420", "0", "1/1", "none", "69 ms"]);
+    assert_eq!(readings[3].mood, Mood::Good);
+    assert_eq!(
+        readings[0].sparkline.len(),
+        59,
+        "the window's bars but the one under way"
+    );
+
+    fixture.engine.notice(Notice::Check(ServiceCheck {
+        name: "db.up".into(),
+        status: CheckStatus::Critical,
+        time: Timestamp::from_millis(NOW),
+        host: None,
+        message: None,
+        tags: vec![],
+    }));
+    fixture.engine.reject(
+        tally_core::Rejection::Json,
+        "EOF while parsing",
+        b"{",
+        Timestamp::from_millis(NOW),
+    );
+    *fixture.sources.lock().expect("lock") = vec![source(SourceState::Disconnected, NOW)];
+    fixture.advance(&mut harness);
+    let readings = read(&harness);
+    assert_eq!((readings[2].value.as_str(), readings[2].mood), ("1", Mood::Bad));
+    assert_eq!((readings[3].value.as_str(), readings[3].mood), ("0/1", Mood::Bad));
+    assert_eq!(
+        (readings[4].value.as_str(), readings[4].mood),
+        ("db.up critical", Mood::Bad)
+    );
+    harness.get_by_label("db.up critical");
+}
+
+/// Issue 12: the busiest accounts as large bars, a view chosen in the `[kiosk]` table.
+#[test]
+fn the_wall_screen_shows_the_views_it_is_given() {
+    let fixture = fixture();
+    let config: KioskConfig = toml::from_str("views = [\"accounts\"]\ntiles = []").expect("parses");
+    let harness = fixture.harness(Mode::Kiosk(config));
+    harness.get_by_label("Busiest accounts");
+    for (account, rate) in [("acme", "4/s"), ("globex", "2/s"), ("initech", "1/s")] {
+        harness.get_by_label(account);
+        harness.get_by_label(rate);
+    }
+    assert!(harness.query_by_label("events/s").is_none(), "no tiles");
 }

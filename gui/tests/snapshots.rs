@@ -6,7 +6,7 @@ mod common;
 
 use common::fixture;
 use egui_kittest::Harness;
-use tally_gui::{GuiApp, Mode};
+use tally_gui::{GuiApp, KioskConfig, Mode};
 
 fn picture(mode: Mode, pixels_per_point: f32, name: &str) {
     let fixture = fixture();
@@ -30,10 +30,10 @@ fn laptop_view_2x() {
 
 #[test]
 fn kiosk_view_1x() {
-    picture(Mode::Kiosk { rotate_ms: None }, 1.0, "kiosk_1x");
+    picture(Mode::Kiosk(KioskConfig::default()), 1.0, "kiosk_1x");
 }
 
 #[test]
 fn kiosk_view_2x() {
-    picture(Mode::Kiosk { rotate_ms: None }, 2.0, "kiosk_2x");
+    picture(Mode::Kiosk(KioskConfig::default()), 2.0, "kiosk_2x");
 }

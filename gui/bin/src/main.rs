@@ -9,7 +9,7 @@ use tally_collector::collector::Collector;
 use tally_collector::config::SourceArgs;
 use tally_collector::health::now;
 use tally_gui::state::{SnapshotWorker, ThemeChoice};
-use tally_gui::{Feed, GuiApp, Mode};
+use tally_gui::{Feed, GuiApp, KioskConfig, Mode};
 
 /// A live desktop dashboard of event streams (`tally-gui --demo` shows demo traffic).
 #[derive(Parser, Debug)]
@@ -17,10 +17,11 @@ use tally_gui::{Feed, GuiApp, Mode};
 struct Cli {
     #[command(flatten)]
     sources: SourceArgs,
-    /// Wall-screen mode: fullscreen, large text, no controls
+    /// Wall-screen mode: fullscreen, large text, tiles, no controls (views and tiles: the
+    /// configuration file's [kiosk] table)
     #[arg(long)]
     kiosk: bool,
-    /// In kiosk mode, rotate between views this often (e.g. 30s)
+    /// In kiosk mode, rotate between views this often (e.g. 30s) [default: [kiosk] rotate]
     #[arg(long, value_parser = humantime::parse_duration, requires = "kiosk")]
     rotate: Option<Duration>,
     /// Colours (remembered between runs when not given)
@@ -47,6 +48,15 @@ fn main() -> ExitCode {
 
 fn run(cli: &Cli, matches: &clap::ArgMatches) -> Result<(), Box<dyn std::error::Error>> {
     let settings = cli.sources.resolve(matches)?;
+    let mut kiosk: KioskConfig = match &settings.kiosk {
+        Some(table) => toml::Value::Table(table.clone())
+            .try_into()
+            .map_err(|error| format!("the configuration's [kiosk] table: {error}"))?,
+        None => KioskConfig::default(),
+    };
+    if cli.rotate.is_some() {
+        kiosk.rotate = cli.rotate;
+    }
     let collector = Arc::new(Collector::start(&settings)?);
     let quit = Arc::new(AtomicBool::new(false));
     for signal in [
@@ -57,9 +67,7 @@ fn run(cli: &Cli, matches: &clap::ArgMatches) -> Result<(), Box<dyn std::error::
         signal_hook::flag::register(signal, Arc::clone(&quit))?;
     }
     let mode = if cli.kiosk {
-        Mode::Kiosk {
-            rotate_ms: cli.rotate.map(|d| d.as_millis() as u64),
-        }
+        Mode::Kiosk(kiosk)
     } else {
         Mode::Laptop
     };
@@ -73,15 +81,18 @@ fn run(cli: &Cli, matches: &clap::ArgMatches) -> Result<(), Box<dyn std::error::
     let options = eframe::NativeOptions {
         viewport,
         renderer: eframe::Renderer::Glow,
-        // The wall screen keeps no state of the user's.
+        // The wall screen keeps no window state of the user's.
         persist_window: !cli.kiosk,
         ..eframe::NativeOptions::default()
     };
+    // Each mode keeps its settings under its own name: the wall screen's zoom and views must
+    // not become the laptop's.
+    let app_name = if cli.kiosk { "tally-kiosk" } else { "tally" };
     let feed_collector = Arc::clone(&collector);
     let theme = cli.theme;
     let watcher = Arc::clone(&quit);
     let result = eframe::run_native(
-        "tally",
+        app_name,
         options,
         Box::new(move |creation| {
             let mut remembered = GuiApp::remembered(creation.storage);
