@@ -170,6 +170,9 @@ fn plot(ui: &mut egui::Ui, state: &State, interactive: bool, follow: bool) -> eg
                 .sum::<f64>()
         })
         .fold(0.0, f64::max);
+    // The whole window, and a y axis from 0 to at least 1: an empty chart still reads as one.
+    let start_s = stack.start.as_millis() as f64 / 1000.0;
+    let end_s = start_s + (stack.totals.len() as u64 * stack.bucket_ms) as f64 / 1000.0;
     let legend = Legend::default()
         .follow_insertion_order(true)
         .position(Corner::LeftTop)
@@ -180,6 +183,9 @@ fn plot(ui: &mut egui::Ui, state: &State, interactive: bool, follow: bool) -> eg
         .x_axis_formatter(|mark, _| clock(&state.zone, mark.value))
         .y_axis_min_width(48.0)
         .include_y(0.0)
+        .include_y(1.0)
+        .include_x(start_s)
+        .include_x(end_s)
         .allow_zoom(interactive)
         .allow_drag(interactive)
         .allow_scroll(interactive)
