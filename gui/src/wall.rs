@@ -275,4 +275,15 @@ mod tests {
             KioskConfig::default()
         );
     }
+
+    /// The shipped example's `[kiosk]` table is one `tally-gui` reads.
+    #[test]
+    fn the_example_configuration_has_a_valid_kiosk_table() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../assets/config.example.toml");
+        let text = std::fs::read_to_string(path).expect("the example");
+        let file: toml::Table = toml::from_str(&text).expect("parses");
+        let kiosk = file.get("kiosk").cloned().expect("a [kiosk] table");
+        let config: KioskConfig = kiosk.try_into().expect("a valid [kiosk] table");
+        assert_eq!(config, KioskConfig::default());
+    }
 }

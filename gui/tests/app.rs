@@ -396,3 +396,31 @@ fn the_wall_screen_shows_the_views_it_is_given() {
     }
     assert!(harness.query_by_label("events/s").is_none(), "no tiles");
 }
+
+/// Issue 12: DogStatsD events are listed with the details (and drawn on the chart); a service
+/// check shows in the top bar by its status.
+#[test]
+fn events_and_service_checks_show_on_the_laptop() {
+    use tally_core::{AlertType, Annotation, CheckStatus, Notice, ServiceCheck};
+    let fixture = fixture();
+    fixture.engine.notice(Notice::Annotation(Annotation {
+        time: Timestamp::from_millis(NOW - 20_000),
+        title: "Deploy shop v2.1".into(),
+        text: "rolled out by the CI".into(),
+        alert: AlertType::Success,
+        ..Annotation::default()
+    }));
+    fixture.engine.notice(Notice::Check(ServiceCheck {
+        name: "db.up".into(),
+        status: CheckStatus::Warning,
+        time: Timestamp::from_millis(NOW),
+        host: None,
+        message: Some("replica lag 30s".into()),
+        tags: vec![],
+    }));
+    let mut harness = fixture.harness(Mode::Laptop);
+    fixture.advance(&mut harness);
+    harness.get_by_label_contains("success Deploy shop v2.1");
+    harness.get_by_label("db.up warning");
+    assert_eq!(harness.state().state.snapshot.annotations.len(), 1);
+}

@@ -55,10 +55,12 @@ fn xvfb(size: &str) -> (Killed, String) {
 
 /// The screen of `display` as a PNG at `shot`.
 fn screenshot(display: &str, shot: &PathBuf) -> bool {
-    (Command::new("import").args(["-display", display, "-window", "root"]).arg(shot))
-        .status()
-        .expect("runs import")
-        .success()
+    (Command::new("import")
+        .args(["-display", display, "-window", "root"])
+        .arg(shot))
+    .status()
+    .expect("runs import")
+    .success()
 }
 
 /// SIGTERM, and the exit status within 15 s.
@@ -140,7 +142,10 @@ fn share_of_banner_red(png: &PathBuf) -> f64 {
         .args(["-format", "%[fx:mean]", "info:"])
         .output()
         .expect("runs convert");
-    String::from_utf8_lossy(&output.stdout).trim().parse().unwrap_or(0.0)
+    String::from_utf8_lossy(&output.stdout)
+        .trim()
+        .parse()
+        .unwrap_or(0.0)
 }
 
 /// Issue 12: a wall screen with no window manager (a kiosk box booting into X alone) fills
@@ -167,7 +172,10 @@ fn the_wall_screen_fills_a_bare_screen_and_warns_from_boot() {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         std::thread::sleep(Duration::from_secs(2));
-        assert!(app.0.try_wait().expect("status").is_none(), "tally-gui exited early");
+        assert!(
+            app.0.try_wait().expect("status").is_none(),
+            "tally-gui exited early"
+        );
         let filled = window_geometry(&display) == Some((1600, 1000, 0, 0));
         // The banner is a red band across the screen: well over 1% of it.
         if filled && screenshot(&display, &shot) && share_of_banner_red(&shot) > 0.01 {

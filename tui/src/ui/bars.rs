@@ -435,3 +435,74 @@ pub fn legend<'a>(stack: &'a Stack, theme: &Theme, width: u16) -> Line<'a> {
     }
     Line::from(spans)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use tally_core::{Layer, Timestamp};
+
+    fn stack(start_s: u64, bucket_ms: u64, buckets: usize) -> Stack {
+        Stack {
+            focus: None,
+            filter: None,
+            start: Timestamp::from_secs(start_s),
+            bucket_ms,
+            totals: vec![1; buckets],
+            layers: vec![Layer {
+                name: Arc::from("acme"),
+                colour: 0,
+                values: vec![1; buckets],
+            }],
+        }
+    }
+
+    #[test]
+    fn columns_merge_a_round_number_of_buckets_aligned_to_the_clock() {
+        // Five minutes of seconds in 74 cells: 5 s a column (4 would need 75 or 76).
+        let five = Columns::fit(&stack(1_700_000_002, 1000, 300), 74);
+        assert_eq!((five.merge, five.column_ms), (5, 5000));
+        // Aligned: the first column holds the 3 seconds up to the next multiple of 5.
+        assert_eq!(five.groups.first(), Some(&(0..3)));
+        assert!(five.groups[1..five.groups.len() - 1].iter().all(|g| g.len() == 5));
+        assert_eq!(five.groups.iter().map(|g| g.len()).sum::<usize>(), 300);
+        // A day of hours in 150 cells: a column an hour, six or seven cells wide.
+        let day = Columns::fit(&stack(1_699_999_200, 3_600_000, 24), 150);
+        assert_eq!((day.merge, day.groups.len()), (1, 24));
+        assert!((0..24).all(|i| (6..=7).contains(&day.cells(i).len())));
+        assert_eq!(day.cells(23).end, 150, "the whole width");
+    }
+
+    #[test]
+    fn the_y_axis_steps_at_round_numbers() {
+        assert_eq!(Scale::new(86, 8), Scale { step: 50, top: 100 });
+        assert_eq!(Scale::new(659, 20), Scale { step: 200, top: 800 });
+        assert_eq!(Scale::new(1, 8), Scale { step: 1, top: 1 });
+        assert_eq!(Scale::new(0, 8), Scale { step: 0, top: 0 }, "empty: a lone 0");
+    }
+
+    #[test]
+    fn layer_tops_round_the_running_sum() {
+        // Three layers of a third each over one row: 3, 5, 8 eighths (not 3, 6, 9).
+        assert_eq!(layer_tops(&[1, 1, 1], 3, 1, true), [3, 5, 8]);
+        // Without colour, whole cells.
+        assert_eq!(layer_tops(&[1, 1, 1], 3, 3, false), [8, 16, 24]);
+        assert_eq!(layer_tops(&[0, 0], 0, 4, true), [0, 0]);
+    }
+
+    #[test]
+    fn a_cell_shows_at_most_two_layers() {
+        assert_eq!(paint(&[8, 16], 0), Some(Paint::Full(0)));
+        assert_eq!(
+            paint(&[3, 16], 0),
+            Some(Paint::Split {
+                lower: 0,
+                eighths: 3,
+                upper: 1
+            })
+        );
+        // The bar's top: the layer with most of the cell.
+        assert_eq!(paint(&[9, 13], 1), Some(Paint::Top { layer: 1, eighths: 5 }));
+        assert_eq!(paint(&[9, 13], 2), None);
+    }
+}
