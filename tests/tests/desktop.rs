@@ -38,6 +38,22 @@ fn unique_colours(png: &PathBuf) -> u64 {
         .unwrap_or(0)
 }
 
+/// `tally-gui ARGS` on `display`, its settings under `home`.
+fn start_gui(display: &str, home: &std::path::Path, args: &[&str]) -> Killed {
+    Killed(
+        Command::new(tally_tests::binary("tally-gui"))
+            .args(args)
+            .env("DISPLAY", display)
+            .env("XDG_RUNTIME_DIR", std::env::temp_dir())
+            .env("HOME", home)
+            .env_remove("XDG_DATA_HOME")
+            .env_remove("XDG_CONFIG_HOME")
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("tally-gui starts"),
+    )
+}
+
 /// A virtual screen of `size` (`1280x800`), with no window manager.
 fn xvfb(size: &str) -> (Killed, String) {
     let display = format!(":{}", free_display());
@@ -84,16 +100,7 @@ fn stop(app: &mut Killed) -> std::process::ExitStatus {
 fn the_demo_window_opens_draws_and_quits_on_request() {
     let (_xvfb, display) = xvfb("1280x800");
     let home = std::env::temp_dir().join(format!("tally-gui-home-{}", std::process::id()));
-    let mut app = Killed(
-        Command::new(tally_tests::binary("tally-gui"))
-            .args(["--demo", "--no-udp"])
-            .env("DISPLAY", &display)
-            .env("XDG_RUNTIME_DIR", std::env::temp_dir())
-            .env("HOME", &home)
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("tally-gui starts"),
-    );
+    let mut app = start_gui(&display, &home, &["--demo", "--no-udp"]);
     let shot = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/tally-gui-smoke.png");
     // Software GL in a debug build: give it time to draw, and the demo time to send.
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -156,18 +163,7 @@ fn the_wall_screen_fills_a_bare_screen_and_warns_from_boot() {
     let (_xvfb, display) = xvfb("1600x1000");
     let home = std::env::temp_dir().join(format!("tally-kiosk-home-{}", std::process::id()));
     let unreachable = format!("ws://127.0.0.1:{}/ws", tally_tests::free_tcp_port());
-    let mut app = Killed(
-        Command::new(tally_tests::binary("tally-gui"))
-            .args(["--kiosk", "--ws", &unreachable])
-            .env("DISPLAY", &display)
-            .env("XDG_RUNTIME_DIR", std::env::temp_dir())
-            .env("HOME", &home)
-            .env_remove("XDG_DATA_HOME")
-            .env_remove("XDG_CONFIG_HOME")
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("tally-gui starts"),
-    );
+    let mut app = start_gui(&display, &home, &["--kiosk", "--ws", &unreachable]);
     let shot = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/tally-kiosk-smoke.png");
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {

@@ -146,6 +146,12 @@ fn filter_by(app: &mut App, text: &str) {
     press(app, KeyCode::Enter);
 }
 
+/// Palette entry `index` of the default theme, as a 24-bit terminal shows it.
+fn palette_colour(index: u8) -> Color {
+    let Rgb(r, g, b) = palette::DEFAULT[index as usize];
+    Color::Rgb(r, g, b)
+}
+
 fn colour() -> Theme {
     Theme::new(ThemeName::Default, Depth::TrueColour)
 }
@@ -274,11 +280,7 @@ fn bars_and_legend_use_each_accounts_palette_colour() {
     let terminal = render(&app, &colour(), 160, 48);
     let buffer = terminal.backend().buffer();
     let stack = &app.shown().stack;
-    let rgb = |i: u8| {
-        let Rgb(r, g, b) = palette::DEFAULT[i as usize];
-        Color::Rgb(r, g, b)
-    };
-    let layer_colours: Vec<Color> = stack.layers.iter().map(|l| rgb(l.colour)).collect();
+    let layer_colours: Vec<Color> = stack.layers.iter().map(|l| palette_colour(l.colour)).collect();
     // Every filled cell of the chart is one of the layers' colours, and each layer shows.
     let area = ui::areas(buffer.area, &app).chart;
     let mut seen = vec![false; layer_colours.len()];
@@ -303,7 +305,7 @@ fn bars_and_legend_use_each_accounts_palette_colour() {
         let swatch_x = legend.x + line[..at].chars().count() as u16 - 3;
         assert_eq!(
             buffer[(swatch_x, legend.y)].fg,
-            rgb(layer.colour),
+            palette_colour(layer.colour),
             "{}",
             layer.name
         );
@@ -593,11 +595,12 @@ fn every_layer_keeps_its_share_within_an_eighth() {
     let terminal = render(&app, &colour(), 200, 50);
     let buffer = terminal.backend().buffer();
     let stack = &app.shown().stack;
-    let rgb = |i: u8| {
-        let Rgb(r, g, b) = palette::DEFAULT[i as usize];
-        Color::Rgb(r, g, b)
+    let layer_of = |colour: Color| {
+        stack
+            .layers
+            .iter()
+            .position(|l| palette_colour(l.colour) == colour)
     };
-    let layer_of = |colour: Color| stack.layers.iter().position(|l| rgb(l.colour) == colour);
     let chart = ui::areas(buffer.area, &app).chart;
     let rows = chart.height - 2; // less the title and the time axis
     let plot_x = chart.x + ui::AXIS_WIDTH;

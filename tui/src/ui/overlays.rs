@@ -95,17 +95,7 @@ pub fn bad_input(frame: &mut Frame<'_>, app: &App, theme: &Theme) {
             ),
         ]));
     }
-    let area = centered(
-        frame.area(),
-        frame.area().width.saturating_sub(4),
-        frame.area().height.saturating_sub(2),
-    );
-    frame.render_widget(Clear, area);
-    let block = Block::bordered().title(" bad input (any key closes) ");
-    frame.render_widget(
-        Paragraph::new(lines).block(block).wrap(Wrap { trim: false }),
-        area,
-    );
+    nearly_full_screen(frame, " bad input (any key closes) ", lines);
 }
 
 /// DogStatsD events in the window (newest first) and every service check's last status.
@@ -165,15 +155,21 @@ pub fn notices(frame: &mut Frame<'_>, app: &App, theme: &Theme) {
             lines.push(Line::styled(format!("       {text}"), theme.muted()));
         }
     }
+    nearly_full_screen(frame, " events and service checks (any key closes) ", lines);
+}
+
+/// `lines` in a bordered box over all but the screen's edges, wrapped.
+fn nearly_full_screen(frame: &mut Frame<'_>, title: &str, lines: Vec<Line<'_>>) {
     let area = centered(
         frame.area(),
         frame.area().width.saturating_sub(4),
         frame.area().height.saturating_sub(2),
     );
     frame.render_widget(Clear, area);
-    let block = Block::bordered().title(" events and service checks (any key closes) ");
     frame.render_widget(
-        Paragraph::new(lines).block(block).wrap(Wrap { trim: false }),
+        Paragraph::new(lines)
+            .block(Block::bordered().title(title))
+            .wrap(Wrap { trim: false }),
         area,
     );
 }
