@@ -34,6 +34,15 @@ impl BindError {
         }
     }
 
+    pub fn http(address: std::net::SocketAddr, error: io::Error) -> Self {
+        BindError {
+            kind: "HTTP",
+            address: address.to_string(),
+            flag: "--http 127.0.0.1:PORT",
+            error,
+        }
+    }
+
     pub fn unix(path: &Path, error: io::Error) -> Self {
         BindError {
             kind: "Unix socket",

@@ -7,6 +7,7 @@ use crate::health::now;
 use crate::ingest::{Ingest, Output};
 use crate::input::Source;
 use crate::input::demo::Demo;
+use crate::input::http::HttpServer;
 use crate::input::hub::HubError;
 use crate::input::stream::{StreamAddress, StreamListener};
 use crate::input::udp::UdpListener;
@@ -89,6 +90,14 @@ impl Collector {
             let (topics, limits) = (&settings.zmq_topics, &settings.hub_limits);
             let subscriber = ZmqSubscriber::start(runtimes.zmq(), endpoint, topics, &ingest, limits)?;
             sources.push(Box::new(subscriber));
+        }
+        if let Some(http) = &settings.http {
+            sources.push(Box::new(HttpServer::start(
+                tokio()?,
+                http,
+                &ingest,
+                settings.connections,
+            )?));
         }
         for url in &settings.ws {
             let (headers, limits) = (&settings.ws_headers, &settings.hub_limits);

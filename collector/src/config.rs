@@ -7,6 +7,7 @@
 //! [`SourceArgs::settings`].
 
 use crate::decode::{AccountFrom, DecodeOptions, Tokens};
+use crate::input::http::{DEFAULT_BODY_LIMIT, HttpSettings};
 use crate::input::hub::HubLimits;
 use crate::input::stream::{CONNECTION_BUFFER, CONNECTION_CACHED_NAMES};
 use crate::input::udp::{UDP_BUFFERS, UdpOptions};
@@ -97,6 +98,17 @@ pub struct SourceArgs {
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
     #[serde(with = "humantime_serde")]
     pub idle_timeout: Option<Duration>,
+    /// Serve HTTP here: the tracking pixel (GET /r/APP/ACCOUNT/TYPE), POST /events and
+    /// /healthz (off by default; e.g. 127.0.0.1:8080)
+    #[arg(long, value_name = "ADDR")]
+    pub http: Option<SocketAddr>,
+    /// The largest POST /events body (e.g. 1MiB, 16MiB) [default: 1MiB]
+    #[arg(long, value_name = "SIZE")]
+    pub http_body_limit: Option<bytesize::ByteSize>,
+    /// Let web pages from this origin POST to --http (repeatable; e.g.
+    /// https://shop.example.com, or * for any). Other browser origins are refused.
+    #[arg(long = "http-allow-origin", value_name = "ORIGIN")]
+    pub http_allow_origin: Vec<String>,
     /// The rolling windows and caps (the file's `[engine]` table; no flags but
     /// `--max-accounts`).
     #[arg(skip)]
@@ -223,6 +235,8 @@ pub struct Settings {
     pub clock: Clock,
     /// The file's `[kiosk]` table, for `tally-gui`.
     pub kiosk: Option<toml::Table>,
+    /// The HTTP input (`--http`), if asked for.
+    pub http: Option<HttpSettings>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -241,7 +255,7 @@ pub enum ConfigError {
     )]
     NoTokens(PathBuf),
     #[error(
-        "no sources: --no-udp was given without --udp, --tcp, --unix, --zmq, --ws or --demo, so nothing would arrive"
+        "no sources: --no-udp was given without --udp, --tcp, --unix, --http, --zmq, --ws or --demo, so nothing would arrive"
     )]
     NoSources,
     #[error("--max-connections must be at least 1")]
@@ -313,6 +327,7 @@ impl SourceArgs {
         let demo = self.demo.unwrap_or(false);
         let sources = [
             udp.len(),
+            usize::from(self.http.is_some()),
             self.tcp.len(),
             self.unix.len(),
             self.zmq.len(),
@@ -363,6 +378,12 @@ impl SourceArgs {
                 false => Clock::new(jiff::tz::TimeZone::system()),
             },
             kiosk: self.kiosk,
+            http: self.http.map(|address| HttpSettings {
+                address,
+                body_limit: (self.http_body_limit)
+                    .map_or(DEFAULT_BODY_LIMIT, |limit| limit.as_u64() as usize),
+                allow_origins: self.http_allow_origin,
+            }),
         };
         if let Some(budget) = self.max_memory {
             settings.fit(budget.as_u64())?;
@@ -547,7 +568,7 @@ mod tests {
             );
         }
         let all: SourceArgs = toml::from_str(
-            "udp = []\nno_udp = true\ntcp = []\nunix = []\nzmq = [\"tcp://127.0.0.1:6000\"]\nzmq_topic = [\"order\"]\nws = [\"ws://127.0.0.1:5555/ws\"]\nws_header = [\"X-Team: ops\"]\ndemo = true\nutc = true\ntoken_file = \"t\"\naccount_tag = \"a\"\nudp_threads = 1\nrecv_buffer = 1\nmax_accounts = 1\nmax_memory = \"512MiB\"\nmax_connections = 8\nidle_timeout = \"90s\"\n[engine]\nmax_accounts = 1\n[hub]\npublish_zmq = \"tcp://127.0.0.1:6001\"\nserve_ws = \"127.0.0.1:5556\"\nws_allow_origin = [\"https://dash.example.com\"]\nread_token_file = \"r\"",
+            "udp = []\nno_udp = true\ntcp = []\nunix = []\nzmq = [\"tcp://127.0.0.1:6000\"]\nzmq_topic = [\"order\"]\nws = [\"ws://127.0.0.1:5555/ws\"]\nws_header = [\"X-Team: ops\"]\ndemo = true\nutc = true\ntoken_file = \"t\"\naccount_tag = \"a\"\nudp_threads = 1\nrecv_buffer = 1\nmax_accounts = 1\nmax_memory = \"512MiB\"\nmax_connections = 8\nidle_timeout = \"90s\"\nhttp = \"127.0.0.1:8080\"\nhttp_body_limit = \"2MiB\"\nhttp_allow_origin = [\"https://shop.example.com\"]\n[engine]\nmax_accounts = 1\n[hub]\npublish_zmq = \"tcp://127.0.0.1:6001\"\nserve_ws = \"127.0.0.1:5556\"\nws_allow_origin = [\"https://dash.example.com\"]\nread_token_file = \"r\"",
         )
         .expect("every key parses");
         assert_eq!((all.demo, all.no_udp), (Some(true), Some(true)));

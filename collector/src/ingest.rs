@@ -137,6 +137,60 @@ impl Batch<'_> {
     pub fn reject(&mut self, reason: Rejection, detail: &str, evidence: &[u8]) {
         self.sink.reject(reason, detail, evidence);
     }
+
+    /// Decodes `payload` like [`Batch::decode`], and says what became of it: the events
+    /// counted, the rejections, and the first few reasons (for a client that waits for an
+    /// answer, such as an HTTP POST).
+    pub fn decode_reporting(&mut self, payload: &[u8]) -> Outcome {
+        let (events, bad) = (self.sink.events, self.sink.bad);
+        let mut reporting = Reporting {
+            inner: &mut self.sink,
+            reasons: vec![],
+        };
+        decode::decode(payload, reporting.inner.time, self.decode, &mut reporting);
+        let reasons = reporting.reasons;
+        self.messages += 1;
+        Outcome {
+            accepted: self.sink.events - events,
+            rejected: self.sink.bad - bad,
+            reasons,
+        }
+    }
+}
+
+/// What became of one payload (see [`Batch::decode_reporting`]).
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Outcome {
+    pub accepted: u64,
+    pub rejected: u64,
+    /// The first [`REPORTED_REASONS`] rejections, as `reason: detail`.
+    pub reasons: Vec<String>,
+}
+
+/// How many rejections an [`Outcome`] spells out.
+pub const REPORTED_REASONS: usize = 8;
+
+/// Passes everything on to the recording sink, noting the first rejections' reasons.
+struct Reporting<'r, 'a> {
+    inner: &'r mut Recording<'a>,
+    reasons: Vec<String>,
+}
+
+impl Sink for Reporting<'_, '_> {
+    fn event(&mut self, event: &Event<'_>) {
+        self.inner.event(event);
+    }
+
+    fn notice(&mut self, notice: Notice) {
+        self.inner.notice(notice);
+    }
+
+    fn reject(&mut self, reason: Rejection, detail: &str, payload: &[u8]) {
+        if self.reasons.len() < REPORTED_REASONS {
+            self.reasons.push(format!("{}: {detail}", reason.as_str()));
+        }
+        self.inner.reject(reason, detail, payload);
+    }
 }
 
 /// Records decoded events and counts rejections, with the payload as evidence, in the

@@ -13,7 +13,7 @@
 //!    reads; the connection slots every server takes, counted in its [`health`].
 //! 3. `ingest`: the one batch loop every input calls, the sink that records and tees to the
 //!    outputs, and the [`ingest::Output`] trait.
-//! 4. `input`, `output`: one file per source ([`input::Source`]: udp, stream, demo, zmq, ws)
+//! 4. `input`, `output`: one file per source ([`input::Source`]: udp, stream, http, demo, zmq, ws)
 //!    and per output (zmq, ws).
 //! 5. `config`: defaults < file < flags.
 //! 6. `collector`: builds the inputs and outputs from [`config::Settings`] and holds them.

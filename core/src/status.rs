@@ -55,6 +55,8 @@ pub enum SourceKind {
     Zmq,
     /// Subscribed to a WebSocket hub.
     Ws,
+    /// The HTTP server's ingest: the tracking pixel and `POST /events`.
+    Http,
 }
 
 impl SourceKind {
@@ -66,6 +68,7 @@ impl SourceKind {
             SourceKind::Demo => "demo",
             SourceKind::Zmq => "zmq",
             SourceKind::Ws => "ws",
+            SourceKind::Http => "http",
         }
     }
 
@@ -76,7 +79,7 @@ impl SourceKind {
 
     /// Stream listeners count their open connections.
     pub fn has_connections(self) -> bool {
-        matches!(self, SourceKind::Tcp | SourceKind::Unix)
+        matches!(self, SourceKind::Tcp | SourceKind::Unix | SourceKind::Http)
     }
 }
 

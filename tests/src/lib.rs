@@ -146,9 +146,9 @@ pub fn source<'a>(report: &'a Value, kind: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no {kind} source in {report:#}"))
 }
 
-/// The Python with the real hub peers (pyzmq, websockets), set up by `scripts/test` in
+/// The Python with the real peers (pyzmq, websockets, datadog, requests), set up by `scripts/test` in
 /// `target/peers` (or named by `TALLY_PEERS_PYTHON`).
-fn peers_python() -> PathBuf {
+pub fn peers_python() -> PathBuf {
     if let Some(python) = std::env::var_os("TALLY_PEERS_PYTHON") {
         return python.into();
     }

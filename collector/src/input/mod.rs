@@ -6,6 +6,7 @@
 //! `Collector::start` that starts it, and its flags in the configuration's `SourceArgs`.
 
 pub mod demo;
+pub mod http;
 pub mod hub;
 pub mod stream;
 pub mod udp;

@@ -1,0 +1,586 @@
+//! The HTTP input (`--http ADDR`, off by default): what the classic events hub's web side
+//! took in, on axum.
+//!
+//! - `GET /r/{app}/{account}/{type}`: the tracking pixel. Answers a 1x1 GIF that no cache
+//!   keeps, and records one event `{type, time, data: {app, account, browser: {name, version,
+//!   os}, ...}}`. Every query parameter but `ua` is copied into `data` as a string (its first
+//!   value), after the path's, so `?account=x` overrides the path, as the classic hub did.
+//!   `ua` stands in for the `User-Agent` header; `unq=1` marks a unique visitor, counted under
+//!   the type `unique` too. The GIF is sent even when the event is refused: a broken page must
+//!   never show a broken image.
+//! - `POST /events`: a JSON event, a JSON array, newline-delimited JSON
+//!   (`application/json`, `application/x-ndjson`), msgpack (`application/msgpack`) or StatsD
+//!   lines (`text/plain`). Answers `202 {"accepted", "rejected"}`, or `400` with the reasons
+//!   when nothing was accepted; a body over the limit is `413`, an unknown type `415`.
+//! - `GET /healthz`: `200 ok`, for load balancers and kiosk supervisors.
+//!
+//! With `--token`, a request carries a producer's token (`Authorization: Bearer TOKEN` or
+//! `?access_token=TOKEN`), or each payload carries its own as on the other listeners. Browsers
+//! may POST only from origins named with `--http-allow-origin` (the pixel is an image: any
+//! page may show it). Connections take the listeners' slots: `--max-connections`,
+//! `--idle-timeout`, the quietest giving way at the cap.
+
+use super::Source;
+use crate::bind::BindError;
+use crate::decode::DecodeOptions;
+use crate::health::Health;
+use crate::ingest::{Ingest, Intake, Outcome};
+use crate::slots::{ConnectionLimits, Slot, Slots};
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use hyper_util::rt::TokioIo;
+use hyper_util::service::TowerToHyperService;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use tally_core::{Rejection, SourceKind, SourceState};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::runtime::Handle;
+use tokio::task::JoinHandle;
+
+/// `POST /events` bodies larger than this are refused (`--http-body-limit`).
+pub const DEFAULT_BODY_LIMIT: usize = 1 << 20;
+
+/// The HTTP input's own settings (the connection limits are the listeners').
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HttpSettings {
+    pub address: SocketAddr,
+    pub body_limit: usize,
+    /// Web pages from these origins may POST (`*`: any); other browser origins are refused.
+    pub allow_origins: Vec<String>,
+}
+
+/// A transparent 1x1 GIF, the smallest there is.
+const PIXEL: &[u8] = b"GIF89a\x01\x00\x01\x00\x80\x00\x00\xff\xff\xff\x00\x00\x00\x21\xf9\x04\x01\x00\x00\x00\x00\x2c\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02\x44\x01\x00\x3b";
+
+/// Recorders kept between requests (each holds a small cache of names).
+const POOLED_INTAKES: usize = 64;
+/// Names each pooled recorder caches (as a stream connection's).
+const CACHED_NAMES: usize = 64;
+
+#[derive(Debug)]
+pub struct HttpServer {
+    health: Arc<Health>,
+    accept: JoinHandle<()>,
+}
+
+/// What every request handler shares.
+struct Shared {
+    ingest: Ingest,
+    /// The same ingest without payload tokens, for requests that presented a good one.
+    trusted: Ingest,
+    health: Arc<Health>,
+    settings: HttpSettings,
+    /// Recorders for requests, so that one is not built per request.
+    intakes: Mutex<Vec<Intake>>,
+    trusted_intakes: Mutex<Vec<Intake>>,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared").finish_non_exhaustive()
+    }
+}
+
+impl HttpServer {
+    pub fn start(
+        runtime: &Handle,
+        settings: &HttpSettings,
+        ingest: &Ingest,
+        limits: ConnectionLimits,
+    ) -> Result<Self, BindError> {
+        let _entered = runtime.enter();
+        let address = settings.address;
+        let fail = |error| BindError::http(address, error);
+        let std_listener = std::net::TcpListener::bind(address).map_err(fail)?;
+        std_listener.set_nonblocking(true).map_err(fail)?;
+        let local = std_listener.local_addr().map_err(fail)?;
+        let listener = tokio::net::TcpListener::from_std(std_listener).map_err(fail)?;
+        let health = Arc::new(Health::new(local.to_string(), SourceState::Listening));
+        let slots = Slots::new(limits, Arc::clone(&health));
+        let trusted = Ingest {
+            decode: DecodeOptions {
+                tokens: None,
+                ..ingest.decode.clone()
+            },
+            ..ingest.clone()
+        };
+        let shared = Arc::new(Shared {
+            ingest: ingest.clone(),
+            trusted,
+            health: Arc::clone(&health),
+            settings: HttpSettings {
+                address: local,
+                ..settings.clone()
+            },
+            intakes: Mutex::default(),
+            trusted_intakes: Mutex::default(),
+        });
+        let accept = runtime.spawn(accept_loop(listener, router(shared), slots));
+        Ok(HttpServer { health, accept })
+    }
+}
+
+impl Source for HttpServer {
+    fn kind(&self) -> SourceKind {
+        SourceKind::Http
+    }
+
+    fn health(&self) -> &Health {
+        &self.health
+    }
+
+    fn stop(self: Box<Self>) {
+        self.accept.abort();
+        self.health.set_state(SourceState::Stopped);
+    }
+}
+
+fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/r/{app}/{account}/{kind}", get(pixel))
+        .route("/events", post(events).options(preflight))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .with_state(shared)
+}
+
+async fn accept_loop(listener: tokio::net::TcpListener, router: Router, slots: Arc<Slots>) {
+    loop {
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            Err(error) => {
+                tracing::warn!("HTTP accept failed: {error}");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let Some(slot) = slots.admit() else {
+            continue;
+        };
+        let service = TowerToHyperService::new(router.clone());
+        tokio::spawn(async move {
+            let slot = Arc::new(slot);
+            let io = TokioIo::new(Watched {
+                stream,
+                slot: Arc::clone(&slot),
+            });
+            let connection = hyper::server::conn::http1::Builder::new()
+                .keep_alive(true)
+                .serve_connection(io, service);
+            let ended = slot.ended();
+            tokio::pin!(connection, ended);
+            tokio::select! {
+                _ = &mut connection => {}
+                _ = &mut ended => {}
+            }
+        });
+    }
+}
+
+/// A connection whose every read counts as activity for its slot.
+struct Watched {
+    stream: tokio::net::TcpStream,
+    slot: Arc<Slot>,
+}
+
+impl AsyncRead for Watched {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.stream).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            self.slot.active();
+        }
+        polled
+    }
+}
+
+impl AsyncWrite for Watched {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write(cx, data)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.stream).poll_shutdown(cx)
+    }
+}
+
+impl Shared {
+    /// Runs `work` with a recorder from the pool (trusted: the request showed a good token).
+    fn with_intake<R>(&self, trusted: bool, work: impl FnOnce(&mut Intake) -> R) -> R {
+        let (pool, ingest) = match trusted {
+            true => (&self.trusted_intakes, &self.trusted),
+            false => (&self.intakes, &self.ingest),
+        };
+        let pooled = pool.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let mut intake = pooled.unwrap_or_else(|| ingest.intake_caching(&self.health, CACHED_NAMES));
+        let result = work(&mut intake);
+        let mut pool = pool.lock().unwrap_or_else(|p| p.into_inner());
+        if pool.len() < POOLED_INTAKES {
+            pool.push(intake);
+        }
+        result
+    }
+
+    /// Whether the request presented a known producer's token; `None` when none is needed.
+    fn token(&self, headers: &HeaderMap, query: &HashMap<String, String>) -> Option<bool> {
+        let tokens = self.ingest.decode.tokens.as_deref()?;
+        let bearer = (headers.get(header::AUTHORIZATION))
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        let given = bearer.or(query.get("access_token").map(String::as_str));
+        Some(given.is_some_and(|token| tokens.contains(token.trim())))
+    }
+
+    /// A browser page from an origin not allowed to POST (no `Origin`: not a browser).
+    fn refused_origin(&self, headers: &HeaderMap) -> Option<String> {
+        let origin = headers.get(header::ORIGIN)?.to_str().unwrap_or("").to_owned();
+        let allowed = &self.settings.allow_origins;
+        let own = format!("http://{}", self.settings.address);
+        let ok = origin == own || allowed.iter().any(|a| a == "*" || *a == origin);
+        (!ok).then_some(origin)
+    }
+
+    fn cors(&self, headers: &HeaderMap, response: &mut Response) {
+        let Some(origin) = headers.get(header::ORIGIN) else {
+            return;
+        };
+        if self.refused_origin(headers).is_none() {
+            let answer = response.headers_mut();
+            answer.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
+            answer.insert(header::VARY, HeaderValue::from_static("Origin"));
+        }
+    }
+}
+
+async fn pixel(
+    State(shared): State<Arc<Shared>>,
+    Path((app, account, kind)): Path<(String, String, String)>,
+    Query(query): Query<Vec<(String, String)>>,
+    headers: HeaderMap,
+) -> Response {
+    let first: HashMap<String, String> = query.iter().rev().cloned().collect();
+    let user_agent = (first.get("ua").map(String::as_str))
+        .or_else(|| headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()))
+        .unwrap_or_default();
+    let time = jiff::Timestamp::now().to_string();
+    let payloads = pixel_events(&app, &account, &kind, &query, user_agent, &time);
+    let trusted = shared.token(&headers, &first) == Some(true);
+    shared.with_intake(trusted, |intake| {
+        intake.batch(|batch| {
+            for payload in &payloads {
+                batch.received(payload.len());
+                batch.decode(payload.as_bytes());
+            }
+        })
+    });
+    (
+        [
+            (header::CONTENT_TYPE, "image/gif"),
+            (
+                header::CACHE_CONTROL,
+                "no-store, no-cache, must-revalidate, private, proxy-revalidate",
+            ),
+            (header::PRAGMA, "no-cache"),
+            (header::EXPIRES, "Fri, 24 Nov 2000 01:00:00 GMT"),
+        ],
+        PIXEL,
+    )
+        .into_response()
+}
+
+/// The classic hub's events for one pixel request: the page view, and a `unique` one for a
+/// unique visitor (`unq=1`).
+fn pixel_events(
+    app: &str,
+    account: &str,
+    kind: &str,
+    query: &[(String, String)],
+    user_agent: &str,
+    time: &str,
+) -> Vec<String> {
+    let browser = woothee::parser::Parser::new().parse(user_agent);
+    let mut data = serde_json::Map::new();
+    data.insert("app".into(), app.into());
+    data.insert("account".into(), account.into());
+    data.insert(
+        "browser".into(),
+        serde_json::json!({
+            "name": browser.as_ref().map_or("UNKNOWN", |b| b.name),
+            "version": browser.as_ref().map_or("UNKNOWN", |b| b.version),
+            "os": browser.as_ref().map_or("UNKNOWN", |b| b.os),
+        }),
+    );
+    // Each parameter's first value, after the path's: `?account=x` wins, as it did.
+    let mut seen = std::collections::HashSet::new();
+    for (key, value) in query {
+        if key != "ua" && key != "access_token" && seen.insert(key.as_str()) {
+            data.insert(key.clone(), value.clone().into());
+        }
+    }
+    let unique = query
+        .iter()
+        .find(|(k, _)| k == "unq")
+        .is_some_and(|(_, v)| v == "1");
+    let event = |kind: &str| serde_json::json!({ "type": kind, "time": time, "data": data }).to_string();
+    let mut events = vec![event(kind)];
+    if unique {
+        events.push(event("unique"));
+    }
+    events
+}
+
+/// The formats `POST /events` takes, by `Content-Type`.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+enum BodyFormat {
+    /// Objects, arrays, or several of them one after another (NDJSON).
+    Json,
+    Msgpack,
+    Statsd,
+}
+
+fn body_format(headers: &HeaderMap) -> Result<BodyFormat, String> {
+    let given = (headers.get(header::CONTENT_TYPE))
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let essence = given.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    match essence.as_str() {
+        "application/json" | "application/x-ndjson" | "application/jsonl" | "application/json-seq" => {
+            Ok(BodyFormat::Json)
+        }
+        "application/msgpack" | "application/x-msgpack" | "application/vnd.msgpack" => {
+            Ok(BodyFormat::Msgpack)
+        }
+        // curl's `-d` sends a form type: its lines are StatsD's all the same.
+        "text/plain" | "application/x-www-form-urlencoded" | "" => Ok(BodyFormat::Statsd),
+        _ => Err(format!(
+            "unknown content type {essence:?}: send application/json, application/x-ndjson, application/msgpack or text/plain (StatsD)"
+        )),
+    }
+}
+
+/// The JSON values of `body`, one after another (a single document, or NDJSON); what cannot
+/// be read is the last slice, whole, for the decoder to refuse with its reason.
+fn json_values(body: &[u8]) -> Vec<&[u8]> {
+    let mut values = vec![];
+    let mut stream = serde_json::Deserializer::from_slice(body).into_iter::<serde::de::IgnoredAny>();
+    let mut start = 0;
+    loop {
+        match stream.next() {
+            None => break,
+            Some(Ok(_)) => {
+                let end = stream.byte_offset();
+                values.push(body[start..end].trim_ascii());
+                start = end;
+            }
+            Some(Err(_)) => {
+                values.push(body[start..].trim_ascii());
+                break;
+            }
+        }
+    }
+    values
+}
+
+fn plain(status: StatusCode, text: String) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        text + "\n",
+    )
+        .into_response()
+}
+
+async fn events(
+    State(shared): State<Arc<Shared>>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let mut response = answer_events(&shared, &query, &headers, body).await;
+    shared.cors(&headers, &mut response);
+    response
+}
+
+async fn answer_events(
+    shared: &Shared,
+    query: &HashMap<String, String>,
+    headers: &HeaderMap,
+    body: Body,
+) -> Response {
+    let ingest = &shared.ingest;
+    if let Some(origin) = shared.refused_origin(headers) {
+        let why = format!("origin {origin} may not post here (see --http-allow-origin)");
+        ingest.reject(&shared.health, Rejection::Auth, &why, b"");
+        return plain(StatusCode::FORBIDDEN, why);
+    }
+    let trusted = match shared.token(headers, query) {
+        Some(false) if headers.contains_key(header::AUTHORIZATION) || query.contains_key("access_token") => {
+            let why = "unknown token".to_owned();
+            ingest.reject(&shared.health, Rejection::Auth, &why, b"");
+            return plain(StatusCode::UNAUTHORIZED, why);
+        }
+        given => given == Some(true),
+    };
+    let format = match body_format(headers) {
+        Ok(format) => format,
+        Err(why) => {
+            ingest.reject(&shared.health, Rejection::UnknownType, &why, b"");
+            return plain(StatusCode::UNSUPPORTED_MEDIA_TYPE, why);
+        }
+    };
+    let limit = shared.settings.body_limit;
+    let body: Bytes = match axum::body::to_bytes(body, limit).await {
+        Ok(body) => body,
+        Err(_) => {
+            let why = format!("body over {limit} bytes (see --http-body-limit)");
+            ingest.reject(&shared.health, Rejection::Oversize, &why, b"");
+            return plain(StatusCode::PAYLOAD_TOO_LARGE, why);
+        }
+    };
+    let outcome = shared.with_intake(trusted, |intake| {
+        intake.batch(|batch| {
+            batch.received(body.len());
+            let payloads = match format {
+                BodyFormat::Json => json_values(&body),
+                BodyFormat::Msgpack | BodyFormat::Statsd => vec![&body[..]],
+            };
+            let mut sum = Outcome::default();
+            for payload in payloads.into_iter().filter(|p| !p.is_empty()) {
+                let outcome = batch.decode_reporting(payload);
+                sum.accepted += outcome.accepted;
+                sum.rejected += outcome.rejected;
+                let room = crate::ingest::REPORTED_REASONS.saturating_sub(sum.reasons.len());
+                sum.reasons.extend(outcome.reasons.into_iter().take(room));
+            }
+            sum
+        })
+    });
+    let status = match (outcome.accepted, outcome.rejected) {
+        (0, 0) => {
+            return plain(StatusCode::BAD_REQUEST, "no events in the body".to_owned());
+        }
+        (0, _) => StatusCode::BAD_REQUEST,
+        _ => StatusCode::ACCEPTED,
+    };
+    let answer = serde_json::json!({
+        "accepted": outcome.accepted,
+        "rejected": outcome.rejected,
+        "reasons": outcome.reasons,
+    });
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        answer.to_string(),
+    )
+        .into_response()
+}
+
+/// A browser's preflight for a cross-origin POST: allowed only for the origins named.
+async fn preflight(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
+    if shared.refused_origin(&headers).is_some() {
+        return StatusCode::FORBIDDEN.into_response();
+    }
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    shared.cors(&headers, &mut response);
+    let answer = response.headers_mut();
+    answer.insert(
+        header::ACCESS_CONTROL_ALLOW_METHODS,
+        HeaderValue::from_static(Method::POST.as_str()),
+    );
+    answer.insert(
+        header::ACCESS_CONTROL_ALLOW_HEADERS,
+        HeaderValue::from_static("content-type, authorization"),
+    );
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_bodies_split_into_their_values() {
+        let body = b"{\"a\":1}\n{\"b\":[1,2]}\n[{\"c\":3}]\n";
+        assert_eq!(
+            json_values(body),
+            [&b"{\"a\":1}"[..], b"{\"b\":[1,2]}", b"[{\"c\":3}]"]
+        );
+        let pretty = b"{\n  \"type\": \"x\"\n}\n";
+        assert_eq!(json_values(pretty).len(), 1, "one document over several lines");
+        let broken = b"{\"a\":1}\n{\"b\":";
+        assert_eq!(
+            json_values(broken),
+            [&b"{\"a\":1}"[..], b"{\"b\":"],
+            "the rest, for the decoder"
+        );
+    }
+
+    #[test]
+    fn a_pixel_is_a_page_view_with_the_browser_and_the_query() {
+        let query: Vec<(String, String)> = [
+            ("ref", "home"),
+            ("account", "globex"),
+            ("unq", "1"),
+            ("ref", "later"),
+            ("ua", "x"),
+        ]
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .to_vec();
+        let chrome = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36";
+        let events = pixel_events("shop", "acme", "pageview", &query, chrome, "2026-12-02T04:00:00Z");
+        let parsed: Vec<serde_json::Value> = (events.iter())
+            .map(|e| serde_json::from_str(e).expect("JSON"))
+            .collect();
+        assert_eq!(parsed.len(), 2, "a unique visitor counts under unique too");
+        assert_eq!(
+            (parsed[0]["type"].as_str(), parsed[1]["type"].as_str()),
+            (Some("pageview"), Some("unique"))
+        );
+        let data = &parsed[0]["data"];
+        assert_eq!(data["app"], "shop");
+        assert_eq!(data["account"], "globex", "the query overrides the path");
+        assert_eq!(data["ref"], "home", "the first value");
+        assert!(data.get("ua").is_none());
+        assert_eq!(data["browser"]["name"], "Chrome");
+        assert_eq!(data["browser"]["version"], "120.0.0.0");
+        assert_eq!(data["browser"]["os"], "Linux");
+        assert_eq!(parsed[0]["time"], "2026-12-02T04:00:00Z");
+    }
+
+    #[test]
+    fn content_types_choose_the_format() {
+        let with = |value: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::CONTENT_TYPE, HeaderValue::from_str(value).expect("ascii"));
+            body_format(&headers)
+        };
+        assert_eq!(with("application/json; charset=utf-8"), Ok(BodyFormat::Json));
+        assert_eq!(with("application/x-ndjson"), Ok(BodyFormat::Json));
+        assert_eq!(with("application/msgpack"), Ok(BodyFormat::Msgpack));
+        assert_eq!(with("text/plain"), Ok(BodyFormat::Statsd));
+        assert!(with("image/png").is_err_and(|e| e.contains("unknown content type \"image/png\"")));
+        assert_eq!(
+            body_format(&HeaderMap::new()),
+            Ok(BodyFormat::Statsd),
+            "curl --data-binary"
+        );
+    }
+}

@@ -1,0 +1,252 @@
+//! The HTTP input end to end: `tally stat --http` against real clients: curl, Python
+//! `requests`, and a headless Chromium loading a page that shows the tracking pixel.
+
+use serde_json::Value;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+use tally_tests::{Stat, account_total, free_tcp_port, peers_python, source};
+
+/// `tally stat --json --http 127.0.0.1:PORT` (and `extra`), its URL once it listens.
+fn serve(extra: &[&str]) -> (Stat, String) {
+    let port = free_tcp_port();
+    let address = format!("127.0.0.1:{port}");
+    let mut args = vec!["--no-udp", "--http", &address, "--interval", "100ms"];
+    args.extend_from_slice(extra);
+    let mut stat = Stat::start(&args);
+    stat.wait_for(Duration::from_secs(10), |r| {
+        source(r, "http")["state"] == "listening"
+    });
+    (stat, format!("http://{address}"))
+}
+
+/// curl's answer: the status, then the body.
+fn curl(args: &[&str]) -> (u16, String) {
+    let output = Command::new("curl")
+        .args(["-s", "-o", "-", "-w", "\n%{http_code}"])
+        .args(args)
+        .output()
+        .expect("curl runs");
+    let text = String::from_utf8_lossy(&output.stdout).to_string();
+    let (body, status) = text.rsplit_once('\n').unwrap_or(("", &text));
+    (status.trim().parse().unwrap_or(0), body.to_owned())
+}
+
+fn type_total(report: &Value, account: &str, kind: &str) -> u64 {
+    (report["accounts"].as_array().into_iter().flatten())
+        .find(|a| a["account"] == account)
+        .map_or(0, |a| a["types"][kind]["total"].as_u64().unwrap_or(0))
+}
+
+/// Issue 13: every body `POST /events` takes, from Python `requests` over one keep-alive
+/// connection, counted exactly; a broken one answered 400 with its reason.
+#[test]
+fn posted_events_of_every_kind_are_counted() {
+    let (mut stat, url) = serve(&[]);
+    let output = Command::new(peers_python())
+        .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("peers/post_events.py"))
+        .arg(format!("{url}/events"))
+        .output()
+        .expect("the producer runs");
+    let answers: Vec<Value> = (String::from_utf8_lossy(&output.stdout).lines())
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    assert_eq!(answers.len(), 6, "{}", String::from_utf8_lossy(&output.stderr));
+    for answer in &answers[..5] {
+        assert_eq!(answer["status"], 202, "{answer}");
+        assert_eq!(answer["answer"]["rejected"], 0, "{answer}");
+    }
+    let accepted: Vec<u64> = answers[..5]
+        .iter()
+        .map(|a| a["answer"]["accepted"].as_u64().unwrap_or(0))
+        .collect();
+    assert_eq!(accepted, [1, 2, 3, 1, 2]);
+    assert_eq!(answers[5]["status"], 400);
+    let reason = answers[5]["answer"]["reasons"][0].as_str().unwrap_or("");
+    assert!(reason.starts_with("json: "), "{reason}");
+    // The StatsD body holds a counter of 2 and a timing: two events, three counted.
+    let report = stat.wait_for(Duration::from_secs(10), |r| r["totals"]["total"] == 10);
+    assert_eq!(type_total(&report, "acme", "signup"), 1);
+    assert_eq!(type_total(&report, "acme", "order"), 1);
+    assert_eq!(type_total(&report, "globex", "login"), 3);
+    assert_eq!(type_total(&report, "initech", "signup"), 1, "msgpack");
+    assert_eq!(type_total(&report, "acme", "checkout"), 2, "StatsD");
+    assert_eq!(report["rejections"]["json"], 1);
+    assert_eq!(source(&report, "http")["events"], 9);
+}
+
+/// Issue 13: what cannot be taken gets a clear status and is counted, and what was counted
+/// before stays: an oversize body (413), an unknown type (415), a browser page from another
+/// site (403), a wrong token (401).
+#[test]
+fn bad_requests_get_clear_statuses_and_are_counted() {
+    let (mut stat, url) = serve(&[
+        "--http-body-limit",
+        "1KiB",
+        "--http-allow-origin",
+        "https://shop.example.com",
+    ]);
+    let events = format!("{url}/events");
+    assert_eq!(curl(&[&events, "-d", "acme.ok:5|c"]).0, 202);
+    let big = "acme.x:1|c\n".repeat(200);
+    let (status, body) = curl(&[&events, "--data-binary", &big]);
+    assert_eq!(status, 413, "{body}");
+    assert!(body.contains("body over 1024 bytes"), "{body}");
+    let (status, body) = curl(&[&events, "-H", "Content-Type: image/png", "-d", "x"]);
+    assert_eq!(status, 415, "{body}");
+    let (status, body) = curl(&[&events, "-H", "Origin: https://evil.example", "-d", "acme.x:1|c"]);
+    assert_eq!(status, 403, "{body}");
+    let (status, _) = curl(&[
+        &events,
+        "-H",
+        "Origin: https://shop.example.com",
+        "-d",
+        "acme.ok:1|c",
+    ]);
+    assert_eq!(status, 202, "an allowed origin");
+    let (status, body) = curl(&[&format!("{url}/healthz")]);
+    assert_eq!((status, body.trim()), (200, "ok"));
+    let report = stat.wait_for(Duration::from_secs(10), |r| {
+        r["totals"]["rejected"] == 3 && account_total(r, "acme") == 6
+    });
+    assert_eq!(report["rejections"]["oversize"], 1);
+    assert_eq!(report["rejections"]["unknown_type"], 1);
+    assert_eq!(report["rejections"]["auth"], 1);
+}
+
+/// Issue 13: with `--token`, a producer's token in the `Authorization` header or the query
+/// lets its events in without one in each payload; a wrong one is 401.
+#[test]
+fn tokens_come_in_a_header_or_the_query() {
+    let dir = std::env::temp_dir().join(format!("tally-http-tokens-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let tokens = dir.join("tokens");
+    std::fs::write(&tokens, "s3cret\n").expect("writes");
+    let (mut stat, url) = serve(&["--token", tokens.to_str().expect("utf-8 path")]);
+    let events = format!("{url}/events");
+    assert_eq!(
+        curl(&[&events, "-H", "Authorization: Bearer s3cret", "-d", "acme.a:1|c"]).0,
+        202
+    );
+    assert_eq!(
+        curl(&[&format!("{events}?access_token=s3cret"), "-d", "acme.b:1|c"]).0,
+        202
+    );
+    assert_eq!(
+        curl(&[&events, "-d", "s3cret.acme.c:1|c"]).0,
+        202,
+        "a token in the payload"
+    );
+    assert_eq!(
+        curl(&[&events, "-H", "Authorization: Bearer nope", "-d", "acme.d:1|c"]).0,
+        401
+    );
+    assert_eq!(curl(&[&events, "-d", "acme.e:1|c"]).0, 400, "no token anywhere");
+    let pixel = format!("{url}/r/shop/acme/pageview?access_token=s3cret");
+    assert_eq!(curl(&[&pixel]).0, 200);
+    let (status, _) = curl(&[&format!("{url}/r/shop/acme/pageview")]);
+    assert_eq!(status, 200, "the image is sent even when the event is refused");
+    let report = stat.wait_for(Duration::from_secs(10), |r| r["rejections"]["auth"] == 3);
+    assert_eq!(account_total(&report, "acme"), 4, "{report:#}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Issue 13: a real browser showing a page with the pixel five times (one a unique visitor):
+/// five page views and one unique, exactly, and the GIF with its no-cache headers.
+#[test]
+fn a_browser_page_with_the_pixel_counts_each_view() {
+    let (mut stat, url) = serve(&[]);
+    let (status, _) = curl(&["-D", "-", &format!("{url}/r/shop/acme/pageview")]);
+    assert_eq!(status, 200);
+    let dir = std::env::temp_dir().join(format!("tally-pixel-page-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let images: String = (1..=5)
+        .map(|n| {
+            let unique = if n == 1 { "&unq=1" } else { "" };
+            format!("<img src=\"{url}/r/shop/globex/pageview?page={n}{unique}\" width=1 height=1>\n")
+        })
+        .collect();
+    let page = dir.join("page.html");
+    std::fs::write(&page, format!("<!doctype html><title>shop</title>\n{images}")).expect("writes");
+    let chromium = Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+        ])
+        .args([
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+        ])
+        .arg(format!("--user-data-dir={}", dir.join("profile").display()))
+        .args(["--virtual-time-budget=5000", "--dump-dom"])
+        .arg(format!("file://{}", page.display()))
+        .output()
+        .expect("chromium runs (scripts/test installs it)");
+    assert!(
+        chromium.status.success(),
+        "{}",
+        String::from_utf8_lossy(&chromium.stderr)
+    );
+    let report = stat.wait_for(Duration::from_secs(15), |r| account_total(r, "globex") == 6);
+    assert_eq!(type_total(&report, "globex", "pageview"), 5);
+    assert_eq!(type_total(&report, "globex", "unique"), 1);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The pixel's exact answer, as the classic hub gave it.
+#[test]
+fn the_pixel_is_a_gif_that_nothing_caches() {
+    let (_stat, url) = serve(&[]);
+    let output = Command::new("curl")
+        .args([
+            "-s",
+            "-D",
+            "-",
+            "-o",
+            "/dev/null",
+            &format!("{url}/r/shop/acme/pageview"),
+        ])
+        .output()
+        .expect("curl runs");
+    let headers = String::from_utf8_lossy(&output.stdout).to_lowercase();
+    for wanted in [
+        "content-type: image/gif",
+        "content-length: 43",
+        "cache-control: no-store, no-cache, must-revalidate, private, proxy-revalidate",
+        "pragma: no-cache",
+        "expires: fri, 24 nov 2000 01:00:00 gmt",
+    ] {
+        assert!(headers.contains(wanted), "{wanted} in {headers}");
+    }
+}
+
+/// Issue 13: HTTP connections take the listeners' slots: an idle one is closed after
+/// `--idle-timeout`, and at `--max-connections` the quietest gives way to a newcomer.
+#[test]
+fn idle_http_connections_time_out_and_give_way() {
+    use std::io::Read;
+    let (mut stat, url) = serve(&["--max-connections", "2", "--idle-timeout", "2s"]);
+    let address = url.trim_start_matches("http://").to_owned();
+    let idle: Vec<std::net::TcpStream> = (0..2)
+        .map(|_| std::net::TcpStream::connect(&address).expect("connects"))
+        .collect();
+    std::thread::sleep(Duration::from_millis(1200));
+    // Both slots are taken by connections quiet for over a second: a request still gets in.
+    let (status, body) = curl(&[&format!("{url}/healthz")]);
+    assert_eq!((status, body.trim()), (200, "ok"));
+    for mut connection in idle {
+        connection
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        let mut byte = [0u8; 1];
+        assert_eq!(connection.read(&mut byte).ok(), Some(0), "closed by the server");
+    }
+    let report = stat.wait_for(Duration::from_secs(10), |r| {
+        source(r, "http")["closed_idle"].as_u64() >= Some(2)
+    });
+    assert_eq!(source(&report, "http")["refused"], 0);
+}
