@@ -5,7 +5,6 @@ use crate::bind::BindError;
 use crate::config::Settings;
 use crate::health::now;
 use crate::ingest::{Ingest, Output};
-use crate::input::Source;
 use crate::input::demo::Demo;
 use crate::input::http::HttpServer;
 use crate::input::hub::HubError;
@@ -13,6 +12,7 @@ use crate::input::stream::{StreamAddress, StreamListener};
 use crate::input::udp::UdpListener;
 use crate::input::ws::WsSubscriber;
 use crate::input::zmq::ZmqSubscriber;
+use crate::input::{Source, SourceList};
 use crate::output::PublishError;
 use crate::output::ws::WsServer;
 use crate::output::zmq::ZmqPublisher;
@@ -42,8 +42,8 @@ pub enum StartError {
 #[derive(Debug)]
 pub struct Collector {
     ingest: Ingest,
-    /// In the order they were started; stopped in reverse.
-    sources: Vec<Box<dyn Source>>,
+    /// In the order they were started; stopped in reverse. Shared with the HTTP API.
+    sources: Arc<SourceList>,
     outputs: Vec<Arc<dyn Output>>,
     runtimes: Runtimes,
 }
@@ -91,14 +91,6 @@ impl Collector {
             let subscriber = ZmqSubscriber::start(runtimes.zmq(), endpoint, topics, &ingest, limits)?;
             sources.push(Box::new(subscriber));
         }
-        if let Some(http) = &settings.http {
-            sources.push(Box::new(HttpServer::start(
-                tokio()?,
-                http,
-                &ingest,
-                settings.connections,
-            )?));
-        }
         for url in &settings.ws {
             let (headers, limits) = (&settings.ws_headers, &settings.hub_limits);
             sources.push(Box::new(WsSubscriber::start(
@@ -114,6 +106,16 @@ impl Collector {
                 Demo::start(target, &ingest.stop).map_err(StartError::Demo)?,
             ));
         }
+        let list = Arc::new(SourceList::default());
+        for source in sources {
+            list.push(source);
+        }
+        // Last: its read routes report on every other source (and on itself).
+        if let Some(http) = &settings.http {
+            let server = HttpServer::start(tokio()?, http, &ingest, settings.connections, &list)?;
+            list.push(Box::new(server));
+        }
+        let sources = list;
         Ok(Collector {
             ingest,
             sources,
@@ -127,7 +129,7 @@ impl Collector {
     }
 
     pub fn sources(&self) -> Vec<SourceStatus> {
-        self.sources.iter().map(|s| s.status()).collect()
+        self.sources.statuses()
     }
 
     /// Where events are re-published (`tally hub`), with what was sent and dropped.
@@ -139,7 +141,7 @@ impl Collector {
     /// before the listener it sends to), then open connections, then the outputs.
     pub fn stop(self) {
         self.ingest.stop.store(true, Relaxed);
-        for source in self.sources.into_iter().rev() {
+        for source in self.sources.take().into_iter().rev() {
             source.stop();
         }
         self.runtimes.shutdown();

@@ -98,8 +98,8 @@ pub struct SourceArgs {
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
     #[serde(with = "humantime_serde")]
     pub idle_timeout: Option<Duration>,
-    /// Serve HTTP here: the tracking pixel (GET /r/APP/ACCOUNT/TYPE), POST /events and
-    /// /healthz (off by default; e.g. 127.0.0.1:8080)
+    /// Serve HTTP here: the tracking pixel (GET /r/APP/ACCOUNT/TYPE), POST /events, /healthz,
+    /// /api/snapshot and /metrics (off by default; e.g. 127.0.0.1:8080)
     #[arg(long, value_name = "ADDR")]
     pub http: Option<SocketAddr>,
     /// The largest POST /events body (e.g. 1MiB, 16MiB) [default: 1MiB]
@@ -109,6 +109,10 @@ pub struct SourceArgs {
     /// https://shop.example.com, or * for any). Other browser origins are refused.
     #[arg(long = "http-allow-origin", value_name = "ORIGIN")]
     pub http_allow_origin: Vec<String>,
+    /// Require a reader's token for --http's /api/snapshot and /metrics (one per line in FILE)
+    /// [default for `tally hub`: its --read-token]
+    #[arg(long = "http-read-token", value_name = "FILE")]
+    pub http_read_token_file: Option<PathBuf>,
     /// The rolling windows and caps (the file's `[engine]` table; no flags but
     /// `--max-accounts`).
     #[arg(skip)]
@@ -296,11 +300,15 @@ impl SourceArgs {
         let mut layered = self.layered(matches)?;
         let mut hub = layered.hub.take().unwrap_or_default();
         hub.update_from_arg_matches(matches)?;
-        let settings = layered.settings()?;
-        Ok(Settings {
-            publish: hub.publish(settings.connections)?,
-            ..settings
-        })
+        let mut settings = layered.settings()?;
+        let publish = hub.publish(settings.connections)?;
+        // The hub's readers read its HTTP API too, unless it has readers of its own.
+        if let Some(http) = &mut settings.http
+            && http.read_tokens.is_none()
+        {
+            http.read_tokens = publish.ws_options.read_tokens.clone();
+        }
+        Ok(Settings { publish, ..settings })
     }
 
     fn layered(&self, matches: &ArgMatches) -> Result<Self, ConfigError> {
@@ -378,12 +386,20 @@ impl SourceArgs {
                 false => Clock::new(jiff::tz::TimeZone::system()),
             },
             kiosk: self.kiosk,
-            http: self.http.map(|address| HttpSettings {
-                address,
-                body_limit: (self.http_body_limit)
-                    .map_or(DEFAULT_BODY_LIMIT, |limit| limit.as_u64() as usize),
-                allow_origins: self.http_allow_origin,
-            }),
+            http: match self.http {
+                Some(address) => Some(HttpSettings {
+                    address,
+                    body_limit: (self.http_body_limit)
+                        .map_or(DEFAULT_BODY_LIMIT, |limit| limit.as_u64() as usize),
+                    allow_origins: self.http_allow_origin,
+                    read_tokens: self
+                        .http_read_token_file
+                        .as_deref()
+                        .map(load_tokens)
+                        .transpose()?,
+                }),
+                None => None,
+            },
         };
         if let Some(budget) = self.max_memory {
             settings.fit(budget.as_u64())?;
@@ -406,8 +422,9 @@ impl Settings {
         self.stream_listeners() * self.connections.max as u64 * CONNECTION_CEILING
     }
 
+    /// Listeners whose connections each hold a buffer and (HTTP: pooled) name caches.
     fn stream_listeners(&self) -> u64 {
-        (self.tcp.len() + self.unix.len()) as u64
+        (self.tcp.len() + self.unix.len() + usize::from(self.http.is_some())) as u64
     }
 
     /// UDP threads and hub clients: what no cap of the budget's changes.
@@ -448,6 +465,31 @@ mod tests {
             .try_get_matches_from(std::iter::once("tally").chain(args.iter().copied()))
             .expect("valid flags");
         (SourceArgs::from_arg_matches(&matches).expect("flags"), matches)
+    }
+
+    /// `tally hub`'s readers read its HTTP API too, unless it has readers of its own.
+    #[test]
+    fn the_hubs_readers_read_the_http_api() {
+        let dir = std::env::temp_dir().join(format!("tally-readers-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let (hub, own) = (dir.join("hub"), dir.join("own"));
+        std::fs::write(&hub, "hub-reader\n").expect("writes");
+        std::fs::write(&own, "own-reader\n").expect("writes");
+        let (hub, own) = (hub.to_str().expect("utf-8"), own.to_str().expect("utf-8"));
+        let readers = |args: &[&str]| {
+            let settings = resolve_hub(args).expect("valid");
+            let tokens = settings.http.and_then(|h| h.read_tokens);
+            tokens.map(|t| (t.contains("hub-reader"), t.contains("own-reader")))
+        };
+        let http = ["--http", "127.0.0.1:0"];
+        assert_eq!(
+            readers(&[&http[..], &["--read-token", hub]].concat()),
+            Some((true, false))
+        );
+        let both = [&http[..], &["--read-token", hub, "--http-read-token", own]].concat();
+        assert_eq!(readers(&both), Some((false, true)));
+        assert_eq!(readers(&http), None, "open, on loopback by default");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     fn resolve(args: &[&str]) -> Result<Settings, ConfigError> {
@@ -568,7 +610,7 @@ mod tests {
             );
         }
         let all: SourceArgs = toml::from_str(
-            "udp = []\nno_udp = true\ntcp = []\nunix = []\nzmq = [\"tcp://127.0.0.1:6000\"]\nzmq_topic = [\"order\"]\nws = [\"ws://127.0.0.1:5555/ws\"]\nws_header = [\"X-Team: ops\"]\ndemo = true\nutc = true\ntoken_file = \"t\"\naccount_tag = \"a\"\nudp_threads = 1\nrecv_buffer = 1\nmax_accounts = 1\nmax_memory = \"512MiB\"\nmax_connections = 8\nidle_timeout = \"90s\"\nhttp = \"127.0.0.1:8080\"\nhttp_body_limit = \"2MiB\"\nhttp_allow_origin = [\"https://shop.example.com\"]\n[engine]\nmax_accounts = 1\n[hub]\npublish_zmq = \"tcp://127.0.0.1:6001\"\nserve_ws = \"127.0.0.1:5556\"\nws_allow_origin = [\"https://dash.example.com\"]\nread_token_file = \"r\"",
+            "udp = []\nno_udp = true\ntcp = []\nunix = []\nzmq = [\"tcp://127.0.0.1:6000\"]\nzmq_topic = [\"order\"]\nws = [\"ws://127.0.0.1:5555/ws\"]\nws_header = [\"X-Team: ops\"]\ndemo = true\nutc = true\ntoken_file = \"t\"\naccount_tag = \"a\"\nudp_threads = 1\nrecv_buffer = 1\nmax_accounts = 1\nmax_memory = \"512MiB\"\nmax_connections = 8\nidle_timeout = \"90s\"\nhttp = \"127.0.0.1:8080\"\nhttp_body_limit = \"2MiB\"\nhttp_allow_origin = [\"https://shop.example.com\"]\nhttp_read_token_file = \"r\"\n[engine]\nmax_accounts = 1\n[hub]\npublish_zmq = \"tcp://127.0.0.1:6001\"\nserve_ws = \"127.0.0.1:5556\"\nws_allow_origin = [\"https://dash.example.com\"]\nread_token_file = \"r\"",
         )
         .expect("every key parses");
         assert_eq!((all.demo, all.no_udp), (Some(true), Some(true)));

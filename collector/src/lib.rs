@@ -6,9 +6,10 @@
 //! Bottom first. A module uses only modules of the layers below its own, and its own
 //! submodules; `tests/layers.rs` reads this list and checks every `crate::` path against it.
 //!
-//! 1. `bind`, `decode`, `health`, `logging`, `runtimes`: bytes to events ([`decode`], into a
-//!    [`decode::Sink`] it knows nothing about), the counters sources report ([`health`]), and
-//!    what inputs and outputs share.
+//! 1. `bind`, `decode`, `health`, `logging`, `metrics`, `report`, `runtimes`: bytes to events
+//!    ([`decode`], into a [`decode::Sink`] it knows nothing about), the counters sources report
+//!    ([`health`]), the documents that describe a collector ([`report`]'s JSON, [`metrics`]'
+//!    Prometheus text), and what inputs and outputs share.
 //! 2. `encode`, `slots`: events back to bytes (the classic hub's JSON), which [`decode`]
 //!    reads; the connection slots every server takes, counted in its [`health`].
 //! 3. `ingest`: the one batch loop every input calls, the sink that records and tees to the
@@ -28,7 +29,9 @@ pub mod health;
 pub mod ingest;
 pub mod input;
 pub mod logging;
+pub mod metrics;
 pub mod output;
+pub mod report;
 pub mod runtimes;
 pub mod send;
 pub mod slots;

@@ -250,3 +250,134 @@ fn idle_http_connections_time_out_and_give_way() {
     });
     assert_eq!(source(&report, "http")["refused"], 0);
 }
+
+/// Python's Prometheus parser's reading of `url`: every sample.
+fn scrape(url: &str, token: Option<&str>) -> Vec<Value> {
+    let output = Command::new(peers_python())
+        .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("peers/parse_metrics.py"))
+        .arg(url)
+        .args(token)
+        .output()
+        .expect("the parser runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("samples as JSON")
+}
+
+fn sample(samples: &[Value], name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    (samples.iter())
+        .find(|s| s["name"] == name && labels.iter().all(|(k, v)| s["labels"][*k] == *v))
+        .and_then(|s| s["value"].as_f64())
+}
+
+/// Issue 13: `/metrics` read by Prometheus' own parser: exact counters per account and
+/// type, timing summaries, gauges, distinct counts and tally's health; no more accounts named
+/// than `top`, the rest as `(other)`.
+#[test]
+fn metrics_parse_with_prometheus_and_stay_bounded() {
+    let (mut stat, url) = serve(&[]);
+    let lines = "acme.checkout:3|c\nacme.latency:10|ms\nacme.latency:30|ms\nacme.queue:7|g\nacme.visitors:a|s\nacme.visitors:b|s\nglobex.x:2|c\ninitech.x:1|c\numbrella.x:1|c\nbad line\n";
+    assert_eq!(curl(&[&format!("{url}/events"), "--data-binary", lines]).0, 202);
+    // acme: 3 + 2 timings + a gauge + 2 set members; globex 2, initech 1, umbrella 1.
+    stat.wait_for(Duration::from_secs(10), |r| r["totals"]["total"] == 12);
+    let samples = scrape(&format!("{url}/metrics"), None);
+    let events = |account, kind| {
+        sample(
+            &samples,
+            "tally_events_total",
+            &[("account", account), ("type", kind)],
+        )
+    };
+    assert_eq!(events("acme", "checkout"), Some(3.0));
+    assert_eq!(events("globex", "x"), Some(2.0));
+    let latency = [("account", "acme"), ("type", "latency")];
+    assert_eq!(sample(&samples, "tally_timing_ms_count", &latency), Some(2.0));
+    let p99 = sample(
+        &samples,
+        "tally_timing_ms",
+        &[latency[0], latency[1], ("quantile", "0.99")],
+    );
+    assert!(p99.is_some_and(|v| (29.0..=31.0).contains(&v)), "{p99:?}");
+    assert_eq!(
+        sample(&samples, "tally_gauge", &[("account", "acme"), ("type", "queue")]),
+        Some(7.0)
+    );
+    assert_eq!(
+        sample(
+            &samples,
+            "tally_distinct",
+            &[("account", "acme"), ("type", "visitors")]
+        ),
+        Some(2.0)
+    );
+    assert_eq!(
+        sample(&samples, "tally_rejected_total", &[("reason", "statsd")]),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(&samples, "tally_source_up", &[("kind", "http")]),
+        Some(1.0)
+    );
+
+    // Two accounts named, the rest summed under (other).
+    let bounded = scrape(&format!("{url}/metrics?top=2"), None);
+    let mut accounts: Vec<&str> = (bounded.iter())
+        .filter(|s| s["name"] == "tally_events_total")
+        .filter_map(|s| s["labels"]["account"].as_str())
+        .collect();
+    accounts.sort();
+    accounts.dedup();
+    assert_eq!(accounts, ["(other)", "acme", "globex"]);
+    assert_eq!(
+        sample(&bounded, "tally_events_total", &[("account", "(other)")]),
+        Some(2.0)
+    );
+}
+
+/// Issue 13: `/api/snapshot` is a `tally stat --json` line, for the window and top asked.
+#[test]
+fn the_api_gives_the_stat_document() {
+    let (mut stat, url) = serve(&[]);
+    assert_eq!(
+        curl(&[&format!("{url}/events"), "-d", "acme.a:5|c\nglobex.b:1|c"]).0,
+        202
+    );
+    stat.wait_for(Duration::from_secs(10), |r| r["totals"]["total"] == 6);
+    let (status, body) = curl(&[&format!("{url}/api/snapshot?window=1h&top=1")]);
+    assert_eq!(status, 200, "{body}");
+    let document: Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(document["window_seconds"], 3600.0);
+    assert_eq!(document["totals"]["total"], 6);
+    assert_eq!(document["accounts"][0]["account"], "acme");
+    assert_eq!(document["accounts"][0]["types"]["a"]["total"], 5);
+    assert_eq!(document["left_out"]["accounts"], 1);
+    assert_eq!(source(&document, "http")["state"], "listening");
+    let (status, body) = curl(&[&format!("{url}/api/snapshot?window=7m")]);
+    assert_eq!(status, 400, "{body}");
+}
+
+/// Issue 13: with readers' tokens, the read routes want one, as the classic hub took them:
+/// Bearer, Basic (user ignored) or `access_token`; 401 in plain words otherwise.
+#[test]
+fn readers_show_a_token_three_ways() {
+    let dir = std::env::temp_dir().join(format!("tally-http-readers-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let tokens = dir.join("readers");
+    std::fs::write(&tokens, "r3ad\n").expect("writes");
+    let (_stat, url) = serve(&["--http-read-token", tokens.to_str().expect("utf-8 path")]);
+    let api = format!("{url}/api/snapshot");
+    let (status, body) = curl(&[&api]);
+    assert_eq!(status, 401);
+    assert!(body.contains("a reader's token is needed"), "{body}");
+    assert_eq!(curl(&[&api, "-H", "Authorization: Bearer nope"]).0, 401);
+    assert_eq!(curl(&[&api, "-H", "Authorization: Bearer r3ad"]).0, 200);
+    assert_eq!(curl(&[&api, "-u", "anyone:r3ad"]).0, 200, "Basic");
+    assert_eq!(curl(&[&format!("{api}?access_token=r3ad")]).0, 200);
+    let samples = scrape(&format!("{url}/metrics"), Some("r3ad"));
+    assert!(sample(&samples, "tally_rate", &[]).is_some());
+    assert_eq!(curl(&[&format!("{url}/healthz")]).0, 200, "health needs no token");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -13,6 +13,12 @@
 //!   lines (`text/plain`). Answers `202 {"accepted", "rejected"}`, or `400` with the reasons
 //!   when nothing was accepted; a body over the limit is `413`, an unknown type `415`.
 //! - `GET /healthz`: `200 ok`, for load balancers and kiosk supervisors.
+//! - `GET /api/snapshot?window=5m&top=100`: the document of a `tally stat --json` line.
+//! - `GET /metrics?top=100`: Prometheus' text exposition (see [`crate::metrics`]).
+//!
+//! With `--http-read-token` (or `tally hub`'s `--read-token`), the read routes want a
+//! reader's token, as the classic hub took them: `Authorization: Bearer TOKEN`,
+//! `Authorization: Basic base64(user:TOKEN)` (the user is ignored) or `?access_token=TOKEN`.
 //!
 //! With `--token`, a request carries a producer's token (`Authorization: Bearer TOKEN` or
 //! `?access_token=TOKEN`), or each payload carries its own as on the other listeners. Browsers
@@ -20,11 +26,12 @@
 //! page may show it). Connections take the listeners' slots: `--max-connections`,
 //! `--idle-timeout`, the quietest giving way at the cap.
 
-use super::Source;
+use super::{Source, SourceList};
 use crate::bind::BindError;
-use crate::decode::DecodeOptions;
+use crate::decode::{DecodeOptions, Tokens};
 use crate::health::Health;
 use crate::ingest::{Ingest, Intake, Outcome};
+use crate::report::Report;
 use crate::slots::{ConnectionLimits, Slot, Slots};
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -47,13 +54,17 @@ use tokio::task::JoinHandle;
 /// `POST /events` bodies larger than this are refused (`--http-body-limit`).
 pub const DEFAULT_BODY_LIMIT: usize = 1 << 20;
 
-/// The HTTP input's own settings (the connection limits are the listeners').
+/// The HTTP server's own settings (the connection limits are the listeners').
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HttpSettings {
     pub address: SocketAddr,
     pub body_limit: usize,
-    /// Web pages from these origins may POST (`*`: any); other browser origins are refused.
+    /// Web pages from these origins may POST or read (`*`: any); other browser origins are
+    /// refused.
     pub allow_origins: Vec<String>,
+    /// Readers' tokens for `/api/snapshot` and `/metrics`; without them, anyone who reaches
+    /// the address may read (loopback by default).
+    pub read_tokens: Option<Arc<Tokens>>,
 }
 
 /// A transparent 1x1 GIF, the smallest there is.
@@ -77,6 +88,8 @@ struct Shared {
     trusted: Ingest,
     health: Arc<Health>,
     settings: HttpSettings,
+    /// Every source of the collector, for the read routes.
+    sources: Arc<SourceList>,
     /// Recorders for requests, so that one is not built per request.
     intakes: Mutex<Vec<Intake>>,
     trusted_intakes: Mutex<Vec<Intake>>,
@@ -94,6 +107,7 @@ impl HttpServer {
         settings: &HttpSettings,
         ingest: &Ingest,
         limits: ConnectionLimits,
+        sources: &Arc<SourceList>,
     ) -> Result<Self, BindError> {
         let _entered = runtime.enter();
         let address = settings.address;
@@ -119,6 +133,7 @@ impl HttpServer {
                 address: local,
                 ..settings.clone()
             },
+            sources: Arc::clone(sources),
             intakes: Mutex::default(),
             trusted_intakes: Mutex::default(),
         });
@@ -147,6 +162,8 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/r/{app}/{account}/{kind}", get(pixel))
         .route("/events", post(events).options(preflight))
         .route("/healthz", get(|| async { "ok\n" }))
+        .route("/api/snapshot", get(api_snapshot))
+        .route("/metrics", get(metrics))
         .with_state(shared)
 }
 
@@ -491,6 +508,151 @@ async fn answer_events(
         answer.to_string(),
     )
         .into_response()
+}
+
+/// Why a reader may not read, if it may not: no token, or not a known one.
+fn refused_reader(
+    shared: &Shared,
+    headers: &HeaderMap,
+    query: &HashMap<String, String>,
+) -> Option<&'static str> {
+    use base64::Engine as _;
+    let tokens = shared.settings.read_tokens.as_deref()?;
+    let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    let given = match authorization.and_then(|v| v.split_once(' ')) {
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => Some(token.trim().to_owned()),
+        Some((scheme, encoded)) if scheme.eq_ignore_ascii_case("basic") => {
+            let decoded = base64::engine::general_purpose::STANDARD
+                .decode(encoded.trim())
+                .ok();
+            let pair = decoded.and_then(|d| String::from_utf8(d).ok());
+            pair.and_then(|p| p.split_once(':').map(|(_, token)| token.to_owned()))
+        }
+        _ => query.get("access_token").cloned(),
+    };
+    match given {
+        None => Some("a reader's token is needed: Authorization: Bearer TOKEN, Basic, or ?access_token="),
+        Some(token) if !tokens.contains(&token) => Some("unknown token"),
+        Some(_) => None,
+    }
+}
+
+/// What the read routes check first: the page's origin and the reader's token.
+fn admit_reader(
+    shared: &Shared,
+    headers: &HeaderMap,
+    query: &HashMap<String, String>,
+) -> Result<(), (StatusCode, String)> {
+    if let Some(origin) = shared.refused_origin(headers) {
+        let why = format!("origin {origin} may not read here (see --http-allow-origin)");
+        return Err((StatusCode::FORBIDDEN, why));
+    }
+    match refused_reader(shared, headers, query) {
+        Some(why) => Err((StatusCode::UNAUTHORIZED, why.to_owned())),
+        None => Ok(()),
+    }
+}
+
+/// A read route's answer: never cached, and readable by the allowed origins' pages.
+fn fresh(shared: &Shared, headers: &HeaderMap, content_type: &'static str, body: String) -> Response {
+    let mut response = (
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CACHE_CONTROL, "no-store, no-cache, must-revalidate"),
+        ],
+        body,
+    )
+        .into_response();
+    shared.cors(headers, &mut response);
+    response
+}
+
+/// `top=N` (at most [`MAX_TOP`]), or `default`.
+fn top(query: &HashMap<String, String>, default: usize) -> Result<usize, (StatusCode, String)> {
+    match query.get("top") {
+        None => Ok(default),
+        Some(n) => match n.parse::<usize>() {
+            Ok(n) => Ok(n.min(MAX_TOP)),
+            Err(_) => Err((
+                StatusCode::BAD_REQUEST,
+                format!("top must be a number, not {n:?}"),
+            )),
+        },
+    }
+}
+
+/// The most accounts a read route lists.
+const MAX_TOP: usize = 10_000;
+
+async fn api_snapshot(
+    State(shared): State<Arc<Shared>>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    let top = match admit_reader(&shared, &headers, &query).and_then(|()| top(&query, 100)) {
+        Ok(top) => top,
+        Err((status, why)) => return plain(status, why),
+    };
+    let engine = &shared.ingest.engine;
+    let presets = engine.window_presets();
+    let window = match query.get("window") {
+        None => presets.get(1).or(presets.first()).copied(),
+        Some(asked) => {
+            let ms = humantime::parse_duration(asked)
+                .ok()
+                .map(|d| d.as_millis() as u64);
+            let span = |w: &tally_core::Window| {
+                let level = &engine.config().resolutions[w.level];
+                u64::from(w.buckets) * level.bucket_ms
+            };
+            presets.iter().find(|w| Some(span(w)) == ms).copied()
+        }
+    };
+    let Some(window) = window else {
+        let why = "window must be one of the dashboard's: 1m, 5m, 1h or 24h".to_owned();
+        return plain(StatusCode::BAD_REQUEST, why);
+    };
+    let request = tally_core::SnapshotRequest {
+        window,
+        top,
+        detail: top,
+        ..tally_core::SnapshotRequest::default()
+    };
+    let snapshot = engine.snapshot(&request, crate::health::now());
+    let (sources, outputs) = (shared.sources.statuses(), output_statuses(&shared));
+    let report = Report::new(&snapshot, top, &sources, &outputs);
+    let body = serde_json::to_string(&report).unwrap_or_default();
+    fresh(&shared, &headers, "application/json", body)
+}
+
+async fn metrics(
+    State(shared): State<Arc<Shared>>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    let admitted = admit_reader(&shared, &headers, &query);
+    let top = match admitted.and_then(|()| top(&query, crate::metrics::DEFAULT_TOP)) {
+        Ok(top) => top,
+        Err((status, why)) => return plain(status, why),
+    };
+    let request = tally_core::SnapshotRequest {
+        top,
+        detail: top,
+        ..tally_core::SnapshotRequest::default()
+    };
+    let snapshot = shared.ingest.engine.snapshot(&request, crate::health::now());
+    let (sources, outputs) = (shared.sources.statuses(), output_statuses(&shared));
+    let body = crate::metrics::exposition(&snapshot, top, &sources, &outputs);
+    fresh(
+        &shared,
+        &headers,
+        "text/plain; version=0.0.4; charset=utf-8",
+        body,
+    )
+}
+
+fn output_statuses(shared: &Shared) -> Vec<tally_core::OutputStatus> {
+    shared.ingest.outputs.iter().map(|o| o.status()).collect()
 }
 
 /// A browser's preflight for a cross-origin POST: allowed only for the origins named.
