@@ -3,6 +3,7 @@
 
 use crate::bind::BindError;
 use crate::config::Settings;
+use crate::firehose::Firehose;
 use crate::health::now;
 use crate::ingest::{Ingest, Output};
 use crate::input::demo::Demo;
@@ -65,6 +66,13 @@ impl Collector {
             let server = WsServer::start(tokio()?, address, &settings.publish.ws_options)?;
             outputs.push(Arc::new(server));
         }
+        let firehose = match (&settings.http, settings.serve_sse) {
+            (Some(http), true) => Some(Arc::new(Firehose::new(&http.address.to_string()))),
+            _ => None,
+        };
+        if let Some(firehose) = &firehose {
+            outputs.push(Arc::clone(firehose) as Arc<dyn Output>);
+        }
         ingest.outputs = outputs.iter().cloned().collect();
 
         let mut udp = vec![];
@@ -112,7 +120,8 @@ impl Collector {
         }
         // Last: its read routes report on every other source (and on itself).
         if let Some(http) = &settings.http {
-            let server = HttpServer::start(tokio()?, http, &ingest, settings.connections, &list)?;
+            let limits = settings.connections;
+            let server = HttpServer::start(tokio()?, http, &ingest, limits, &list, firehose)?;
             list.push(Box::new(server));
         }
         let sources = list;

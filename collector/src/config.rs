@@ -109,7 +109,11 @@ pub struct SourceArgs {
     /// https://shop.example.com, or * for any). Other browser origins are refused.
     #[arg(long = "http-allow-origin", value_name = "ORIGIN")]
     pub http_allow_origin: Vec<String>,
-    /// Require a reader's token for --http's /api/snapshot and /metrics (one per line in FILE)
+    /// Serve the SSE firehose at --http's /firehose: every accepted event, as the classic hub
+    /// streamed them [default: only for `tally hub`]
+    #[arg(long, num_args = 0, default_missing_value = "true")]
+    pub serve_sse: Option<bool>,
+    /// Require a reader's token for --http's /api/snapshot, /metrics and /firehose (one per line in FILE)
     /// [default for `tally hub`: its --read-token]
     #[arg(long = "http-read-token", value_name = "FILE")]
     pub http_read_token_file: Option<PathBuf>,
@@ -241,6 +245,8 @@ pub struct Settings {
     pub kiosk: Option<toml::Table>,
     /// The HTTP input (`--http`), if asked for.
     pub http: Option<HttpSettings>,
+    /// Serve the SSE firehose on the HTTP server (`--serve-sse`; always for `tally hub`).
+    pub serve_sse: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -302,6 +308,7 @@ impl SourceArgs {
         hub.update_from_arg_matches(matches)?;
         let mut settings = layered.settings()?;
         let publish = hub.publish(settings.connections)?;
+        settings.serve_sse = true;
         // The hub's readers read its HTTP API too, unless it has readers of its own.
         if let Some(http) = &mut settings.http
             && http.read_tokens.is_none()
@@ -400,6 +407,7 @@ impl SourceArgs {
                 }),
                 None => None,
             },
+            serve_sse: self.serve_sse.unwrap_or(false),
         };
         if let Some(budget) = self.max_memory {
             settings.fit(budget.as_u64())?;
@@ -610,7 +618,7 @@ mod tests {
             );
         }
         let all: SourceArgs = toml::from_str(
-            "udp = []\nno_udp = true\ntcp = []\nunix = []\nzmq = [\"tcp://127.0.0.1:6000\"]\nzmq_topic = [\"order\"]\nws = [\"ws://127.0.0.1:5555/ws\"]\nws_header = [\"X-Team: ops\"]\ndemo = true\nutc = true\ntoken_file = \"t\"\naccount_tag = \"a\"\nudp_threads = 1\nrecv_buffer = 1\nmax_accounts = 1\nmax_memory = \"512MiB\"\nmax_connections = 8\nidle_timeout = \"90s\"\nhttp = \"127.0.0.1:8080\"\nhttp_body_limit = \"2MiB\"\nhttp_allow_origin = [\"https://shop.example.com\"]\nhttp_read_token_file = \"r\"\n[engine]\nmax_accounts = 1\n[hub]\npublish_zmq = \"tcp://127.0.0.1:6001\"\nserve_ws = \"127.0.0.1:5556\"\nws_allow_origin = [\"https://dash.example.com\"]\nread_token_file = \"r\"",
+            "udp = []\nno_udp = true\ntcp = []\nunix = []\nzmq = [\"tcp://127.0.0.1:6000\"]\nzmq_topic = [\"order\"]\nws = [\"ws://127.0.0.1:5555/ws\"]\nws_header = [\"X-Team: ops\"]\ndemo = true\nutc = true\ntoken_file = \"t\"\naccount_tag = \"a\"\nudp_threads = 1\nrecv_buffer = 1\nmax_accounts = 1\nmax_memory = \"512MiB\"\nmax_connections = 8\nidle_timeout = \"90s\"\nhttp = \"127.0.0.1:8080\"\nhttp_body_limit = \"2MiB\"\nhttp_allow_origin = [\"https://shop.example.com\"]\nhttp_read_token_file = \"r\"\nserve_sse = true\n[engine]\nmax_accounts = 1\n[hub]\npublish_zmq = \"tcp://127.0.0.1:6001\"\nserve_ws = \"127.0.0.1:5556\"\nws_allow_origin = [\"https://dash.example.com\"]\nread_token_file = \"r\"",
         )
         .expect("every key parses");
         assert_eq!((all.demo, all.no_udp), (Some(true), Some(true)));

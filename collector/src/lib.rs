@@ -10,12 +10,13 @@
 //!    ([`decode`], into a [`decode::Sink`] it knows nothing about), the counters sources report
 //!    ([`health`]), the documents that describe a collector ([`report`]'s JSON, [`metrics`]'
 //!    Prometheus text), and what inputs and outputs share.
-//! 2. `encode`, `slots`: events back to bytes (the classic hub's JSON), which [`decode`]
-//!    reads; the connection slots every server takes, counted in its [`health`].
+//! 2. `encode`, `firehose`, `slots`: events back to bytes (the classic hub's JSON), which
+//!    [`decode`] reads; the SSE firehose's numbered events; the connection slots every server
+//!    takes, counted in its [`health`].
 //! 3. `ingest`: the one batch loop every input calls, the sink that records and tees to the
 //!    outputs, and the [`ingest::Output`] trait.
 //! 4. `input`, `output`: one file per source ([`input::Source`]: udp, stream, http, demo, zmq, ws)
-//!    and per output (zmq, ws).
+//!    and per output (zmq, ws, sse).
 //! 5. `config`: defaults < file < flags.
 //! 6. `collector`: builds the inputs and outputs from [`config::Settings`] and holds them.
 //! 7. `stat`, `send`: the headless commands (`tally hub` is `stat` with outputs).
@@ -25,6 +26,7 @@ pub mod collector;
 pub mod config;
 pub mod decode;
 pub mod encode;
+pub mod firehose;
 pub mod health;
 pub mod ingest;
 pub mod input;

@@ -97,6 +97,8 @@ pub enum OutputKind {
     PublishZmq,
     /// A WebSocket server (`--serve-ws`).
     ServeWs,
+    /// The HTTP server's SSE firehose (`--serve-sse`).
+    ServeSse,
 }
 
 impl OutputKind {
@@ -104,13 +106,14 @@ impl OutputKind {
         match self {
             OutputKind::PublishZmq => "publish-zmq",
             OutputKind::ServeWs => "serve-ws",
+            OutputKind::ServeSse => "serve-sse",
         }
     }
 
     /// Servers that close silent clients themselves (libzmq closes ZeroMQ subscribers that
     /// stop answering heartbeats, and does not say so).
     pub fn closes_idle(self) -> bool {
-        matches!(self, OutputKind::ServeWs)
+        matches!(self, OutputKind::ServeWs | OutputKind::ServeSse)
     }
 }
 

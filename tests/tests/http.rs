@@ -381,3 +381,149 @@ fn readers_show_a_token_three_ways() {
     assert_eq!(curl(&[&format!("{url}/healthz")]).0, 200, "health needs no token");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A firehose reader (tests/peers/sse_reader.py) started in the background: its lines.
+struct Reader {
+    child: std::process::Child,
+    lines: std::sync::mpsc::Receiver<String>,
+}
+
+impl Reader {
+    fn start(url: &str, count: usize, args: &[&str]) -> Reader {
+        use std::io::BufRead;
+        let mut child = Command::new(peers_python())
+            .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("peers/sse_reader.py"))
+            .args([url, &count.to_string()])
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("the reader runs");
+        let stdout = child.stdout.take().expect("piped");
+        let (send, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = send.send(line);
+            }
+        });
+        let reader = Reader { child, lines };
+        assert_eq!(reader.line(), "ready");
+        reader
+    }
+
+    fn line(&self) -> String {
+        self.lines
+            .recv_timeout(Duration::from_secs(20))
+            .expect("a line from the reader")
+    }
+
+    /// The `count` events it prints: (id, account).
+    fn events(&self, count: usize) -> Vec<(Option<u64>, String)> {
+        (0..count)
+            .map(|_| {
+                let event: Value = serde_json::from_str(&self.line()).expect("JSON");
+                let id = event["id"].as_str().and_then(|id| id.parse().ok());
+                (
+                    id,
+                    event["data"]["data"]["account"].as_str().unwrap_or("").to_owned(),
+                )
+            })
+            .collect()
+    }
+}
+
+impl Drop for Reader {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Issue 13: the SSE firehose, read with sseclient-py: every event with an `id:`, each way
+/// of showing a reader's token, `?raw` JSON lines, and a resume with `Last-Event-ID`.
+#[test]
+fn the_firehose_streams_every_event_and_resumes() {
+    let dir = std::env::temp_dir().join(format!("tally-firehose-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let tokens = dir.join("readers");
+    std::fs::write(&tokens, "r3ad\n").expect("writes");
+    let (_stat, url) = serve(&[
+        "--serve-sse",
+        "--http-read-token",
+        tokens.to_str().expect("utf-8"),
+    ]);
+    let firehose = format!("{url}/firehose");
+    let post = |accounts: &[&str]| {
+        let lines: String = accounts.iter().map(|a| format!("{a}.pageview:1|c\n")).collect();
+        assert_eq!(curl(&[&format!("{url}/events"), "--data-binary", &lines]).0, 202);
+    };
+    let refused = Command::new(peers_python())
+        .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("peers/sse_reader.py"))
+        .args([&firehose, "1"])
+        .output()
+        .expect("runs");
+    assert_eq!(refused.status.code(), Some(2), "no token: refused");
+    assert!(String::from_utf8_lossy(&refused.stderr).starts_with("401"));
+
+    let bearer = Reader::start(&firehose, 3, &["--bearer", "r3ad"]);
+    let basic = Reader::start(&firehose, 3, &["--basic", "r3ad"]);
+    let raw = Reader::start(&firehose, 3, &["--query", "r3ad", "--raw"]);
+    post(&["a1", "a2", "a3"]);
+    let seen = bearer.events(3);
+    let accounts: Vec<&str> = seen.iter().map(|(_, a)| a.as_str()).collect();
+    assert_eq!(accounts, ["a1", "a2", "a3"]);
+    let ids: Vec<u64> = seen.iter().filter_map(|(id, _)| *id).collect();
+    assert_eq!(ids.len(), 3, "every event has an id");
+    assert!(ids.windows(2).all(|w| w[1] == w[0] + 1), "{ids:?}");
+    assert_eq!(basic.events(3), seen);
+    let raw: Vec<String> = raw.events(3).into_iter().map(|(_, a)| a).collect();
+    assert_eq!(raw, ["a1", "a2", "a3"], "?raw: JSON lines");
+
+    // Gone after the first event; back with Last-Event-ID: the rest, then live.
+    post(&["b1", "b2"]);
+    let after_first = ids[0].to_string();
+    let resumed = Reader::start(
+        &firehose,
+        5,
+        &["--bearer", "r3ad", "--last-event-id", &after_first],
+    );
+    let missed: Vec<String> = resumed.events(4).into_iter().map(|(_, a)| a).collect();
+    assert_eq!(missed, ["a2", "a3", "b1", "b2"]);
+    post(&["c1"]);
+    assert_eq!(resumed.events(1)[0].1, "c1");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Issue 13: a firehose client that stops reading is cut off and counted, while another
+/// keeps up with every event; memory does not grow.
+#[test]
+fn a_stalled_firehose_client_is_cut_off_while_another_keeps_up() {
+    use std::io::Write;
+    let (mut stat, url) = serve(&["--serve-sse", "--idle-timeout", "2s"]);
+    let address = url.trim_start_matches("http://").to_owned();
+    let mut stalled = std::net::TcpStream::connect(&address).expect("connects");
+    stalled
+        .write_all(b"GET /firehose HTTP/1.1\r\nHost: x\r\n\r\n")
+        .expect("asks");
+    let reader = Reader::start(&format!("{url}/firehose"), 20_000, &[]);
+    // 20,000 events in 20 posts; the stalled client reads none of them.
+    for batch in 0..20 {
+        let lines: String = (0..1000)
+            .map(|i| format!("acct{}.x:1|c\n", batch * 1000 + i))
+            .collect();
+        assert_eq!(curl(&[&format!("{url}/events"), "--data-binary", &lines]).0, 202);
+    }
+    let seen = reader.events(20_000);
+    assert_eq!(
+        seen.last().map(|(_, a)| a.as_str()),
+        Some("acct19999"),
+        "the reader kept up"
+    );
+    let report = stat.wait_for(Duration::from_secs(20), |r| {
+        source(r, "http")["closed_idle"].as_u64() >= Some(1)
+    });
+    assert_eq!(report["totals"]["total"], 20_000);
+    let firehose = (report["outputs"].as_array().into_iter().flatten())
+        .find(|o| o["kind"] == "serve-sse")
+        .expect("the firehose output");
+    assert_eq!(firehose["received"], 20_000, "published");
+}

@@ -29,6 +29,7 @@
 use super::{Source, SourceList};
 use crate::bind::BindError;
 use crate::decode::{DecodeOptions, Tokens};
+use crate::firehose::{Firehose, SSE_HEARTBEAT, frame};
 use crate::health::Health;
 use crate::ingest::{Ingest, Intake, Outcome};
 use crate::report::Report;
@@ -90,6 +91,8 @@ struct Shared {
     settings: HttpSettings,
     /// Every source of the collector, for the read routes.
     sources: Arc<SourceList>,
+    /// The SSE firehose, when served.
+    firehose: Option<Arc<Firehose>>,
     /// Recorders for requests, so that one is not built per request.
     intakes: Mutex<Vec<Intake>>,
     trusted_intakes: Mutex<Vec<Intake>>,
@@ -108,6 +111,7 @@ impl HttpServer {
         ingest: &Ingest,
         limits: ConnectionLimits,
         sources: &Arc<SourceList>,
+        firehose: Option<Arc<Firehose>>,
     ) -> Result<Self, BindError> {
         let _entered = runtime.enter();
         let address = settings.address;
@@ -134,6 +138,7 @@ impl HttpServer {
                 ..settings.clone()
             },
             sources: Arc::clone(sources),
+            firehose,
             intakes: Mutex::default(),
             trusted_intakes: Mutex::default(),
         });
@@ -164,6 +169,7 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/api/snapshot", get(api_snapshot))
         .route("/metrics", get(metrics))
+        .route("/firehose", get(firehose))
         .with_state(shared)
 }
 
@@ -200,7 +206,7 @@ async fn accept_loop(listener: tokio::net::TcpListener, router: Router, slots: A
     }
 }
 
-/// A connection whose every read counts as activity for its slot.
+/// A connection whose every read (and write) counts as activity for its slot.
 struct Watched {
     stream: tokio::net::TcpStream,
     slot: Arc<Slot>,
@@ -649,6 +655,107 @@ async fn metrics(
         "text/plain; version=0.0.4; charset=utf-8",
         body,
     )
+}
+
+/// `GET /firehose`: every accepted event from now on (or from after `Last-Event-ID`), as
+/// Server-Sent Events, or with `?raw` as JSON lines.
+async fn firehose(
+    State(shared): State<Arc<Shared>>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    let Some(firehose) = shared.firehose.clone() else {
+        let why = "no firehose here: start tally with --serve-sse (tally hub serves one)";
+        return plain(StatusCode::NOT_FOUND, why.to_owned());
+    };
+    if let Err((status, why)) = admit_reader(&shared, &headers, &query) {
+        firehose.health().refused();
+        return plain(status, why);
+    }
+    let raw = query.contains_key("raw");
+    let last_seen = (headers.get("last-event-id"))
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    let (missed, live) = firehose.subscribe(last_seen);
+    let stream = FirehoseStream {
+        missed: missed.into(),
+        live,
+        raw,
+        health: Arc::clone(firehose.health()),
+    };
+    stream.health.connected(1);
+    let body = Body::from_stream(futures_util::stream::unfold(stream, |mut stream| async move {
+        let chunk = stream.next().await?;
+        Some((Ok::<_, std::convert::Infallible>(chunk), stream))
+    }));
+    let mut response = (
+        [
+            (
+                header::CONTENT_TYPE,
+                if raw {
+                    "application/x-ndjson"
+                } else {
+                    "text/event-stream"
+                },
+            ),
+            (header::CACHE_CONTROL, "no-cache"),
+            (header::CONNECTION, "keep-alive"),
+        ],
+        body,
+    )
+        .into_response();
+    shared.cors(&headers, &mut response);
+    response
+}
+
+/// One client's firehose: what it missed, then the live events, with heartbeats between.
+struct FirehoseStream {
+    missed: std::collections::VecDeque<crate::firehose::Numbered>,
+    live: tokio::sync::broadcast::Receiver<crate::firehose::Numbered>,
+    raw: bool,
+    health: Arc<Health>,
+}
+
+impl FirehoseStream {
+    /// The next bytes to send, or `None` to end the stream (a client too far behind).
+    async fn next(&mut self) -> Option<Bytes> {
+        use tokio::sync::broadcast::error::RecvError;
+        if let Some((id, json)) = self.missed.pop_front() {
+            return Some(Bytes::from(frame(id, &json, self.raw)));
+        }
+        match tokio::time::timeout(SSE_HEARTBEAT, self.live.recv()).await {
+            Ok(Ok((id, json))) => {
+                // Whatever else is waiting goes out with it.
+                let mut chunk = frame(id, &json, self.raw);
+                while chunk.len() < 64 * 1024 {
+                    match self.live.try_recv() {
+                        Ok((id, json)) => chunk.push_str(&frame(id, &json, self.raw)),
+                        Err(_) => break,
+                    }
+                }
+                Some(Bytes::from(chunk))
+            }
+            Ok(Err(RecvError::Lagged(missed))) => {
+                self.health.dropped(missed);
+                self.health
+                    .set_note(format!("cut off a client {missed} events behind"));
+                None
+            }
+            Ok(Err(RecvError::Closed)) => None,
+            // A comment: keeps the connection (and its slot) alive through proxies.
+            Err(_) => Some(Bytes::from_static(if self.raw {
+                b"\n"
+            } else {
+                b": heartbeat\n\n"
+            })),
+        }
+    }
+}
+
+impl Drop for FirehoseStream {
+    fn drop(&mut self) {
+        self.health.connected(-1);
+    }
 }
 
 fn output_statuses(shared: &Shared) -> Vec<tally_core::OutputStatus> {

@@ -5,6 +5,7 @@
 //! counts what it has to drop. Adding an output is one file here, one line in
 //! `Collector::start` that starts it, and its flag.
 
+pub mod sse;
 pub mod ws;
 pub mod zmq;
 
