@@ -9,6 +9,7 @@ use crate::ingest::{Ingest, Output};
 use crate::input::demo::Demo;
 use crate::input::http::HttpServer;
 use crate::input::hub::HubError;
+use crate::input::sse::SseSubscriber;
 use crate::input::stream::{StreamAddress, StreamListener};
 use crate::input::udp::UdpListener;
 use crate::input::ws::WsSubscriber;
@@ -108,6 +109,11 @@ impl Collector {
                 &ingest,
                 limits,
             )?));
+        }
+        for url in &settings.sse {
+            let (headers, limits) = (&settings.sse_headers, &settings.hub_limits);
+            let subscriber = SseSubscriber::start(tokio()?, url, headers, &ingest, limits)?;
+            sources.push(Box::new(subscriber));
         }
         if let Some(target) = demo_target {
             sources.push(Box::new(

@@ -59,6 +59,14 @@ pub struct SourceArgs {
     /// Bearer TOKEN'). Values are never logged or shown.
     #[arg(long = "ws-header", value_name = "'NAME: VALUE'", value_parser = WsHeaderParser)]
     pub ws_header: Vec<WsHeader>,
+    /// Subscribe to an SSE firehose (repeatable; a classic hub's or another tally's, e.g.
+    /// http://hub:8080/firehose)
+    #[arg(long = "sse", value_name = "URL")]
+    pub sse: Vec<String>,
+    /// Send this header with every firehose request (repeatable; e.g. 'Authorization: Bearer
+    /// TOKEN'). Values are never logged or shown.
+    #[arg(long = "sse-header", value_name = "'NAME: VALUE'", value_parser = WsHeaderParser)]
+    pub sse_header: Vec<WsHeader>,
     /// Generate demo traffic through a real socket into the listener
     #[arg(long, num_args = 0, default_missing_value = "true")]
     pub demo: Option<bool>,
@@ -230,6 +238,8 @@ pub struct Settings {
     pub zmq_topics: Vec<String>,
     pub ws: Vec<String>,
     pub ws_headers: Vec<WsHeader>,
+    pub sse: Vec<String>,
+    pub sse_headers: Vec<WsHeader>,
     pub hub_limits: HubLimits,
     /// Re-publish accepted events (`tally hub`); empty for the other commands.
     pub publish: PublishSettings,
@@ -265,7 +275,7 @@ pub enum ConfigError {
     )]
     NoTokens(PathBuf),
     #[error(
-        "no sources: --no-udp was given without --udp, --tcp, --unix, --http, --zmq, --ws or --demo, so nothing would arrive"
+        "no sources: --no-udp was given without --udp, --tcp, --unix, --http, --zmq, --ws, --sse or --demo, so nothing would arrive"
     )]
     NoSources,
     #[error("--max-connections must be at least 1")]
@@ -335,7 +345,7 @@ impl SourceArgs {
         let mut udp = self.udp;
         // Watching a hub is the whole job of a subscriber: it must not take (or fail on) the
         // port the hub on the same machine listens on.
-        let subscribes = !(self.zmq.is_empty() && self.ws.is_empty());
+        let subscribes = !(self.zmq.is_empty() && self.ws.is_empty() && self.sse.is_empty());
         if udp.is_empty() && !self.no_udp.unwrap_or(false) && !subscribes {
             udp.push(DEFAULT_UDP.parse().expect("valid default address"));
         }
@@ -347,6 +357,7 @@ impl SourceArgs {
             self.unix.len(),
             self.zmq.len(),
             self.ws.len(),
+            self.sse.len(),
         ];
         if sources.iter().all(|&n| n == 0) && !demo {
             return Err(ConfigError::NoSources);
@@ -369,6 +380,8 @@ impl SourceArgs {
             zmq_topics: self.zmq_topic,
             ws: self.ws,
             ws_headers: self.ws_header,
+            sse: self.sse,
+            sse_headers: self.sse_header,
             hub_limits: HubLimits::default(),
             publish: PublishSettings::default(),
             udp_options: UdpOptions {
@@ -442,7 +455,7 @@ impl Settings {
         let hub_client = Recorder::cache_ceiling(Recorder::MAX_CACHED_NAMES)
             + self.hub_limits.queue_bytes as u64
             + self.hub_limits.max_message as u64;
-        udp + (self.zmq.len() + self.ws.len()) as u64 * hub_client
+        udp + (self.zmq.len() + self.ws.len() + self.sse.len()) as u64 * hub_client
     }
 
     /// Lowers the caps to fit `budget` bytes: what the inputs hold comes out of it first (the
@@ -618,7 +631,7 @@ mod tests {
             );
         }
         let all: SourceArgs = toml::from_str(
-            "udp = []\nno_udp = true\ntcp = []\nunix = []\nzmq = [\"tcp://127.0.0.1:6000\"]\nzmq_topic = [\"order\"]\nws = [\"ws://127.0.0.1:5555/ws\"]\nws_header = [\"X-Team: ops\"]\ndemo = true\nutc = true\ntoken_file = \"t\"\naccount_tag = \"a\"\nudp_threads = 1\nrecv_buffer = 1\nmax_accounts = 1\nmax_memory = \"512MiB\"\nmax_connections = 8\nidle_timeout = \"90s\"\nhttp = \"127.0.0.1:8080\"\nhttp_body_limit = \"2MiB\"\nhttp_allow_origin = [\"https://shop.example.com\"]\nhttp_read_token_file = \"r\"\nserve_sse = true\n[engine]\nmax_accounts = 1\n[hub]\npublish_zmq = \"tcp://127.0.0.1:6001\"\nserve_ws = \"127.0.0.1:5556\"\nws_allow_origin = [\"https://dash.example.com\"]\nread_token_file = \"r\"",
+            "udp = []\nno_udp = true\ntcp = []\nunix = []\nzmq = [\"tcp://127.0.0.1:6000\"]\nzmq_topic = [\"order\"]\nws = [\"ws://127.0.0.1:5555/ws\"]\nws_header = [\"X-Team: ops\"]\nsse = [\"http://127.0.0.1:8080/firehose\"]\nsse_header = [\"X-Team: ops\"]\ndemo = true\nutc = true\ntoken_file = \"t\"\naccount_tag = \"a\"\nudp_threads = 1\nrecv_buffer = 1\nmax_accounts = 1\nmax_memory = \"512MiB\"\nmax_connections = 8\nidle_timeout = \"90s\"\nhttp = \"127.0.0.1:8080\"\nhttp_body_limit = \"2MiB\"\nhttp_allow_origin = [\"https://shop.example.com\"]\nhttp_read_token_file = \"r\"\nserve_sse = true\n[engine]\nmax_accounts = 1\n[hub]\npublish_zmq = \"tcp://127.0.0.1:6001\"\nserve_ws = \"127.0.0.1:5556\"\nws_allow_origin = [\"https://dash.example.com\"]\nread_token_file = \"r\"",
         )
         .expect("every key parses");
         assert_eq!((all.demo, all.no_udp), (Some(true), Some(true)));

@@ -57,6 +57,8 @@ pub enum SourceKind {
     Ws,
     /// The HTTP server's ingest: the tracking pixel and `POST /events`.
     Http,
+    /// Subscribed to an SSE firehose.
+    Sse,
 }
 
 impl SourceKind {
@@ -69,12 +71,13 @@ impl SourceKind {
             SourceKind::Zmq => "zmq",
             SourceKind::Ws => "ws",
             SourceKind::Http => "http",
+            SourceKind::Sse => "sse",
         }
     }
 
     /// Hub clients connect out, and count reconnects and hand-off drops.
     pub fn is_hub_client(self) -> bool {
-        matches!(self, SourceKind::Zmq | SourceKind::Ws)
+        matches!(self, SourceKind::Zmq | SourceKind::Ws | SourceKind::Sse)
     }
 
     /// Stream listeners count their open connections.

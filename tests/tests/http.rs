@@ -527,3 +527,53 @@ fn a_stalled_firehose_client_is_cut_off_while_another_keeps_up() {
         .expect("the firehose output");
     assert_eq!(firehose["received"], 20_000, "published");
 }
+
+/// Issue 13: a tally subscribed to another tally's firehose (`--sse`, with a reader's token
+/// in `--sse-header`) counts exactly what the first one accepted.
+#[test]
+fn tally_subscribed_to_tallys_firehose_counts_exactly() {
+    let dir = std::env::temp_dir().join(format!("tally-sse-chain-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let tokens = dir.join("readers");
+    std::fs::write(&tokens, "r3ad\n").expect("writes");
+    let (mut hub, url) = serve(&[
+        "--serve-sse",
+        "--http-read-token",
+        tokens.to_str().expect("utf-8"),
+    ]);
+    let firehose = format!("{url}/firehose");
+    let mut watcher = Stat::start(&[
+        "--sse",
+        &firehose,
+        "--sse-header",
+        "Authorization: Bearer r3ad",
+        "--interval",
+        "100ms",
+    ]);
+    watcher.wait_for(Duration::from_secs(10), |r| {
+        source(r, "sse")["state"] == "connected"
+    });
+    let lines: String = (0..500)
+        .map(|i| {
+            format!(
+                "acct{}.pageview:1|c\nacct{}.latency:{}|ms\n",
+                i % 7,
+                i % 7,
+                i % 50
+            )
+        })
+        .collect();
+    assert_eq!(curl(&[&format!("{url}/events"), "--data-binary", &lines]).0, 202);
+    let sent = hub.wait_for(Duration::from_secs(10), |r| r["totals"]["total"] == 1000);
+    let seen = watcher.wait_for(Duration::from_secs(20), |r| r["totals"]["total"] == 1000);
+    for account in (0..7).map(|i| format!("acct{i}")) {
+        assert_eq!(
+            account_total(&seen, &account),
+            account_total(&sent, &account),
+            "{account}"
+        );
+    }
+    assert_eq!(seen["totals"]["rejected"], 0);
+    assert_eq!(source(&seen, "sse")["events"], 1000);
+    let _ = std::fs::remove_dir_all(&dir);
+}

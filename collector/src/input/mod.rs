@@ -8,6 +8,7 @@
 pub mod demo;
 pub mod http;
 pub mod hub;
+pub mod sse;
 pub mod stream;
 pub mod udp;
 pub mod ws;

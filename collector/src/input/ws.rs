@@ -47,6 +47,13 @@ pub struct WsHeader {
     value: HeaderValue,
 }
 
+impl WsHeader {
+    /// Its name and value, to send (never to show: see `Debug`).
+    pub fn parts(&self) -> (&HeaderName, &HeaderValue) {
+        (&self.name, &self.value)
+    }
+}
+
 impl fmt::Debug for WsHeader {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}: ***", self.name)
