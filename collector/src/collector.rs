@@ -7,7 +7,7 @@ use crate::firehose::Firehose;
 use crate::health::now;
 use crate::ingest::{Ingest, Output};
 use crate::input::demo::Demo;
-use crate::input::http::HttpServer;
+use crate::input::http::{HttpServer, Routes};
 use crate::input::hub::HubError;
 use crate::input::sse::SseSubscriber;
 use crate::input::stream::{StreamAddress, StreamListener};
@@ -67,9 +67,10 @@ impl Collector {
             let server = WsServer::start(tokio()?, address, &settings.publish.ws_options)?;
             outputs.push(Arc::new(server));
         }
-        let firehose = match (&settings.http, settings.serve_sse) {
-            (Some(http), true) => Some(Arc::new(Firehose::new(&http.address.to_string()))),
-            _ => None,
+        let served = (settings.http.as_ref()).filter(|_| settings.serve_sse);
+        let firehose = match served.or(settings.sse_listen.as_ref()) {
+            Some(http) => Some(Arc::new(Firehose::new(&http.address.to_string()))),
+            None => None,
         };
         if let Some(firehose) = &firehose {
             outputs.push(Arc::clone(firehose) as Arc<dyn Output>);
@@ -125,9 +126,15 @@ impl Collector {
             list.push(source);
         }
         // Last: its read routes report on every other source (and on itself).
+        let limits = settings.connections;
         if let Some(http) = &settings.http {
-            let limits = settings.connections;
-            let server = HttpServer::start(tokio()?, http, &ingest, limits, &list, firehose)?;
+            let firehose = firehose.clone().filter(|_| settings.serve_sse);
+            let server = HttpServer::start(tokio()?, http, &ingest, limits, &list, firehose, Routes::All)?;
+            list.push(Box::new(server));
+        }
+        if let (Some(own), Some(firehose)) = (&settings.sse_listen, firehose) {
+            let routes = Routes::FirehoseOnly;
+            let server = HttpServer::start(tokio()?, own, &ingest, limits, &list, Some(firehose), routes)?;
             list.push(Box::new(server));
         }
         let sources = list;

@@ -26,6 +26,8 @@ use tally_core::{Clock, EngineConfig, Recorder};
 pub const DEFAULT_UDP: &str = "127.0.0.1:8125";
 /// `tally hub`'s default ZeroMQ endpoint (the classic hub's), loopback only.
 pub const DEFAULT_PUBLISH_ZMQ: &str = "tcp://127.0.0.1:6000";
+/// Where `--http`'s settings start from before an address is given.
+const DEFAULT_HTTP: &str = "127.0.0.1:8080";
 /// `tally hub`'s default WebSocket address (the classic hub's port), loopback only.
 pub const DEFAULT_SERVE_WS: &str = "127.0.0.1:5555";
 
@@ -117,6 +119,10 @@ pub struct SourceArgs {
     /// https://shop.example.com, or * for any). Other browser origins are refused.
     #[arg(long = "http-allow-origin", value_name = "ORIGIN")]
     pub http_allow_origin: Vec<String>,
+    /// Also serve the SSE firehose on a listener of its own, on any path, as the classic hub's
+    /// own port did (e.g. 127.0.0.1:5556)
+    #[arg(long, value_name = "ADDR")]
+    pub sse_listen: Option<SocketAddr>,
     /// Serve the SSE firehose at --http's /firehose: every accepted event, as the classic hub
     /// streamed them [default: only for `tally hub`]
     #[arg(long, num_args = 0, default_missing_value = "true")]
@@ -255,6 +261,8 @@ pub struct Settings {
     pub kiosk: Option<toml::Table>,
     /// The HTTP input (`--http`), if asked for.
     pub http: Option<HttpSettings>,
+    /// The SSE firehose's own listener (`--sse-listen`), if asked for.
+    pub sse_listen: Option<HttpSettings>,
     /// Serve the SSE firehose on the HTTP server (`--serve-sse`; always for `tally hub`).
     pub serve_sse: bool,
 }
@@ -320,10 +328,10 @@ impl SourceArgs {
         let publish = hub.publish(settings.connections)?;
         settings.serve_sse = true;
         // The hub's readers read its HTTP API too, unless it has readers of its own.
-        if let Some(http) = &mut settings.http
-            && http.read_tokens.is_none()
-        {
-            http.read_tokens = publish.ws_options.read_tokens.clone();
+        for http in settings.http.iter_mut().chain(&mut settings.sse_listen) {
+            if http.read_tokens.is_none() {
+                http.read_tokens = publish.ws_options.read_tokens.clone();
+            }
         }
         Ok(Settings { publish, ..settings })
     }
@@ -353,6 +361,7 @@ impl SourceArgs {
         let sources = [
             udp.len(),
             usize::from(self.http.is_some()),
+            usize::from(self.sse_listen.is_some()),
             self.tcp.len(),
             self.unix.len(),
             self.zmq.len(),
@@ -372,6 +381,17 @@ impl SourceArgs {
         if let Some(max) = self.max_accounts {
             engine.max_accounts = max;
         }
+        // What the HTTP server and the firehose's own listener share.
+        let http = HttpSettings {
+            address: DEFAULT_HTTP.parse().expect("valid address"),
+            body_limit: (self.http_body_limit).map_or(DEFAULT_BODY_LIMIT, |limit| limit.as_u64() as usize),
+            allow_origins: self.http_allow_origin,
+            read_tokens: self
+                .http_read_token_file
+                .as_deref()
+                .map(load_tokens)
+                .transpose()?,
+        };
         let mut settings = Settings {
             udp,
             tcp: self.tcp,
@@ -406,20 +426,11 @@ impl SourceArgs {
                 false => Clock::new(jiff::tz::TimeZone::system()),
             },
             kiosk: self.kiosk,
-            http: match self.http {
-                Some(address) => Some(HttpSettings {
-                    address,
-                    body_limit: (self.http_body_limit)
-                        .map_or(DEFAULT_BODY_LIMIT, |limit| limit.as_u64() as usize),
-                    allow_origins: self.http_allow_origin,
-                    read_tokens: self
-                        .http_read_token_file
-                        .as_deref()
-                        .map(load_tokens)
-                        .transpose()?,
-                }),
-                None => None,
-            },
+            http: self.http.map(|address| HttpSettings {
+                address,
+                ..http.clone()
+            }),
+            sse_listen: self.sse_listen.map(|address| HttpSettings { address, ..http }),
             serve_sse: self.serve_sse.unwrap_or(false),
         };
         if let Some(budget) = self.max_memory {
@@ -631,7 +642,7 @@ mod tests {
             );
         }
         let all: SourceArgs = toml::from_str(
-            "udp = []\nno_udp = true\ntcp = []\nunix = []\nzmq = [\"tcp://127.0.0.1:6000\"]\nzmq_topic = [\"order\"]\nws = [\"ws://127.0.0.1:5555/ws\"]\nws_header = [\"X-Team: ops\"]\nsse = [\"http://127.0.0.1:8080/firehose\"]\nsse_header = [\"X-Team: ops\"]\ndemo = true\nutc = true\ntoken_file = \"t\"\naccount_tag = \"a\"\nudp_threads = 1\nrecv_buffer = 1\nmax_accounts = 1\nmax_memory = \"512MiB\"\nmax_connections = 8\nidle_timeout = \"90s\"\nhttp = \"127.0.0.1:8080\"\nhttp_body_limit = \"2MiB\"\nhttp_allow_origin = [\"https://shop.example.com\"]\nhttp_read_token_file = \"r\"\nserve_sse = true\n[engine]\nmax_accounts = 1\n[hub]\npublish_zmq = \"tcp://127.0.0.1:6001\"\nserve_ws = \"127.0.0.1:5556\"\nws_allow_origin = [\"https://dash.example.com\"]\nread_token_file = \"r\"",
+            "udp = []\nno_udp = true\ntcp = []\nunix = []\nzmq = [\"tcp://127.0.0.1:6000\"]\nzmq_topic = [\"order\"]\nws = [\"ws://127.0.0.1:5555/ws\"]\nws_header = [\"X-Team: ops\"]\nsse = [\"http://127.0.0.1:8080/firehose\"]\nsse_header = [\"X-Team: ops\"]\ndemo = true\nutc = true\ntoken_file = \"t\"\naccount_tag = \"a\"\nudp_threads = 1\nrecv_buffer = 1\nmax_accounts = 1\nmax_memory = \"512MiB\"\nmax_connections = 8\nidle_timeout = \"90s\"\nhttp = \"127.0.0.1:8080\"\nhttp_body_limit = \"2MiB\"\nhttp_allow_origin = [\"https://shop.example.com\"]\nhttp_read_token_file = \"r\"\nserve_sse = true\nsse_listen = \"127.0.0.1:5556\"\n[engine]\nmax_accounts = 1\n[hub]\npublish_zmq = \"tcp://127.0.0.1:6001\"\nserve_ws = \"127.0.0.1:5556\"\nws_allow_origin = [\"https://dash.example.com\"]\nread_token_file = \"r\"",
         )
         .expect("every key parses");
         assert_eq!((all.demo, all.no_udp), (Some(true), Some(true)));

@@ -577,3 +577,19 @@ fn tally_subscribed_to_tallys_firehose_counts_exactly() {
     assert_eq!(source(&seen, "sse")["events"], 1000);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Issue 13: `--sse-listen` serves the firehose on a port of its own, on any path, as the
+/// classic hub's own port did.
+#[test]
+fn the_firehose_has_a_listener_of_its_own() {
+    let port = free_tcp_port();
+    let own = format!("127.0.0.1:{port}");
+    let (_stat, url) = serve(&["--sse-listen", &own]);
+    let reader = Reader::start(&format!("http://{own}/any/path"), 2, &[]);
+    let lines = "acme.a:1|c\nglobex.b:1|c\n";
+    assert_eq!(curl(&[&format!("{url}/events"), "--data-binary", lines]).0, 202);
+    let accounts: Vec<String> = reader.events(2).into_iter().map(|(_, a)| a).collect();
+    assert_eq!(accounts, ["acme", "globex"]);
+    let (status, _) = curl(&[&format!("{url}/firehose")]);
+    assert_eq!(status, 404, "not on --http without --serve-sse");
+}

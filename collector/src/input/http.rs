@@ -15,6 +15,8 @@
 //! - `GET /healthz`: `200 ok`, for load balancers and kiosk supervisors.
 //! - `GET /api/snapshot?window=5m&top=100`: the document of a `tally stat --json` line.
 //! - `GET /metrics?top=100`: Prometheus' text exposition (see [`crate::metrics`]).
+//! - `GET /firehose` (with `--serve-sse`, or `tally hub`): every accepted event as Server-Sent
+//!   Events (see [`crate::firehose`]); `--sse-listen` serves it alone, on any path.
 //!
 //! With `--http-read-token` (or `tally hub`'s `--read-token`), the read routes want a
 //! reader's token, as the classic hub took them: `Authorization: Bearer TOKEN`,
@@ -51,6 +53,15 @@ use tally_core::{Rejection, SourceKind, SourceState};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::runtime::Handle;
 use tokio::task::JoinHandle;
+
+/// What a listener serves.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Routes {
+    /// Everything above (`--http`).
+    All,
+    /// The SSE firehose on any path, as the classic hub's own port did (`--sse-listen`).
+    FirehoseOnly,
+}
 
 /// `POST /events` bodies larger than this are refused (`--http-body-limit`).
 pub const DEFAULT_BODY_LIMIT: usize = 1 << 20;
@@ -112,6 +123,7 @@ impl HttpServer {
         limits: ConnectionLimits,
         sources: &Arc<SourceList>,
         firehose: Option<Arc<Firehose>>,
+        routes: Routes,
     ) -> Result<Self, BindError> {
         let _entered = runtime.enter();
         let address = settings.address;
@@ -142,7 +154,7 @@ impl HttpServer {
             intakes: Mutex::default(),
             trusted_intakes: Mutex::default(),
         });
-        let accept = runtime.spawn(accept_loop(listener, router(shared), slots));
+        let accept = runtime.spawn(accept_loop(listener, router(shared, routes), slots));
         Ok(HttpServer { health, accept })
     }
 }
@@ -162,7 +174,10 @@ impl Source for HttpServer {
     }
 }
 
-fn router(shared: Arc<Shared>) -> Router {
+fn router(shared: Arc<Shared>, routes: Routes) -> Router {
+    if routes == Routes::FirehoseOnly {
+        return Router::new().fallback(get(firehose)).with_state(shared);
+    }
     Router::new()
         .route("/r/{app}/{account}/{kind}", get(pixel))
         .route("/events", post(events).options(preflight))
