@@ -68,10 +68,8 @@ impl Collector {
             outputs.push(Arc::new(server));
         }
         let served = (settings.http.as_ref()).filter(|_| settings.serve_sse);
-        let firehose = match served.or(settings.sse_listen.as_ref()) {
-            Some(http) => Some(Arc::new(Firehose::new(&http.address.to_string()))),
-            None => None,
-        };
+        let firehose = (served.or(settings.sse_listen.as_ref()))
+            .map(|http| Arc::new(Firehose::new(&http.address.to_string())));
         if let Some(firehose) = &firehose {
             outputs.push(Arc::clone(firehose) as Arc<dyn Output>);
         }
