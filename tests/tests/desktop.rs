@@ -79,6 +79,13 @@ fn screenshot(display: &str, shot: &PathBuf) -> bool {
     .success()
 }
 
+fn assert_running(app: &mut Killed) {
+    assert!(
+        app.0.try_wait().expect("status").is_none(),
+        "tally-gui exited early"
+    );
+}
+
 /// SIGTERM, and the exit status within 15 s.
 fn stop(app: &mut Killed) -> std::process::ExitStatus {
     let pid = app.0.id().to_string();
@@ -106,10 +113,7 @@ fn the_demo_window_opens_draws_and_quits_on_request() {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         std::thread::sleep(Duration::from_secs(2));
-        assert!(
-            app.0.try_wait().expect("status").is_none(),
-            "tally-gui exited early"
-        );
+        assert_running(&mut app);
         // A drawn dashboard has many colours (accounts, text); a blank screen has one.
         if screenshot(&display, &shot) && unique_colours(&shot) > 50 {
             break;
@@ -168,10 +172,7 @@ fn the_wall_screen_fills_a_bare_screen_and_warns_from_boot() {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         std::thread::sleep(Duration::from_secs(2));
-        assert!(
-            app.0.try_wait().expect("status").is_none(),
-            "tally-gui exited early"
-        );
+        assert_running(&mut app);
         let filled = window_geometry(&display) == Some((1600, 1000, 0, 0));
         // The banner is a red band across the screen: well over 1% of it.
         if filled && screenshot(&display, &shot) && share_of_banner_red(&shot) > 0.01 {

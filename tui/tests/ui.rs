@@ -17,6 +17,15 @@ use tally_tui::ui;
 
 const T0: u64 = 1_700_002_800_000; // 23:00:00 UTC, a whole hour
 
+/// The fixtures' accounts and their weights (events a second, before a swell).
+const ACCOUNTS: [(&str, u64); 5] = [
+    ("acme", 9),
+    ("globex", 5),
+    ("initech", 3),
+    ("umbrella", 2),
+    ("hooli", 1),
+];
+
 fn at(ms: u64) -> Timestamp {
     Timestamp::from_millis(T0 + ms)
 }
@@ -33,16 +42,9 @@ impl Fixture {
     fn new() -> Fixture {
         let engine = Engine::new(EngineConfig::default(), at(0)).expect("valid");
         let mut recorder = engine.recorder();
-        let accounts = [
-            ("acme", 9),
-            ("globex", 5),
-            ("initech", 3),
-            ("umbrella", 2),
-            ("hooli", 1),
-        ];
         for second in 0..120u64 {
             let time = at(second * 1000 + 100);
-            for (name, per_second) in accounts {
+            for (name, per_second) in ACCOUNTS {
                 // A swell, so the bars have a shape.
                 let n = per_second * (1 + (second / 20) % 3);
                 let count = |event_type, n| Event {
@@ -506,13 +508,6 @@ fn a_narrow_screen_shows_the_list_that_has_the_arrows() {
 fn a_day_of_traffic() -> (Arc<Engine>, Timestamp) {
     let engine = Engine::new(EngineConfig::default(), at(0)).expect("valid");
     let mut recorder = engine.recorder();
-    let accounts = [
-        ("acme", 9),
-        ("globex", 5),
-        ("initech", 3),
-        ("umbrella", 2),
-        ("hooli", 1),
-    ];
     // Every 20 s, then every second for the last six minutes (the 1 s buckets' reach).
     let end = 25 * 3600 * 1000;
     let times = (0..end - 360_000)
@@ -521,7 +516,7 @@ fn a_day_of_traffic() -> (Arc<Engine>, Timestamp) {
     for ms in times {
         let time = at(ms + 500);
         let swell = 1 + (ms / 1_800_000) % 4; // half-hour steps
-        for (name, weight) in accounts {
+        for (name, weight) in ACCOUNTS {
             recorder.record(&Event {
                 account: name,
                 event_type: "pageview",

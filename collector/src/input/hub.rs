@@ -5,12 +5,14 @@
 //! are answered however busy the aggregator is, and a backlog costs a counted drop rather than
 //! memory.
 
+use super::Source;
 use crate::health::Health;
 use crate::ingest::{Ingest, Intake};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::thread::JoinHandle;
+use tally_core::{SourceKind, SourceState};
 
 /// Why a hub client could not start (a bad address; anything else is retried, not fatal).
 #[derive(Debug, thiserror::Error)]
@@ -73,6 +75,35 @@ impl Handoff {
             self.queued_bytes.fetch_sub(len, Relaxed);
             self.health.dropped(1);
         }
+    }
+}
+
+/// A hub client that runs as a task on the collector's runtime (WebSocket, SSE), with its
+/// decoder thread.
+#[derive(Debug)]
+pub struct TaskSubscriber {
+    pub(crate) kind: SourceKind,
+    pub(crate) health: Arc<Health>,
+    pub(crate) task: tokio::task::JoinHandle<()>,
+    pub(crate) decoder: JoinHandle<()>,
+}
+
+impl Source for TaskSubscriber {
+    fn kind(&self) -> SourceKind {
+        self.kind
+    }
+
+    fn health(&self) -> &Health {
+        &self.health
+    }
+
+    /// Stops the task and waits for the decoder to finish what was received.
+    fn stop(self: Box<Self>) {
+        self.task.abort();
+        // The decoder ends when the task's hand-off is dropped, which the runtime does once the
+        // task is cancelled.
+        let _ = self.decoder.join();
+        self.health.set_state(SourceState::Stopped);
     }
 }
 

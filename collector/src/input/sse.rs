@@ -8,8 +8,7 @@
 //! does) sends what was missed. Headers from `--sse-header` (a token) are sent and never shown.
 //! Plain `http://` only for now.
 
-use super::Source;
-use super::hub::{Handoff, HubError, HubLimits, display_url, start_decoder};
+use super::hub::{Handoff, HubError, HubLimits, TaskSubscriber, display_url, start_decoder};
 use super::ws::{Backoff, WsHeader};
 use crate::health::Health;
 use crate::ingest::Ingest;
@@ -30,13 +29,9 @@ const HEALTHY_AFTER: Duration = Duration::from_secs(5);
 /// How often a waiting task looks at the stop flag.
 const STOP_CHECK: Duration = Duration::from_millis(100);
 
-/// A running subscription to one firehose.
+/// Subscribing to one firehose.
 #[derive(Debug)]
-pub struct SseSubscriber {
-    health: Arc<Health>,
-    task: tokio::task::JoinHandle<()>,
-    decoder: std::thread::JoinHandle<()>,
-}
+pub struct SseSubscriber;
 
 impl SseSubscriber {
     /// Starts connecting to `url`; fails only for a URL that can never work.
@@ -46,7 +41,7 @@ impl SseSubscriber {
         headers: &[WsHeader],
         ingest: &Ingest,
         limits: &HubLimits,
-    ) -> Result<Self, HubError> {
+    ) -> Result<TaskSubscriber, HubError> {
         let invalid = |reason: &str| HubError::Url {
             url: display_url(url),
             reason: reason.to_owned(),
@@ -70,28 +65,12 @@ impl SseSubscriber {
             last_id: None,
         };
         let task = runtime.spawn(client.run());
-        Ok(SseSubscriber {
+        Ok(TaskSubscriber {
+            kind: SourceKind::Sse,
             health,
             task,
             decoder,
         })
-    }
-}
-
-impl Source for SseSubscriber {
-    fn kind(&self) -> SourceKind {
-        SourceKind::Sse
-    }
-
-    fn health(&self) -> &Health {
-        &self.health
-    }
-
-    /// Stops the task and waits for the decoder to finish what was received.
-    fn stop(self: Box<Self>) {
-        self.task.abort();
-        let _ = self.decoder.join();
-        self.health.set_state(SourceState::Stopped);
     }
 }
 

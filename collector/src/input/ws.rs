@@ -6,8 +6,7 @@
 //! capped, jittered exponential backoff. A hub whose connections keep ending in oversize or
 //! invalid frames trips a breaker that waits [`BREAKER_PAUSE`] before trying again.
 
-use super::Source;
-use super::hub::{Handoff, HubError, HubLimits, display_url, start_decoder};
+use super::hub::{Handoff, HubError, HubLimits, TaskSubscriber, display_url, start_decoder};
 use crate::health::Health;
 use crate::ingest::Ingest;
 use futures_util::{SinkExt, StreamExt};
@@ -146,13 +145,9 @@ pub fn handshake_request(url: &str, headers: &[WsHeader]) -> Result<Request, Hub
     Ok(request)
 }
 
-/// A running subscription to one WebSocket hub.
+/// Subscribing to one WebSocket hub.
 #[derive(Debug)]
-pub struct WsSubscriber {
-    health: Arc<Health>,
-    task: tokio::task::JoinHandle<()>,
-    decoder: std::thread::JoinHandle<()>,
-}
+pub struct WsSubscriber;
 
 impl WsSubscriber {
     /// Starts connecting to `url`; fails only for a URL that can never work.
@@ -162,7 +157,7 @@ impl WsSubscriber {
         headers: &[WsHeader],
         ingest: &Ingest,
         limits: &HubLimits,
-    ) -> Result<Self, HubError> {
+    ) -> Result<TaskSubscriber, HubError> {
         let request = handshake_request(url, headers)?;
         // wss:// needs a process-wide crypto provider; another part of the program may
         // have installed one already, which is as good.
@@ -178,30 +173,12 @@ impl WsSubscriber {
             max_message: limits.max_message,
         };
         let task = runtime.spawn(client.run());
-        Ok(WsSubscriber {
+        Ok(TaskSubscriber {
+            kind: SourceKind::Ws,
             health,
             task,
             decoder,
         })
-    }
-}
-
-impl Source for WsSubscriber {
-    fn kind(&self) -> SourceKind {
-        SourceKind::Ws
-    }
-
-    fn health(&self) -> &Health {
-        &self.health
-    }
-
-    /// Stops the task and waits for the decoder to finish what was received.
-    fn stop(self: Box<Self>) {
-        self.task.abort();
-        // The decoder ends when the task's hand-off is dropped, which the runtime does once the
-        // task is cancelled.
-        let _ = self.decoder.join();
-        self.health.set_state(SourceState::Stopped);
     }
 }
 
