@@ -11,7 +11,8 @@ keep-alive connections, in turn and interleaved, five times each:
 - `POST /events` with 20 StatsD lines: events per second.
 
 Reported: medians of requests/s and the ratio of each to `/healthz` in the same repetition
-(the machine's speed swings; the ratio does not), and that tally counted every event.
+(the machine's speed swings; the ratio does not), and that tally counted every event of every
+answered request.
 
     cargo build --release --bin tally && target/peers/bin/python bench/http_ingest.py
 """
@@ -70,8 +71,7 @@ def main():
     port = free_port()
     tally = subprocess.Popen(
         [TALLY, "stat", "--json", "--no-udp", "--http", f"127.0.0.1:{port}", "--interval", "1s"],
-        stdout=subprocess.PIPE,
-        text=True,
+        stdout=subprocess.DEVNULL,
     )
     base = f"http://127.0.0.1:{port}"
     time.sleep(1)
@@ -103,8 +103,11 @@ def main():
         median = statistics.median(rows[name])
         ratios = [r / h for r, h in zip(rows[name], rows["healthz"])]
         print(f"| {name} | {median:,.0f} | {median * events:,.0f} | {statistics.median(ratios):.2f} |")
-    print(f"events sent {expected:,}, counted by tally {counted:,}")
-    assert counted == expected, "every event counted"
+    # wrk counts the requests it saw answered; the few in flight when it stopped (at most one
+    # per connection, each run) were counted by tally all the same.
+    in_flight = CONNECTIONS * REPS * (1 + 20)
+    print(f"events in answered requests {expected:,}, counted by tally {counted:,}")
+    assert expected <= counted <= expected + in_flight, "every event counted"
 
 
 if __name__ == "__main__":
