@@ -1,7 +1,25 @@
 //! Why an address could not be listened on, worded for the person who typed it.
 
 use std::io;
+use std::net::SocketAddr;
 use std::path::Path;
+
+/// Connections the kernel queues for a TCP listener before they are accepted (capped by
+/// `net.core.somaxconn`). The standard library asks for 128, which a burst of clients
+/// overflows, and each connection dropped there waits a second for its SYN to be resent.
+const LISTEN_BACKLOG: u32 = 4096;
+
+/// A TCP listener on `address` with room for a burst of connections. Call it within a
+/// runtime.
+pub fn listen_tcp(address: SocketAddr) -> io::Result<tokio::net::TcpListener> {
+    let socket = match address {
+        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4(),
+        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6(),
+    }?;
+    socket.set_reuseaddr(true)?;
+    socket.bind(address)?;
+    socket.listen(LISTEN_BACKLOG)
+}
 
 #[derive(Debug, thiserror::Error)]
 #[error("{}", self.message())]

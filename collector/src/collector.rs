@@ -23,6 +23,25 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use tally_core::{Engine, LayoutError, OutputStatus, SourceStatus};
 
+/// Raises the open-file limit, and says so in the log when even the raised one is below
+/// what the connection servers may hold at their caps.
+fn warn_if_short_of_files(settings: &Settings) {
+    let servers = settings.tcp.len()
+        + settings.unix.len()
+        + usize::from(settings.http.is_some())
+        + usize::from(settings.sse_listen.is_some())
+        + usize::from(settings.publish.ws.is_some());
+    let wanted = (servers * settings.connections.max) as u64 + 256;
+    match crate::slots::raise_open_file_limit() {
+        Some(limit) if servers > 0 && limit < wanted => tracing::warn!(
+            "the open-file limit is {limit}, below the {wanted} that {servers} server(s) at \
+             --max-connections {} may need: raise it (ulimit -n) or lower the cap",
+            settings.connections.max
+        ),
+        _ => {}
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error("bad resolutions in the configuration: {0}")]
@@ -56,6 +75,7 @@ impl Collector {
         let mut ingest = Ingest::new(engine, settings.decode.clone());
         let runtimes = Runtimes::default();
         let tokio = || runtimes.tokio().map_err(StartError::Runtime);
+        warn_if_short_of_files(settings);
 
         let mut outputs: Vec<Arc<dyn Output>> = vec![];
         if let Some(endpoint) = &settings.publish.zmq {

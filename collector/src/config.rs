@@ -127,6 +127,10 @@ pub struct SourceArgs {
     /// streamed them [default: only for `tally hub`]
     #[arg(long, num_args = 0, default_missing_value = "true")]
     pub serve_sse: Option<bool>,
+    /// Accounts named in --http's /metrics (the busiest; the rest are summed as `(other)`,
+    /// so that Prometheus' series stay bounded; `?top=N` asks for other numbers) [default: 100]
+    #[arg(long, value_name = "N")]
+    pub metrics_top: Option<usize>,
     /// Require a reader's token for --http's /api/snapshot, /metrics and /firehose (one per line in FILE)
     /// [default for `tally hub`: its --read-token]
     #[arg(long = "http-read-token", value_name = "FILE")]
@@ -386,6 +390,7 @@ impl SourceArgs {
             address: DEFAULT_HTTP.parse().expect("valid address"),
             body_limit: (self.http_body_limit).map_or(DEFAULT_BODY_LIMIT, |limit| limit.as_u64() as usize),
             allow_origins: self.http_allow_origin,
+            metrics_top: self.metrics_top.unwrap_or(crate::metrics::DEFAULT_TOP),
             read_tokens: self
                 .http_read_token_file
                 .as_deref()

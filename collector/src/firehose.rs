@@ -7,8 +7,10 @@
 //! [`SSE_CLIENT_BACKLOG`] events behind is cut off and counted (as `dropped`), while the others
 //! keep up. Every event has an `id:`; a client that comes back with `Last-Event-ID` first gets
 //! what it missed from the newest [`SSE_RESUME_BACKLOG`] events. A comment every
-//! [`SSE_HEARTBEAT`] keeps proxies from closing a quiet stream. Who may read (tokens, origins)
-//! and the connections' slots are the HTTP server's.
+//! [`SSE_HEARTBEAT`] (or half the idle timeout, if shorter) keeps proxies and the idle timeout
+//! from closing a quiet stream; a client that stops reading falls idle and is closed at the
+//! idle timeout, or cut off sooner when it falls too far behind. Who may read (tokens,
+//! origins) and the connections' slots are the HTTP server's.
 
 use crate::health::Health;
 use std::collections::VecDeque;

@@ -8,7 +8,7 @@
 use std::fmt::Write;
 use tally_core::{OTHER, OutputStatus, Snapshot, SourceStatus};
 
-/// Accounts named in `/metrics` unless asked otherwise (`?top=N`).
+/// Accounts named in `/metrics` unless told otherwise (`--metrics-top`, `?top=N`).
 pub const DEFAULT_TOP: usize = 100;
 
 /// One of a source's counters, if it keeps that one.

@@ -34,6 +34,21 @@ impl Default for ConnectionLimits {
     }
 }
 
+/// Lets the process hold as many connections as its servers' caps allow: the soft limit on
+/// open files (1,024 on many systems, below one server's default cap) is raised to the hard
+/// limit, as Go's runtime does for every program. Returns the limit in force.
+pub fn raise_open_file_limit() -> Option<u64> {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).ok()?;
+    if soft >= hard {
+        return Some(soft);
+    }
+    match setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
+        Ok(()) => Some(hard),
+        Err(_) => Some(soft),
+    }
+}
+
 /// Why a connection was ended by its server.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum Ended {

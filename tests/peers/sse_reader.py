@@ -1,9 +1,10 @@
 """A firehose reader on sseclient-py (or, with --raw, plain JSON lines over requests).
 
-    sse_reader.py URL COUNT [--bearer T | --basic T | --query T] [--last-event-id N] [--raw]
+    sse_reader.py URL COUNT [--bearer T | --basic T | --query T | --form T] [--last-event-id N] [--raw]
 
 Prints "ready" once connected, then one JSON line per event: {"id", "data"}; exits after
-COUNT events, or with the HTTP status on stderr (exit 2) when refused.
+COUNT events, or with the HTTP status on stderr (exit 2) when refused. `--form` POSTs the
+token as a form parameter, as the classic hub took it too.
 """
 
 import argparse
@@ -21,6 +22,7 @@ def main():
     parser.add_argument("--bearer")
     parser.add_argument("--basic")
     parser.add_argument("--query")
+    parser.add_argument("--form")
     parser.add_argument("--last-event-id")
     parser.add_argument("--raw", action="store_true")
     args = parser.parse_args()
@@ -36,7 +38,11 @@ def main():
         headers["Last-Event-ID"] = args.last_event_id
     if args.raw:
         params["raw"] = ""
-    response = requests.get(args.url, headers=headers, params=params, auth=auth, stream=True, timeout=30)
+    if args.form:
+        form = {"access_token": args.form}
+        response = requests.post(args.url, headers=headers, params=params, data=form, stream=True, timeout=30)
+    else:
+        response = requests.get(args.url, headers=headers, params=params, auth=auth, stream=True, timeout=30)
     if response.status_code != 200:
         print(response.status_code, response.text.strip(), file=sys.stderr)
         sys.exit(2)

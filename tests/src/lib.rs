@@ -78,6 +78,16 @@ impl Stat {
         }
     }
 
+    /// What the running tally holds in memory, in KiB (its `VmRSS`).
+    pub fn resident_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .expect("tally's /proc status");
+        (status.lines())
+            .find_map(|line| line.strip_prefix("VmRSS:"))
+            .and_then(|kib| kib.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("a VmRSS line")
+    }
+
     /// Sends `signal` (`STOP`, `TERM`, ...) to the running tally.
     pub fn signal(&self, signal: &str) {
         send_signal(self.child.id(), signal);

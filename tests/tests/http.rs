@@ -198,6 +198,57 @@ fn a_browser_page_with_the_pixel_counts_each_view() {
 }
 
 /// The pixel's exact answer, as the classic hub gave it.
+/// Issue 13: 10,000 connections opened at once and left idle (half of them stalled inside a
+/// request) cannot lock anyone out or grow memory without bound: the server holds at most
+/// `--max-connections` (1,024 by default), refuses or displaces the rest and counts them, a
+/// real client still gets through, and nothing already counted is lost.
+#[test]
+fn ten_thousand_idle_connections_are_bounded_and_counted() {
+    use std::io::Write;
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    const IDLE: usize = 10_000;
+    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).expect("the open-file limit");
+    if soft < hard {
+        setrlimit(Resource::RLIMIT_NOFILE, hard, hard).expect("raised to the hard limit");
+    }
+    assert!(hard > IDLE as u64 + 512, "this test needs {IDLE} open files (ulimit -Hn: {hard})");
+    let (mut stat, url) = serve(&[]);
+    let address = url.trim_start_matches("http://").to_owned();
+    assert_eq!(curl(&[&format!("{url}/events"), "-d", "before.x:5|c"]).0, 202);
+    stat.wait_for(Duration::from_secs(10), |r| r["totals"]["total"] == 5);
+    let before_kib = stat.resident_kib();
+
+    let idle: Vec<std::net::TcpStream> = (0..IDLE)
+        .filter_map(|i| {
+            let mut connection = std::net::TcpStream::connect(&address).ok()?;
+            if i % 2 == 0 {
+                // Stalled inside a request: headers promise a body that never comes.
+                let partial = b"POST /events HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nacme";
+                let _ = connection.write_all(partial);
+            }
+            Some(connection)
+        })
+        .collect();
+    assert_eq!(idle.len(), IDLE, "every connect completes (the kernel's backlog)");
+    let report = stat.wait_for(Duration::from_secs(30), |r| {
+        let http = source(r, "http");
+        let turned_away = http["refused"].as_u64().unwrap_or(0) + http["closed_idle"].as_u64().unwrap_or(0);
+        turned_away >= (IDLE - 1024) as u64
+    });
+    let http = source(&report, "http");
+    assert!(http["connections"].as_u64() <= Some(1024), "{http}");
+
+    // Once the idle ones have been quiet a second, a newcomer displaces the quietest.
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(curl(&[&format!("{url}/events"), "-d", "after.x:3|c"]).0, 202);
+    assert_eq!(curl(&[&format!("{url}/healthz")]).0, 200);
+    let report = stat.wait_for(Duration::from_secs(10), |r| r["totals"]["total"] == 8);
+    assert_eq!(account_total(&report, "before"), 5, "nothing counted was lost");
+    let grown_kib = stat.resident_kib().saturating_sub(before_kib);
+    assert!(grown_kib < 64 * 1024, "holding the idle connections took {grown_kib} KiB");
+    drop(idle);
+}
+
 #[test]
 fn the_pixel_is_a_gif_that_nothing_caches() {
     let (_stat, url) = serve(&[]);
@@ -278,12 +329,12 @@ fn sample(samples: &[Value], name: &str, labels: &[(&str, &str)]) -> Option<f64>
 /// than `top`, the rest as `(other)`.
 #[test]
 fn metrics_parse_with_prometheus_and_stay_bounded() {
-    let (mut stat, url) = serve(&[]);
+    let (mut stat, url) = serve(&["--metrics-top", "2"]);
     let lines = "acme.checkout:3|c\nacme.latency:10|ms\nacme.latency:30|ms\nacme.queue:7|g\nacme.visitors:a|s\nacme.visitors:b|s\nglobex.x:2|c\ninitech.x:1|c\numbrella.x:1|c\nbad line\n";
     assert_eq!(curl(&[&format!("{url}/events"), "--data-binary", lines]).0, 202);
     // acme: 3 + 2 timings + a gauge + 2 set members; globex 2, initech 1, umbrella 1.
     stat.wait_for(Duration::from_secs(10), |r| r["totals"]["total"] == 12);
-    let samples = scrape(&format!("{url}/metrics"), None);
+    let samples = scrape(&format!("{url}/metrics?top=10"), None);
     let events = |account, kind| {
         sample(
             &samples,
@@ -322,8 +373,8 @@ fn metrics_parse_with_prometheus_and_stay_bounded() {
         Some(1.0)
     );
 
-    // Two accounts named, the rest summed under (other).
-    let bounded = scrape(&format!("{url}/metrics?top=2"), None);
+    // As --metrics-top says: two accounts named, the rest summed under (other).
+    let bounded = scrape(&format!("{url}/metrics"), None);
     let mut accounts: Vec<&str> = (bounded.iter())
         .filter(|s| s["name"] == "tally_events_total")
         .filter_map(|s| s["labels"]["account"].as_str())
@@ -360,9 +411,10 @@ fn the_api_gives_the_stat_document() {
 }
 
 /// Issue 13: with readers' tokens, the read routes want one, as the classic hub took them:
-/// Bearer, Basic (user ignored) or `access_token`; 401 in plain words otherwise.
+/// Bearer, Basic (user ignored), or `access_token` in the query or a POSTed form; 401 in plain
+/// words otherwise.
 #[test]
-fn readers_show_a_token_three_ways() {
+fn readers_show_a_token_four_ways() {
     let dir = std::env::temp_dir().join(format!("tally-http-readers-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let tokens = dir.join("readers");
@@ -376,6 +428,12 @@ fn readers_show_a_token_three_ways() {
     assert_eq!(curl(&[&api, "-H", "Authorization: Bearer r3ad"]).0, 200);
     assert_eq!(curl(&[&api, "-u", "anyone:r3ad"]).0, 200, "Basic");
     assert_eq!(curl(&[&format!("{api}?access_token=r3ad")]).0, 200);
+    assert_eq!(curl(&[&api, "-d", "access_token=r3ad"]).0, 200, "a POSTed form");
+    assert_eq!(curl(&[&api, "-d", "access_token=nope"]).0, 401);
+    let (status, body) = curl(&[&api, "-H", "Content-Type: text/plain", "-d", "access_token=r3ad"]);
+    assert_eq!(status, 415, "a form, or nothing: {body}");
+    let oversize = format!("access_token=r3ad&pad={}", "x".repeat(10_000));
+    assert_eq!(curl(&[&api, "-d", &oversize]).0, 413);
     let samples = scrape(&format!("{url}/metrics"), Some("r3ad"));
     assert!(sample(&samples, "tally_rate", &[]).is_some());
     assert_eq!(curl(&[&format!("{url}/healthz")]).0, 200, "health needs no token");
@@ -439,7 +497,7 @@ impl Drop for Reader {
 }
 
 /// Issue 13: the SSE firehose, read with sseclient-py: every event with an `id:`, each way
-/// of showing a reader's token, `?raw` JSON lines, and a resume with `Last-Event-ID`.
+/// of showing a reader's token (header, Basic, query, POSTed form), `?raw` JSON lines, and a resume with `Last-Event-ID`.
 #[test]
 fn the_firehose_streams_every_event_and_resumes() {
     let dir = std::env::temp_dir().join(format!("tally-firehose-{}", std::process::id()));
@@ -467,6 +525,7 @@ fn the_firehose_streams_every_event_and_resumes() {
     let bearer = Reader::start(&firehose, 3, &["--bearer", "r3ad"]);
     let basic = Reader::start(&firehose, 3, &["--basic", "r3ad"]);
     let raw = Reader::start(&firehose, 3, &["--query", "r3ad", "--raw"]);
+    let form = Reader::start(&firehose, 3, &["--form", "r3ad"]);
     post(&["a1", "a2", "a3"]);
     let seen = bearer.events(3);
     let accounts: Vec<&str> = seen.iter().map(|(_, a)| a.as_str()).collect();
@@ -475,6 +534,7 @@ fn the_firehose_streams_every_event_and_resumes() {
     assert_eq!(ids.len(), 3, "every event has an id");
     assert!(ids.windows(2).all(|w| w[1] == w[0] + 1), "{ids:?}");
     assert_eq!(basic.events(3), seen);
+    assert_eq!(form.events(3), seen, "a token in a POSTed form");
     let raw: Vec<String> = raw.events(3).into_iter().map(|(_, a)| a).collect();
     assert_eq!(raw, ["a1", "a2", "a3"], "?raw: JSON lines");
 
@@ -493,39 +553,102 @@ fn the_firehose_streams_every_event_and_resumes() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// Issue 13: a firehose client that stops reading is cut off and counted, while another
-/// keeps up with every event; memory does not grow.
+/// Posts `count` events, `acct0.x:1|c` on, in batches of 5,000 lines.
+fn post_numbered(url: &str, count: usize) {
+    for batch in (0..count).step_by(5000) {
+        let lines: String = (batch..count.min(batch + 5000))
+            .map(|i| format!("acct{i}.x:1|c\n"))
+            .collect();
+        assert_eq!(curl(&[&format!("{url}/events"), "--data-binary", &lines]).0, 202);
+    }
+}
+
+/// What a firehose reader saw was every one of `count` events from `post_numbered`, in order.
+fn saw_every_numbered(seen: &[(Option<u64>, String)], count: usize) -> bool {
+    seen.len() == count && (seen.iter().enumerate()).all(|(i, (_, account))| *account == format!("acct{i}"))
+}
+
+/// Issue 13: a firehose client that stops reading altogether (its socket's buffers full, so
+/// nothing more can be sent) falls idle and is closed at the idle timeout, while another
+/// keeps up with every event.
 #[test]
-fn a_stalled_firehose_client_is_cut_off_while_another_keeps_up() {
+fn a_stalled_firehose_client_is_closed_while_another_keeps_up() {
     use std::io::Write;
+    const EVENTS: usize = 100_000;
     let (mut stat, url) = serve(&["--serve-sse", "--idle-timeout", "2s"]);
     let address = url.trim_start_matches("http://").to_owned();
     let mut stalled = std::net::TcpStream::connect(&address).expect("connects");
     stalled
         .write_all(b"GET /firehose HTTP/1.1\r\nHost: x\r\n\r\n")
         .expect("asks");
-    let reader = Reader::start(&format!("{url}/firehose"), 20_000, &[]);
-    // 20,000 events in 20 posts; the stalled client reads none of them.
-    for batch in 0..20 {
-        let lines: String = (0..1000)
-            .map(|i| format!("acct{}.x:1|c\n", batch * 1000 + i))
-            .collect();
-        assert_eq!(curl(&[&format!("{url}/events"), "--data-binary", &lines]).0, 202);
-    }
-    let seen = reader.events(20_000);
-    assert_eq!(
-        seen.last().map(|(_, a)| a.as_str()),
-        Some("acct19999"),
-        "the reader kept up"
-    );
+    let reader = Reader::start(&format!("{url}/firehose"), EVENTS, &["--raw"]);
+    post_numbered(&url, EVENTS);
+    assert!(saw_every_numbered(&reader.events(EVENTS), EVENTS), "the reader kept up");
     let report = stat.wait_for(Duration::from_secs(20), |r| {
         source(r, "http")["closed_idle"].as_u64() >= Some(1)
     });
-    assert_eq!(report["totals"]["total"], 20_000);
+    assert_eq!(report["totals"]["total"], EVENTS as u64);
     let firehose = (report["outputs"].as_array().into_iter().flatten())
         .find(|o| o["kind"] == "serve-sse")
         .expect("the firehose output");
-    assert_eq!(firehose["received"], 20_000, "published");
+    assert_eq!(firehose["received"], EVENTS as u64, "published");
+}
+
+/// Issue 13: a slow firehose client, one that falls more than 8,192 events behind, is cut off
+/// when it next reads (its stream ends) and counted as `dropped`, while another keeps up
+/// with every event; the idle timeout plays no part.
+#[test]
+fn a_client_too_far_behind_is_cut_off_and_counted() {
+    use std::io::{Read, Write};
+    let (mut stat, url) = serve(&["--serve-sse"]);
+    let address = url.trim_start_matches("http://").to_owned();
+    let mut slow = std::net::TcpStream::connect(&address).expect("connects");
+    slow.write_all(b"GET /firehose?raw HTTP/1.1\r\nHost: x\r\n\r\n")
+        .expect("asks");
+    const EVENTS: usize = 100_000;
+    let reader = Reader::start(&format!("{url}/firehose"), EVENTS, &["--raw"]);
+    post_numbered(&url, EVENTS);
+    assert!(saw_every_numbered(&reader.events(EVENTS), EVENTS), "the reader kept up");
+
+    // The slow client reads at last: what was already on its way, then the end of the stream.
+    slow.set_read_timeout(Some(Duration::from_secs(20))).expect("a timeout");
+    let mut received = Vec::new();
+    let mut buffer = vec![0; 1 << 16];
+    while !received.ends_with(b"\r\n0\r\n\r\n") {
+        match slow.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(n) => received.extend_from_slice(&buffer[..n]),
+            Err(error) => panic!("the slow client's stream never ended: {error}"),
+        }
+    }
+    let lines = String::from_utf8_lossy(&received).matches("\"account\"").count();
+    assert!(lines < EVENTS, "cut off before the end ({lines} events)");
+    let report = stat.wait_for(Duration::from_secs(20), |r| {
+        (r["outputs"].as_array().into_iter().flatten())
+            .any(|o| o["kind"] == "serve-sse" && o["dropped"].as_u64() > Some(0))
+    });
+    let firehose = (report["outputs"].as_array().into_iter().flatten())
+        .find(|o| o["kind"] == "serve-sse")
+        .expect("the firehose output");
+    assert!(
+        firehose["note"].as_str().is_some_and(|n| n.contains("cut off a client")),
+        "{firehose}"
+    );
+    assert_eq!(source(&report, "http")["closed_idle"], 0, "not the idle timeout");
+    assert_eq!(report["totals"]["total"], EVENTS as u64);
+}
+
+/// Issue 13: a firehose client that keeps reading is never idle, however quiet the firehose:
+/// heartbeats come more often than the idle timeout, and what is sent counts as activity.
+#[test]
+fn a_reading_firehose_client_outlives_the_idle_timeout() {
+    let (mut stat, url) = serve(&["--serve-sse", "--idle-timeout", "2s"]);
+    let reader = Reader::start(&format!("{url}/firehose"), 1, &[]);
+    std::thread::sleep(Duration::from_secs(5));
+    assert_eq!(curl(&[&format!("{url}/events"), "--data-binary", "late.x:1|c"]).0, 202);
+    assert_eq!(reader.events(1)[0].1, "late");
+    let report = stat.wait_for(Duration::from_secs(10), |r| r["totals"]["total"] == 1);
+    assert_eq!(source(&report, "http")["closed_idle"], 0);
 }
 
 /// Issue 13: a tally subscribed to another tally's firehose (`--sse`, with a reader's token

@@ -14,13 +14,14 @@
 //!   when nothing was accepted; a body over the limit is `413`, an unknown type `415`.
 //! - `GET /healthz`: `200 ok`, for load balancers and kiosk supervisors.
 //! - `GET /api/snapshot?window=5m&top=100`: the document of a `tally stat --json` line.
-//! - `GET /metrics?top=100`: Prometheus' text exposition (see [`crate::metrics`]).
+//! - `GET /metrics?top=100`: Prometheus' text exposition (`--metrics-top` accounts by default) (see [`crate::metrics`]).
 //! - `GET /firehose` (with `--serve-sse`, or `tally hub`): every accepted event as Server-Sent
 //!   Events (see [`crate::firehose`]); `--sse-listen` serves it alone, on any path.
 //!
 //! With `--http-read-token` (or `tally hub`'s `--read-token`), the read routes want a
 //! reader's token, as the classic hub took them: `Authorization: Bearer TOKEN`,
-//! `Authorization: Basic base64(user:TOKEN)` (the user is ignored) or `?access_token=TOKEN`.
+//! `Authorization: Basic base64(user:TOKEN)` (the user is ignored) or `access_token=TOKEN` in
+//! the query or, `POST`ed, in a form body.
 //!
 //! With `--token`, a request carries a producer's token (`Authorization: Bearer TOKEN` or
 //! `?access_token=TOKEN`), or each payload carries its own as on the other listeners. Browsers
@@ -49,6 +50,7 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
+use std::time::Duration;
 use tally_core::{Rejection, SourceKind, SourceState};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::runtime::Handle;
@@ -74,6 +76,8 @@ pub struct HttpSettings {
     /// Web pages from these origins may POST or read (`*`: any); other browser origins are
     /// refused.
     pub allow_origins: Vec<String>,
+    /// Accounts `/metrics` names unless `?top=N` asks otherwise (`--metrics-top`).
+    pub metrics_top: usize,
     /// Readers' tokens for `/api/snapshot` and `/metrics`; without them, anyone who reaches
     /// the address may read (loopback by default).
     pub read_tokens: Option<Arc<Tokens>>,
@@ -104,6 +108,9 @@ struct Shared {
     sources: Arc<SourceList>,
     /// The SSE firehose, when served.
     firehose: Option<Arc<Firehose>>,
+    /// How often a quiet firehose sends a comment: often enough that the idle timeout never
+    /// closes a client that is keeping up.
+    heartbeat: Duration,
     /// Recorders for requests, so that one is not built per request.
     intakes: Mutex<Vec<Intake>>,
     trusted_intakes: Mutex<Vec<Intake>>,
@@ -128,10 +135,8 @@ impl HttpServer {
         let _entered = runtime.enter();
         let address = settings.address;
         let fail = |error| BindError::http(address, error);
-        let std_listener = std::net::TcpListener::bind(address).map_err(fail)?;
-        std_listener.set_nonblocking(true).map_err(fail)?;
-        let local = std_listener.local_addr().map_err(fail)?;
-        let listener = tokio::net::TcpListener::from_std(std_listener).map_err(fail)?;
+        let listener = crate::bind::listen_tcp(address).map_err(fail)?;
+        let local = listener.local_addr().map_err(fail)?;
         let health = Arc::new(Health::new(local.to_string(), SourceState::Listening));
         let slots = Slots::new(limits, Arc::clone(&health));
         let trusted = Ingest {
@@ -151,6 +156,10 @@ impl HttpServer {
             },
             sources: Arc::clone(sources),
             firehose,
+            heartbeat: match limits.idle {
+                Duration::ZERO => SSE_HEARTBEAT,
+                idle => SSE_HEARTBEAT.min(idle / 2),
+            },
             intakes: Mutex::default(),
             trusted_intakes: Mutex::default(),
         });
@@ -176,15 +185,17 @@ impl Source for HttpServer {
 
 fn router(shared: Arc<Shared>, routes: Routes) -> Router {
     if routes == Routes::FirehoseOnly {
-        return Router::new().fallback(get(firehose)).with_state(shared);
+        return Router::new()
+            .fallback(get(firehose).post(firehose))
+            .with_state(shared);
     }
     Router::new()
         .route("/r/{app}/{account}/{kind}", get(pixel))
         .route("/events", post(events).options(preflight))
         .route("/healthz", get(|| async { "ok\n" }))
-        .route("/api/snapshot", get(api_snapshot))
-        .route("/metrics", get(metrics))
-        .route("/firehose", get(firehose))
+        .route("/api/snapshot", get(api_snapshot).post(api_snapshot))
+        .route("/metrics", get(metrics).post(metrics))
+        .route("/firehose", get(firehose).post(firehose))
         .with_state(shared)
 }
 
@@ -194,7 +205,7 @@ async fn accept_loop(listener: tokio::net::TcpListener, router: Router, slots: A
             Ok((stream, _)) => stream,
             Err(error) => {
                 tracing::warn!("HTTP accept failed: {error}");
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
             }
         };
@@ -221,7 +232,8 @@ async fn accept_loop(listener: tokio::net::TcpListener, router: Router, slots: A
     }
 }
 
-/// A connection whose every read (and write) counts as activity for its slot.
+/// A connection whose every read and write counts as activity for its slot: a client that
+/// stops reading a stream falls idle, one that keeps reading does not.
 struct Watched {
     stream: tokio::net::TcpStream,
     slot: Arc<Slot>,
@@ -248,7 +260,12 @@ impl AsyncWrite for Watched {
         cx: &mut Context<'_>,
         data: &[u8],
     ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write(cx, data)
+        let polled = Pin::new(&mut self.stream).poll_write(cx, data);
+        // A reader that keeps taking what is sent (a firehose client) is not idle.
+        if matches!(polled, Poll::Ready(Ok(sent)) if sent > 0) {
+            self.slot.active();
+        }
+        polled
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
@@ -531,6 +548,43 @@ async fn answer_events(
         .into_response()
 }
 
+/// The largest form a reader may POST (its parameters: a token, `top`, `window`, `raw`).
+const READ_FORM_LIMIT: usize = 8 * 1024;
+
+/// A read route's parameters: the query's, and on a `POST` those of its form body
+/// (`application/x-www-form-urlencoded`), which win, as the classic hub read them: a client
+/// may keep `access_token` out of URLs and logs that way.
+struct ReadParams(HashMap<String, String>);
+
+impl<S: Send + Sync> axum::extract::FromRequest<S> for ReadParams {
+    type Rejection = Response;
+
+    async fn from_request(request: axum::extract::Request, _: &S) -> Result<Self, Response> {
+        let (parts, body) = request.into_parts();
+        let mut params = Query::<HashMap<String, String>>::try_from_uri(&parts.uri)
+            .map(|Query(query)| query)
+            .map_err(|error| plain(StatusCode::BAD_REQUEST, error.body_text()))?;
+        if parts.method != Method::POST {
+            return Ok(ReadParams(params));
+        }
+        let content_type = (parts.headers.get(header::CONTENT_TYPE))
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        if !content_type.starts_with("application/x-www-form-urlencoded") {
+            let why = format!("a reader POSTs a form (application/x-www-form-urlencoded), not {content_type:?}");
+            return Err(plain(StatusCode::UNSUPPORTED_MEDIA_TYPE, why));
+        }
+        let form = axum::body::to_bytes(body, READ_FORM_LIMIT).await.map_err(|_| {
+            let why = format!("a reader's form is at most {READ_FORM_LIMIT} bytes");
+            plain(StatusCode::PAYLOAD_TOO_LARGE, why)
+        })?;
+        let fields: Vec<(String, String)> = serde_urlencoded::from_bytes(&form)
+            .map_err(|error| plain(StatusCode::BAD_REQUEST, format!("a broken form: {error}")))?;
+        params.extend(fields);
+        Ok(ReadParams(params))
+    }
+}
+
 /// Why a reader may not read, if it may not: no token, or not a known one.
 fn refused_reader(
     shared: &Shared,
@@ -607,8 +661,8 @@ const MAX_TOP: usize = 10_000;
 
 async fn api_snapshot(
     State(shared): State<Arc<Shared>>,
-    Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
+    ReadParams(query): ReadParams,
 ) -> Response {
     let top = match admit_reader(&shared, &headers, &query).and_then(|()| top(&query, 100)) {
         Ok(top) => top,
@@ -648,11 +702,11 @@ async fn api_snapshot(
 
 async fn metrics(
     State(shared): State<Arc<Shared>>,
-    Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
+    ReadParams(query): ReadParams,
 ) -> Response {
     let admitted = admit_reader(&shared, &headers, &query);
-    let top = match admitted.and_then(|()| top(&query, crate::metrics::DEFAULT_TOP)) {
+    let top = match admitted.and_then(|()| top(&query, shared.settings.metrics_top)) {
         Ok(top) => top,
         Err((status, why)) => return plain(status, why),
     };
@@ -676,8 +730,8 @@ async fn metrics(
 /// Server-Sent Events, or with `?raw` as JSON lines.
 async fn firehose(
     State(shared): State<Arc<Shared>>,
-    Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
+    ReadParams(query): ReadParams,
 ) -> Response {
     let Some(firehose) = shared.firehose.clone() else {
         let why = "no firehose here: start tally with --serve-sse (tally hub serves one)";
@@ -696,6 +750,7 @@ async fn firehose(
         missed: missed.into(),
         live,
         raw,
+        heartbeat: shared.heartbeat,
         health: Arc::clone(firehose.health()),
     };
     stream.health.connected(1);
@@ -728,6 +783,7 @@ struct FirehoseStream {
     missed: std::collections::VecDeque<crate::firehose::Numbered>,
     live: tokio::sync::broadcast::Receiver<crate::firehose::Numbered>,
     raw: bool,
+    heartbeat: Duration,
     health: Arc<Health>,
 }
 
@@ -738,7 +794,7 @@ impl FirehoseStream {
         if let Some((id, json)) = self.missed.pop_front() {
             return Some(Bytes::from(frame(id, &json, self.raw)));
         }
-        match tokio::time::timeout(SSE_HEARTBEAT, self.live.recv()).await {
+        match tokio::time::timeout(self.heartbeat, self.live.recv()).await {
             Ok(Ok((id, json))) => {
                 // Whatever else is waiting goes out with it.
                 let mut chunk = frame(id, &json, self.raw);

@@ -70,10 +70,8 @@ impl StreamListener {
         let (listener, local, shown) = match address {
             StreamAddress::Tcp(address) => {
                 let fail = |error| BindError::tcp(*address, error);
-                let std_listener = std::net::TcpListener::bind(address).map_err(fail)?;
-                std_listener.set_nonblocking(true).map_err(fail)?;
-                let local = std_listener.local_addr().map_err(fail)?;
-                let listener = tokio::net::TcpListener::from_std(std_listener).map_err(fail)?;
+                let listener = crate::bind::listen_tcp(*address).map_err(fail)?;
+                let local = listener.local_addr().map_err(fail)?;
                 (
                     Listener::Tcp(listener),
                     StreamAddress::Tcp(local),

@@ -123,11 +123,9 @@ impl WsServer {
         options: &ServeOptions,
     ) -> Result<Self, PublishError> {
         let fail = |error| PublishError::Ws(BindError::tcp(address, error));
-        let listener = std::net::TcpListener::bind(address).map_err(fail)?;
-        listener.set_nonblocking(true).map_err(fail)?;
-        let local = listener.local_addr().map_err(fail)?;
         let _entered = runtime.enter();
-        let listener = tokio::net::TcpListener::from_std(listener).map_err(fail)?;
+        let listener = crate::bind::listen_tcp(address).map_err(fail)?;
+        let local = listener.local_addr().map_err(fail)?;
         let health = Arc::new(Health::new(format!("ws://{local}/ws"), SourceState::Listening));
         let (events, _) = broadcast::channel(WS_CLIENT_BACKLOG);
         let slots = Slots::new(options.limits, Arc::clone(&health));
