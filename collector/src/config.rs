@@ -62,7 +62,7 @@ pub struct SourceArgs {
     #[arg(long = "ws-header", value_name = "'NAME: VALUE'", value_parser = WsHeaderParser)]
     pub ws_header: Vec<WsHeader>,
     /// Subscribe to an SSE firehose (repeatable; a classic hub's or another tally's, e.g.
-    /// http://hub:8080/firehose)
+    /// http://hub:8080/firehose, or https:// verified against the system's trust store)
     #[arg(long = "sse", value_name = "URL")]
     pub sse: Vec<String>,
     /// Send this header with every firehose request (repeatable; e.g. 'Authorization: Bearer

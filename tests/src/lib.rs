@@ -251,3 +251,57 @@ pub fn send_signal(pid: u32, signal: &str) {
         .expect("runs kill");
     assert!(status.success(), "kill -{signal} {pid} failed");
 }
+
+/// A private CA in `dir`, and a certificate for `localhost` (and 127.0.0.1) that it signs,
+/// made with the `openssl` command: the paths of the CA's certificate, the server's
+/// certificate and its key.
+pub fn localhost_certificate(dir: &std::path::Path) -> (String, String, String) {
+    std::fs::create_dir_all(dir).expect("temp dir");
+    let path = |name: &str| dir.join(name).display().to_string();
+    let (ca, cert, key) = (path("ca.pem"), path("cert.pem"), path("key.pem"));
+    let (ca_key, request, extensions) = (path("ca.key"), path("leaf.csr"), path("leaf.ext"));
+    std::fs::write(
+        &extensions,
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
+    )
+    .expect("writes");
+    let openssl = |args: &[&str]| {
+        let made = Command::new("openssl").args(args).output().expect("runs openssl");
+        assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    };
+    let rsa = ["-newkey", "rsa:2048", "-nodes"];
+    openssl(
+        &[
+            &["req", "-x509", "-days", "1", "-subj", "/CN=tally test CA"],
+            &rsa[..],
+            &["-keyout", &ca_key, "-out", &ca],
+        ]
+        .concat(),
+    );
+    openssl(
+        &[
+            &["req", "-subj", "/CN=localhost"],
+            &rsa[..],
+            &["-keyout", &key, "-out", &request],
+        ]
+        .concat(),
+    );
+    openssl(&[
+        "x509",
+        "-req",
+        "-days",
+        "1",
+        "-CAcreateserial",
+        "-in",
+        &request,
+        "-CA",
+        &ca,
+        "-CAkey",
+        &ca_key,
+        "-out",
+        &cert,
+        "-extfile",
+        &extensions,
+    ]);
+    (ca, cert, key)
+}

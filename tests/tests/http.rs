@@ -204,14 +204,17 @@ fn a_browser_page_with_the_pixel_counts_each_view() {
 /// real client still gets through, and nothing already counted is lost.
 #[test]
 fn ten_thousand_idle_connections_are_bounded_and_counted() {
-    use std::io::Write;
     use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    use std::io::Write;
     const IDLE: usize = 10_000;
     let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).expect("the open-file limit");
     if soft < hard {
         setrlimit(Resource::RLIMIT_NOFILE, hard, hard).expect("raised to the hard limit");
     }
-    assert!(hard > IDLE as u64 + 512, "this test needs {IDLE} open files (ulimit -Hn: {hard})");
+    assert!(
+        hard > IDLE as u64 + 512,
+        "this test needs {IDLE} open files (ulimit -Hn: {hard})"
+    );
     let (mut stat, url) = serve(&[]);
     let address = url.trim_start_matches("http://").to_owned();
     assert_eq!(curl(&[&format!("{url}/events"), "-d", "before.x:5|c"]).0, 202);
@@ -245,7 +248,10 @@ fn ten_thousand_idle_connections_are_bounded_and_counted() {
     let report = stat.wait_for(Duration::from_secs(10), |r| r["totals"]["total"] == 8);
     assert_eq!(account_total(&report, "before"), 5, "nothing counted was lost");
     let grown_kib = stat.resident_kib().saturating_sub(before_kib);
-    assert!(grown_kib < 64 * 1024, "holding the idle connections took {grown_kib} KiB");
+    assert!(
+        grown_kib < 64 * 1024,
+        "holding the idle connections took {grown_kib} KiB"
+    );
     drop(idle);
 }
 
@@ -583,7 +589,10 @@ fn a_stalled_firehose_client_is_closed_while_another_keeps_up() {
         .expect("asks");
     let reader = Reader::start(&format!("{url}/firehose"), EVENTS, &["--raw"]);
     post_numbered(&url, EVENTS);
-    assert!(saw_every_numbered(&reader.events(EVENTS), EVENTS), "the reader kept up");
+    assert!(
+        saw_every_numbered(&reader.events(EVENTS), EVENTS),
+        "the reader kept up"
+    );
     let report = stat.wait_for(Duration::from_secs(20), |r| {
         source(r, "http")["closed_idle"].as_u64() >= Some(1)
     });
@@ -608,10 +617,14 @@ fn a_client_too_far_behind_is_cut_off_and_counted() {
     const EVENTS: usize = 100_000;
     let reader = Reader::start(&format!("{url}/firehose"), EVENTS, &["--raw"]);
     post_numbered(&url, EVENTS);
-    assert!(saw_every_numbered(&reader.events(EVENTS), EVENTS), "the reader kept up");
+    assert!(
+        saw_every_numbered(&reader.events(EVENTS), EVENTS),
+        "the reader kept up"
+    );
 
     // The slow client reads at last: what was already on its way, then the end of the stream.
-    slow.set_read_timeout(Some(Duration::from_secs(20))).expect("a timeout");
+    slow.set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("a timeout");
     let mut received = Vec::new();
     let mut buffer = vec![0; 1 << 16];
     while !received.ends_with(b"\r\n0\r\n\r\n") {
@@ -631,7 +644,9 @@ fn a_client_too_far_behind_is_cut_off_and_counted() {
         .find(|o| o["kind"] == "serve-sse")
         .expect("the firehose output");
     assert!(
-        firehose["note"].as_str().is_some_and(|n| n.contains("cut off a client")),
+        firehose["note"]
+            .as_str()
+            .is_some_and(|n| n.contains("cut off a client")),
         "{firehose}"
     );
     assert_eq!(source(&report, "http")["closed_idle"], 0, "not the idle timeout");
@@ -645,7 +660,10 @@ fn a_reading_firehose_client_outlives_the_idle_timeout() {
     let (mut stat, url) = serve(&["--serve-sse", "--idle-timeout", "2s"]);
     let reader = Reader::start(&format!("{url}/firehose"), 1, &[]);
     std::thread::sleep(Duration::from_secs(5));
-    assert_eq!(curl(&[&format!("{url}/events"), "--data-binary", "late.x:1|c"]).0, 202);
+    assert_eq!(
+        curl(&[&format!("{url}/events"), "--data-binary", "late.x:1|c"]).0,
+        202
+    );
     assert_eq!(reader.events(1)[0].1, "late");
     let report = stat.wait_for(Duration::from_secs(10), |r| r["totals"]["total"] == 1);
     assert_eq!(source(&report, "http")["closed_idle"], 0);

@@ -401,57 +401,7 @@ fn several_zmq_hubs_at_once_add_up() {
 #[test]
 fn wss_hubs_are_verified_against_the_system_trust_store() {
     let dir = std::env::temp_dir().join(format!("tally-wss-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let path = |name: &str| dir.join(name).display().to_string();
-    let (ca, cert, key) = (path("ca.pem"), path("cert.pem"), path("key.pem"));
-    std::fs::write(
-        path("leaf.ext"),
-        "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
-    )
-    .expect("writes");
-    let openssl = |args: &[&str]| {
-        let made = std::process::Command::new("openssl")
-            .args(args)
-            .output()
-            .expect("runs openssl");
-        assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
-    };
-    // A private CA, and a certificate for localhost that it signs.
-    let (ca_key, request, extensions) = (path("ca.key"), path("leaf.csr"), path("leaf.ext"));
-    let subject = "/CN=tally test CA";
-    openssl(&[
-        "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", subject, "-keyout", &ca_key,
-        "-out", &ca,
-    ]);
-    openssl(&[
-        "req",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-subj",
-        "/CN=localhost",
-        "-keyout",
-        &key,
-        "-out",
-        &request,
-    ]);
-    openssl(&[
-        "x509",
-        "-req",
-        "-days",
-        "1",
-        "-CAcreateserial",
-        "-in",
-        &request,
-        "-CA",
-        &ca,
-        "-CAkey",
-        &ca_key,
-        "-out",
-        &cert,
-        "-extfile",
-        &extensions,
-    ]);
+    let (ca, cert, key) = tally_tests::localhost_certificate(&dir);
     let port = free_tcp_port();
     let mut hub = ws_hub(port, &["--tls", &cert, &key]);
     let url = format!("wss://localhost:{port}/ws");
@@ -466,6 +416,35 @@ fn wss_hubs_are_verified_against_the_system_trust_store() {
         hub.run("json acme 15");
     });
     assert_eq!(account_total(&last, "acme"), 15, "{last:#}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Issue 13: an https:// firehose, verified like a wss:// hub: refused while its certificate
+/// is not trusted, counted exactly once the system's store (`SSL_CERT_FILE`) trusts it.
+#[test]
+fn https_firehoses_are_verified_against_the_system_trust_store() {
+    let dir = std::env::temp_dir().join(format!("tally-https-sse-{}", std::process::id()));
+    let (ca, cert, key) = tally_tests::localhost_certificate(&dir);
+    let port = free_tcp_port().to_string();
+    let mut hub = Peer::start("sse_hub.py", &["--port", &port, "--tls", &cert, &key]);
+    let url = format!("https://localhost:{port}/firehose");
+
+    let mut untrusted = subscriber("--sse", &url, &[]);
+    let report = untrusted.wait_for(WAIT, |r| {
+        source(r, "sse")["note"]
+            .as_str()
+            .is_some_and(|n| n.contains("cannot connect"))
+    });
+    assert_ne!(state_of(&report, "sse"), "connected", "{report:#}");
+    drop(untrusted);
+
+    let args = ["--count", "50", "--sse", &url];
+    let (last, _, _) = stat_to_the_end(&args, &[("SSL_CERT_FILE", &ca)], || {
+        hub.run("wait-clients 1");
+        hub.run("json acme 15");
+    });
+    assert_eq!(account_total(&last, "acme"), 15, "{last:#}");
+    assert_eq!(state_of(&last, "sse"), "connected", "{last:#}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 

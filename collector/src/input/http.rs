@@ -571,7 +571,8 @@ impl<S: Send + Sync> axum::extract::FromRequest<S> for ReadParams {
             .and_then(|v| v.to_str().ok())
             .unwrap_or("");
         if !content_type.starts_with("application/x-www-form-urlencoded") {
-            let why = format!("a reader POSTs a form (application/x-www-form-urlencoded), not {content_type:?}");
+            let why =
+                format!("a reader POSTs a form (application/x-www-form-urlencoded), not {content_type:?}");
             return Err(plain(StatusCode::UNSUPPORTED_MEDIA_TYPE, why));
         }
         let form = axum::body::to_bytes(body, READ_FORM_LIMIT).await.map_err(|_| {

@@ -47,9 +47,9 @@ impl SseSubscriber {
             reason: reason.to_owned(),
         };
         let uri: Uri = url.parse().map_err(|_| invalid("not a URL"))?;
-        if uri.scheme_str() != Some("http") || uri.host().is_none() {
+        if !matches!(uri.scheme_str(), Some("http" | "https")) || uri.host().is_none() {
             return Err(invalid(
-                "an SSE firehose URL starts with http:// and names a host",
+                "an SSE firehose URL starts with http:// or https:// and names a host",
             ));
         }
         let health = Arc::new(Health::new(display_url(url), SourceState::Connecting));
@@ -111,10 +111,7 @@ impl Client {
 
     /// One connection, read until it ends (`Ok` only when tally stops).
     async fn connect_and_read(&mut self) -> Result<(), String> {
-        let host = self.uri.host().unwrap_or_default().to_owned();
-        let port = self.uri.port_u16().unwrap_or(80);
-        let connect = tokio::net::TcpStream::connect((host.as_str(), port));
-        let stream = match tokio::time::timeout(CONNECT_TIMEOUT, connect).await {
+        let stream = match tokio::time::timeout(CONNECT_TIMEOUT, connect(&self.uri)).await {
             Ok(Ok(stream)) => stream,
             Ok(Err(error)) => return Err(format!("cannot connect: {error}")),
             Err(_) => return Err("connecting timed out".into()),
@@ -175,6 +172,52 @@ impl Client {
             }
         }
     }
+}
+
+/// A connection to the firehose: plain, or TLS for `https://`.
+trait Connection: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Connection for T {}
+
+async fn connect(uri: &Uri) -> std::io::Result<Box<dyn Connection>> {
+    let host = uri.host().unwrap_or_default();
+    let tls = uri.scheme_str() == Some("https");
+    let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
+    // An IPv6 literal comes bracketed in a URI, never to a resolver.
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let stream = tokio::net::TcpStream::connect((host, port)).await?;
+    if !tls {
+        return Ok(Box::new(stream));
+    }
+    let name = rustls::pki_types::ServerName::try_from(host.to_owned())
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a host name for TLS"))?;
+    let connector = tokio_rustls::TlsConnector::from(tls_config());
+    Ok(Box::new(connector.connect(name, stream).await?))
+}
+
+/// The TLS settings for every https firehose: built once, as loading the system's
+/// certificates reads files.
+fn tls_config() -> Arc<rustls::ClientConfig> {
+    static CONFIG: std::sync::OnceLock<Arc<rustls::ClientConfig>> = std::sync::OnceLock::new();
+    Arc::clone(CONFIG.get_or_init(|| {
+        let mut roots = rustls::RootCertStore::empty();
+        let native = rustls_native_certs::load_native_certs();
+        if !native.errors.is_empty() {
+            tracing::warn!(
+                "some of the system's root certificates could not be read: {:?}",
+                native.errors
+            );
+        }
+        roots.add_parsable_certificates(native.certs);
+        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("ring supports the default TLS versions")
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Arc::new(config)
+    }))
 }
 
 /// What the parser makes of the stream.
