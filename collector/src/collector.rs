@@ -16,6 +16,7 @@ use crate::input::ws::WsSubscriber;
 use crate::input::zmq::ZmqSubscriber;
 use crate::input::{Source, SourceList};
 use crate::output::PublishError;
+use crate::output::history::HistoryWriter;
 use crate::output::ws::WsServer;
 use crate::output::zmq::ZmqPublisher;
 use crate::runtimes::Runtimes;
@@ -94,6 +95,10 @@ impl Collector {
             outputs.push(Arc::clone(firehose) as Arc<dyn Output>);
         }
         ingest.outputs = outputs.iter().cloned().collect();
+        if let Some(state) = &settings.state {
+            let writer = HistoryWriter::start(&ingest.engine, state, settings.clock.clone());
+            outputs.push(Arc::new(writer));
+        }
 
         let mut udp = vec![];
         for &address in &settings.udp {
@@ -172,7 +177,8 @@ impl Collector {
         self.sources.statuses()
     }
 
-    /// Where events are re-published (`tally hub`), with what was sent and dropped.
+    /// Where events are re-published (`tally hub`), with what was sent and dropped, and the
+    /// history.
     pub fn outputs(&self) -> Vec<OutputStatus> {
         self.outputs.iter().map(|o| o.status()).collect()
     }

@@ -7,6 +7,7 @@
 //! [`SourceArgs::settings`].
 
 use crate::decode::{AccountFrom, DecodeOptions, Tokens};
+use crate::history::StateSettings;
 use crate::input::http::{DEFAULT_BODY_LIMIT, HttpSettings};
 use crate::input::hub::HubLimits;
 use crate::input::stream::{CONNECTION_BUFFER, CONNECTION_CACHED_NAMES};
@@ -30,6 +31,18 @@ pub const DEFAULT_PUBLISH_ZMQ: &str = "tcp://127.0.0.1:6000";
 const DEFAULT_HTTP: &str = "127.0.0.1:8080";
 /// `tally hub`'s default WebSocket address (the classic hub's port), loopback only.
 pub const DEFAULT_SERVE_WS: &str = "127.0.0.1:5555";
+
+/// Where the classic stats API answers unless `--stats-prefix` says otherwise.
+pub const DEFAULT_STATS_PREFIX: &str = "/stats";
+/// How often the history is written unless `--checkpoint-interval` says otherwise.
+pub const DEFAULT_CHECKPOINT_INTERVAL: Duration = Duration::from_secs(5);
+/// How long hours are kept unless `--keep-hours` says otherwise.
+pub const DEFAULT_KEEP_HOURS: Duration = Duration::from_secs(90 * 24 * 3600);
+
+/// `$XDG_STATE_HOME/tally` (`~/.local/state/tally`), or where the platform keeps such data.
+pub fn default_state_dir() -> Option<PathBuf> {
+    (dirs::state_dir().or_else(dirs::data_local_dir)).map(|dir| dir.join("tally"))
+}
 
 /// The source flags of every command, and the keys of the configuration file.
 #[derive(Clone, Debug, Default, clap::Args, Deserialize)]
@@ -127,6 +140,25 @@ pub struct SourceArgs {
     /// streamed them [default: only for `tally hub`]
     #[arg(long, num_args = 0, default_missing_value = "true")]
     pub serve_sse: Option<bool>,
+    /// Keep the history (counts by hour, day and month, for years) in this directory
+    /// [default: $XDG_STATE_HOME/tally, i.e. ~/.local/state/tally]
+    #[arg(long, value_name = "DIR")]
+    pub state: Option<PathBuf>,
+    /// Keep no history
+    #[arg(long, num_args = 0, default_missing_value = "true")]
+    pub no_state: Option<bool>,
+    /// How often the history is written: a crash loses at most this much (e.g. 5s, 1m)
+    /// [default: 5s]
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    #[serde(with = "humantime_serde")]
+    pub checkpoint_interval: Option<Duration>,
+    /// How long the history keeps hours (days and months are kept for ever) [default: 90d]
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    #[serde(with = "humantime_serde")]
+    pub keep_hours: Option<Duration>,
+    /// Where --http answers the classic stats API over the history [default: /stats]
+    #[arg(long, value_name = "PATH")]
+    pub stats_prefix: Option<String>,
     /// Accounts named in --http's /metrics (the busiest; the rest are summed as `(other)`,
     /// so that Prometheus' series stay bounded; `?top=N` asks for other numbers) [default: 100]
     #[arg(long, value_name = "N")]
@@ -269,6 +301,8 @@ pub struct Settings {
     pub sse_listen: Option<HttpSettings>,
     /// Serve the SSE firehose on the HTTP server (`--serve-sse`; always for `tally hub`).
     pub serve_sse: bool,
+    /// Where the history is kept, unless `--no-state`.
+    pub state: Option<StateSettings>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -385,12 +419,32 @@ impl SourceArgs {
         if let Some(max) = self.max_accounts {
             engine.max_accounts = max;
         }
+        let clock = match self.utc.unwrap_or(false) {
+            true => Clock::utc(),
+            false => Clock::new(jiff::tz::TimeZone::system()),
+        };
+        let state = match (
+            self.no_state.unwrap_or(false),
+            self.state.or_else(default_state_dir),
+        ) {
+            (false, Some(dir)) => Some(StateSettings {
+                dir,
+                interval: self.checkpoint_interval.unwrap_or(DEFAULT_CHECKPOINT_INTERVAL),
+                keep_hours: self.keep_hours.unwrap_or(DEFAULT_KEEP_HOURS),
+            }),
+            _ => None,
+        };
         // What the HTTP server and the firehose's own listener share.
         let http = HttpSettings {
             address: DEFAULT_HTTP.parse().expect("valid address"),
             body_limit: (self.http_body_limit).map_or(DEFAULT_BODY_LIMIT, |limit| limit.as_u64() as usize),
             allow_origins: self.http_allow_origin,
             metrics_top: self.metrics_top.unwrap_or(crate::metrics::DEFAULT_TOP),
+            history: state.as_ref().map(|state| state.dir.clone()),
+            stats_prefix: self
+                .stats_prefix
+                .unwrap_or_else(|| DEFAULT_STATS_PREFIX.to_owned()),
+            clock: clock.clone(),
             read_tokens: self
                 .http_read_token_file
                 .as_deref()
@@ -426,10 +480,7 @@ impl SourceArgs {
             },
             demo,
             engine,
-            clock: match self.utc.unwrap_or(false) {
-                true => Clock::utc(),
-                false => Clock::new(jiff::tz::TimeZone::system()),
-            },
+            clock,
             kiosk: self.kiosk,
             http: self.http.map(|address| HttpSettings {
                 address,
@@ -437,6 +488,7 @@ impl SourceArgs {
             }),
             sse_listen: self.sse_listen.map(|address| HttpSettings { address, ..http }),
             serve_sse: self.serve_sse.unwrap_or(false),
+            state,
         };
         if let Some(budget) = self.max_memory {
             settings.fit(budget.as_u64())?;
@@ -647,7 +699,7 @@ mod tests {
             );
         }
         let all: SourceArgs = toml::from_str(
-            "udp = []\nno_udp = true\ntcp = []\nunix = []\nzmq = [\"tcp://127.0.0.1:6000\"]\nzmq_topic = [\"order\"]\nws = [\"ws://127.0.0.1:5555/ws\"]\nws_header = [\"X-Team: ops\"]\nsse = [\"http://127.0.0.1:8080/firehose\"]\nsse_header = [\"X-Team: ops\"]\ndemo = true\nutc = true\ntoken_file = \"t\"\naccount_tag = \"a\"\nudp_threads = 1\nrecv_buffer = 1\nmax_accounts = 1\nmax_memory = \"512MiB\"\nmax_connections = 8\nidle_timeout = \"90s\"\nhttp = \"127.0.0.1:8080\"\nhttp_body_limit = \"2MiB\"\nhttp_allow_origin = [\"https://shop.example.com\"]\nhttp_read_token_file = \"r\"\nserve_sse = true\nsse_listen = \"127.0.0.1:5556\"\n[engine]\nmax_accounts = 1\n[hub]\npublish_zmq = \"tcp://127.0.0.1:6001\"\nserve_ws = \"127.0.0.1:5556\"\nws_allow_origin = [\"https://dash.example.com\"]\nread_token_file = \"r\"",
+            "udp = []\nno_udp = true\ntcp = []\nunix = []\nzmq = [\"tcp://127.0.0.1:6000\"]\nzmq_topic = [\"order\"]\nws = [\"ws://127.0.0.1:5555/ws\"]\nws_header = [\"X-Team: ops\"]\nsse = [\"http://127.0.0.1:8080/firehose\"]\nsse_header = [\"X-Team: ops\"]\ndemo = true\nutc = true\ntoken_file = \"t\"\naccount_tag = \"a\"\nudp_threads = 1\nrecv_buffer = 1\nmax_accounts = 1\nmax_memory = \"512MiB\"\nmax_connections = 8\nidle_timeout = \"90s\"\nhttp = \"127.0.0.1:8080\"\nhttp_body_limit = \"2MiB\"\nhttp_allow_origin = [\"https://shop.example.com\"]\nhttp_read_token_file = \"r\"\nserve_sse = true\nsse_listen = \"127.0.0.1:5556\"\nmetrics_top = 5\nstats_prefix = \"/api/stats\"\nstate = \"s\"\nno_state = true\ncheckpoint_interval = \"10s\"\nkeep_hours = \"30d\"\n[engine]\nmax_accounts = 1\n[hub]\npublish_zmq = \"tcp://127.0.0.1:6001\"\nserve_ws = \"127.0.0.1:5556\"\nws_allow_origin = [\"https://dash.example.com\"]\nread_token_file = \"r\"",
         )
         .expect("every key parses");
         assert_eq!((all.demo, all.no_udp), (Some(true), Some(true)));

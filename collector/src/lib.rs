@@ -10,9 +10,10 @@
 //!    ([`decode`], into a [`decode::Sink`] it knows nothing about), the counters sources report
 //!    ([`health`]), the documents that describe a collector ([`report`]'s JSON, [`metrics`]'
 //!    Prometheus text), and what inputs and outputs share.
-//! 2. `encode`, `firehose`, `slots`: events back to bytes (the classic hub's JSON), which
-//!    [`decode`] reads; the SSE firehose's numbered events; the connection slots every server
-//!    takes, counted in its [`health`].
+//! 2. `encode`, `firehose`, `history`, `slots`: events back to bytes (the classic hub's JSON),
+//!    which [`decode`] reads; the SSE firehose's numbered events; the history store (counts
+//!    by hour, day and month, in SQLite); the connection slots every server takes, counted in
+//!    its [`health`].
 //! 3. `ingest`: the one batch loop every input calls, the sink that records and tees to the
 //!    outputs, and the [`ingest::Output`] trait.
 //! 4. `input`, `output`: one file per source ([`input::Source`]: udp, stream, http, demo, zmq, ws)
@@ -28,6 +29,7 @@ pub mod decode;
 pub mod encode;
 pub mod firehose;
 pub mod health;
+pub mod history;
 pub mod ingest;
 pub mod input;
 pub mod logging;

@@ -21,6 +21,7 @@ mod event;
 pub mod format;
 pub mod histogram;
 pub mod hll;
+mod hours;
 mod notice;
 pub mod palette;
 mod plan;
@@ -38,6 +39,7 @@ pub use engine::{Engine, EngineConfig, Recorder};
 pub use event::{Event, MAX_COUNT, MAX_NAME_BYTES, OTHER, SampleError, Value, clamp_name, scale_sampled};
 pub use format::{human_duration, is_unprintable, printable, short_number};
 pub use histogram::TimingSummary;
+pub use hours::{SeriesId, hour_of};
 pub use notice::{
     AlertType, Annotation, CheckStatus, MAX_ANNOTATIONS, MAX_CHECKS, Notice, Priority, ServiceCheck,
 };
@@ -49,4 +51,4 @@ pub use snapshot::{
 };
 pub use sort::AccountSort;
 pub use status::{OutputKind, OutputStatus, SourceKind, SourceState, SourceStatus};
-pub use time::{Clock, Resolution, Timestamp};
+pub use time::{CivilHour, Clock, Resolution, Timestamp};

@@ -92,7 +92,8 @@ impl fmt::Display for SourceKind {
     }
 }
 
-/// Where `tally hub` re-publishes accepted events.
+/// Where accepted events go besides the engine: what `tally hub` re-publishes on, and the
+/// history.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum OutputKind {
@@ -102,6 +103,8 @@ pub enum OutputKind {
     ServeWs,
     /// The HTTP server's SSE firehose (`--serve-sse`).
     ServeSse,
+    /// The history kept in the state directory (`--state`).
+    History,
 }
 
 impl OutputKind {
@@ -110,6 +113,7 @@ impl OutputKind {
             OutputKind::PublishZmq => "publish-zmq",
             OutputKind::ServeWs => "serve-ws",
             OutputKind::ServeSse => "serve-sse",
+            OutputKind::History => "history",
         }
     }
 

@@ -104,6 +104,32 @@ impl Clock {
             .map_or(time, Timestamp::from_millis)
     }
 
+    /// The local date and hour of `time` in this zone: what a history files it under.
+    pub fn civil_hour(&self, time: Timestamp) -> CivilHour {
+        match self.zoned(time) {
+            Some(zoned) => CivilHour {
+                year: zoned.year(),
+                month: zoned.month(),
+                day: zoned.day(),
+                hour: zoned.hour(),
+            },
+            None => CivilHour::default(),
+        }
+    }
+
+    /// When local day `year-month-day` begins and the next begins, in this zone; `None` for
+    /// a date that is not one.
+    pub fn day_span(&self, year: i16, month: i8, day: i8) -> Option<(Timestamp, Timestamp)> {
+        let date = jiff::civil::Date::new(year, month, day).ok()?;
+        let start = date.to_zoned(self.zone.clone()).ok()?;
+        let next = start.tomorrow().ok()?.start_of_day().ok()?;
+        let millis = |zoned: &jiff::Zoned| u64::try_from(zoned.timestamp().as_millisecond()).ok();
+        Some((
+            Timestamp::from_millis(millis(&start)?),
+            Timestamp::from_millis(millis(&next)?),
+        ))
+    }
+
     /// The zone's name at `time`: its abbreviation (`EST`, `CEST`, `UTC`), or its offset
     /// (`+0530`) where it has none.
     pub fn zone_label(&self, time: Timestamp) -> String {
@@ -118,6 +144,15 @@ impl Clock {
             None => String::new(),
         }
     }
+}
+
+/// A local date and hour (see [`Clock::civil_hour`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct CivilHour {
+    pub year: i16,
+    pub month: i8,
+    pub day: i8,
+    pub hour: i8,
 }
 
 /// One resolution of the rolling windows: `buckets` time buckets of `bucket_ms` each.
@@ -184,6 +219,28 @@ mod tests {
             Timestamp::from_millis(1_699_938_000_000)
         );
         assert_eq!(utc.start_of_day(time), Timestamp::from_millis(1_699_920_000_000));
+    }
+
+    #[test]
+    fn a_history_files_hours_under_local_dates() {
+        let new_york = Clock::new(jiff::tz::TimeZone::get("America/New_York").expect("tzdb"));
+        // 2023-11-14 23:02 UTC is 18:02 on the 14th in New York, 23:02 in UTC.
+        let time = Timestamp::from_millis(1_700_002_800_000 + 123_456);
+        let local = |year, month, day, hour| CivilHour {
+            year,
+            month,
+            day,
+            hour,
+        };
+        assert_eq!(new_york.civil_hour(time), local(2023, 11, 14, 18));
+        assert_eq!(Clock::utc().civil_hour(time), local(2023, 11, 14, 23));
+        let (start, end) = new_york.day_span(2023, 11, 14).expect("a date");
+        assert_eq!(start, new_york.start_of_day(time));
+        assert_eq!(end.as_millis() - start.as_millis(), 24 * 3_600_000);
+        // The day summer time ended had 25 hours; there is no 30 February.
+        let (start, end) = new_york.day_span(2023, 11, 5).expect("a date");
+        assert_eq!(end.as_millis() - start.as_millis(), 25 * 3_600_000);
+        assert_eq!(new_york.day_span(2023, 2, 30), None);
     }
 
     #[test]

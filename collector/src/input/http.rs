@@ -15,6 +15,8 @@
 //! - `GET /healthz`: `200 ok`, for load balancers and kiosk supervisors.
 //! - `GET /api/snapshot?window=5m&top=100`: the document of a `tally stat --json` line.
 //! - `GET /metrics?top=100`: Prometheus' text exposition (`--metrics-top` accounts by default) (see [`crate::metrics`]).
+//! - `GET /stats/...`: the classic stats API over the history (see
+//!   [`crate::history::classic`]); `?callback=fn` for JSONP.
 //! - `GET /firehose` (with `--serve-sse`, or `tally hub`): every accepted event as Server-Sent
 //!   Events (see [`crate::firehose`]); `--sse-listen` serves it alone, on any path.
 //!
@@ -34,6 +36,8 @@ use crate::bind::BindError;
 use crate::decode::{DecodeOptions, Tokens};
 use crate::firehose::{Firehose, SSE_HEARTBEAT, frame};
 use crate::health::Health;
+use crate::history::Store;
+use crate::history::classic::{self, Refusal};
 use crate::ingest::{Ingest, Intake, Outcome};
 use crate::report::Report;
 use crate::slots::{ConnectionLimits, Slot, Slots};
@@ -47,11 +51,12 @@ use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
-use tally_core::{Rejection, SourceKind, SourceState};
+use tally_core::{Clock, Rejection, SourceKind, SourceState};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::runtime::Handle;
 use tokio::task::JoinHandle;
@@ -69,7 +74,7 @@ pub enum Routes {
 pub const DEFAULT_BODY_LIMIT: usize = 1 << 20;
 
 /// The HTTP server's own settings (the connection limits are the listeners').
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct HttpSettings {
     pub address: SocketAddr,
     pub body_limit: usize,
@@ -78,6 +83,12 @@ pub struct HttpSettings {
     pub allow_origins: Vec<String>,
     /// Accounts `/metrics` names unless `?top=N` asks otherwise (`--metrics-top`).
     pub metrics_top: usize,
+    /// The history's directory, which the classic stats API reads (none: `--no-state`).
+    pub history: Option<PathBuf>,
+    /// Where the classic stats API answers (`--stats-prefix`, `/stats`).
+    pub stats_prefix: String,
+    /// The zone of the classic stats API's dates.
+    pub clock: Clock,
     /// Readers' tokens for `/api/snapshot` and `/metrics`; without them, anyone who reaches
     /// the address may read (loopback by default).
     pub read_tokens: Option<Arc<Tokens>>,
@@ -111,6 +122,8 @@ struct Shared {
     /// How often a quiet firehose sends a comment: often enough that the idle timeout never
     /// closes a client that is keeping up.
     heartbeat: Duration,
+    /// The history, opened for reading at the first classic stats request.
+    history: Arc<Mutex<Option<Store>>>,
     /// Recorders for requests, so that one is not built per request.
     intakes: Mutex<Vec<Intake>>,
     trusted_intakes: Mutex<Vec<Intake>>,
@@ -160,6 +173,7 @@ impl HttpServer {
                 Duration::ZERO => SSE_HEARTBEAT,
                 idle => SSE_HEARTBEAT.min(idle / 2),
             },
+            history: Arc::default(),
             intakes: Mutex::default(),
             trusted_intakes: Mutex::default(),
         });
@@ -189,7 +203,11 @@ fn router(shared: Arc<Shared>, routes: Routes) -> Router {
             .fallback(get(firehose).post(firehose))
             .with_state(shared);
     }
+    let prefix = shared.settings.stats_prefix.trim_end_matches('/').to_owned();
+    let stats_root = if prefix.is_empty() { "/" } else { &prefix };
     Router::new()
+        .route(stats_root, get(classic_stats))
+        .route(&format!("{prefix}/{{*path}}"), get(classic_stats))
         .route("/r/{app}/{account}/{kind}", get(pixel))
         .route("/events", post(events).options(preflight))
         .route("/healthz", get(|| async { "ok\n" }))
@@ -775,6 +793,91 @@ async fn firehose(
         body,
     )
         .into_response();
+    shared.cors(&headers, &mut response);
+    response
+}
+
+/// A JSONP callback: a JavaScript name (`fn`, `jQuery123_456`, `app.stats`), nothing that
+/// could smuggle script into the answer.
+fn jsonp_callback(name: &str) -> bool {
+    let mut chars = name.chars();
+    let first = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == '$');
+    first && name.len() <= 128 && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '$' | '.'))
+}
+
+/// The classic stats API (see [`crate::history::classic`]), with JSONP (`?callback=fn`) and
+/// the classic no-cache headers on every answer.
+async fn classic_stats(
+    State(shared): State<Arc<Shared>>,
+    path: Option<Path<String>>,
+    headers: HeaderMap,
+    ReadParams(query): ReadParams,
+) -> Response {
+    if let Err((status, why)) = admit_reader(&shared, &headers, &query) {
+        return plain(status, why);
+    }
+    let callback = query.get("callback").cloned();
+    if callback.as_deref().is_some_and(|name| !jsonp_callback(name)) {
+        return plain(
+            StatusCode::BAD_REQUEST,
+            "callback must be a JavaScript name".into(),
+        );
+    }
+    let Some(dir) = shared.settings.history.clone() else {
+        let why = "no history is kept here: tally was started with --no-state";
+        return plain(StatusCode::NOT_FOUND, why.into());
+    };
+    let host = (headers.get(header::HOST).and_then(|h| h.to_str().ok()))
+        .map_or_else(|| shared.settings.address.to_string(), str::to_owned);
+    let base = format!(
+        "http://{host}{}",
+        shared.settings.stats_prefix.trim_end_matches('/')
+    );
+    let path = path.map(|Path(path)| path).unwrap_or_default();
+    let (history, clock) = (Arc::clone(&shared.history), shared.settings.clock.clone());
+    let answered = tokio::task::spawn_blocking(move || {
+        let mut store = history.lock().unwrap_or_else(|p| p.into_inner());
+        if store.is_none() {
+            *store = Some(Store::open_read_only(&dir).map_err(|e| Refusal::NotFound(e.to_string()))?);
+        }
+        let segments: Vec<&str> = path.split('/').collect();
+        classic::answer(store.as_ref().expect("just opened"), &clock, &base, &segments)
+    })
+    .await;
+    let mut response = match answered {
+        Ok(Ok(payload)) => {
+            let json = serde_json::to_string(&payload).unwrap_or_default();
+            match callback {
+                Some(name) => (
+                    [(header::CONTENT_TYPE, "text/javascript")],
+                    format!("{name}({json})"),
+                )
+                    .into_response(),
+                None => ([(header::CONTENT_TYPE, "application/json")], json).into_response(),
+            }
+        }
+        Ok(Err(Refusal::NotFound(why))) => plain(StatusCode::NOT_FOUND, why),
+        Ok(Err(Refusal::Store(why))) => plain(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("the history cannot be read: {why}"),
+        ),
+        Err(_) => plain(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the history's reader failed".into(),
+        ),
+    };
+    let answer = response.headers_mut();
+    answer.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("no-store, no-cache, must-revalidate, private, proxy-revalidate"),
+    );
+    answer.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    answer.insert(
+        header::EXPIRES,
+        HeaderValue::from_static("Fri, 24 Nov 2000 01:00:00 GMT"),
+    );
     shared.cors(&headers, &mut response);
     response
 }

@@ -1,10 +1,12 @@
 //! Where `tally hub` re-publishes accepted events: one file per kind of output, each an
-//! [`Output`] that the ingest layer tees every accepted event to.
+//! [`Output`] that the ingest layer tees every accepted event to; and the history, which
+//! reads the engine instead.
 //!
 //! Publishing never blocks an input: each output queues into a bounded buffer of its own and
 //! counts what it has to drop. Adding an output is one file here, one line in
 //! `Collector::start` that starts it, and its flag.
 
+pub mod history;
 pub mod sse;
 pub mod ws;
 pub mod zmq;

@@ -8,12 +8,14 @@ use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 use tally_collector::collector::Collector;
 use tally_collector::config::{HubArgs, Settings, SourceArgs};
+use tally_collector::history::{Period, Store};
 use tally_collector::send::{self, SendOptions};
 use tally_collector::stat::{self, StatOptions};
-use tally_core::{Engine, Window, human_duration};
+use tally_core::{Clock, Engine, OutputKind, Window, human_duration};
 use tally_tui::theme::ThemeName;
 
 mod dashboard;
+mod history;
 
 /// A live dashboard of event streams: accounts, rates, types and timings.
 ///
@@ -73,6 +75,30 @@ enum Command {
         #[command(flatten)]
         report: ReportArgs,
     },
+    /// Show the counts kept for years: by hour, day or month, of one account (or `all`)
+    History {
+        /// The account (`all`: every account together)
+        #[arg(default_value = tally_collector::history::ALL)]
+        account: String,
+        /// Only this type
+        #[arg(long = "type", value_name = "TYPE")]
+        kind: Option<String>,
+        /// Count by hour, day or month
+        #[arg(long, value_enum, default_value = "day")]
+        by: Period,
+        /// From this long ago (e.g. 48h, 30d, 1y)
+        #[arg(long, default_value = "30d", value_parser = humantime::parse_duration)]
+        since: Duration,
+        /// One JSON document: {"account", "by", "counts": [{"period", "account", "type", "count"}]}
+        #[arg(long)]
+        json: bool,
+        /// The state directory tally keeps the history in [default: $XDG_STATE_HOME/tally]
+        #[arg(long, value_name = "DIR")]
+        state: Option<std::path::PathBuf>,
+        /// Dates and hours in UTC rather than local time
+        #[arg(long)]
+        utc: bool,
+    },
     /// Send events to a collector (tally, a StatsD server, a classic events hub)
     Send {
         #[command(flatten)]
@@ -110,6 +136,15 @@ fn main() -> ExitCode {
             .map_err(Failure::from)
             .and_then(|settings| run_stat(&settings, &report)),
         Some(Command::Send { options, json }) => run_send(&options, json),
+        Some(Command::History {
+            account,
+            kind,
+            by,
+            since,
+            json,
+            state,
+            utc,
+        }) => run_history(&account, kind.as_deref(), by, since, json, state, utc),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -158,7 +193,10 @@ fn window_for(engine: &Engine, span: Duration) -> Result<Window, String> {
 fn run_stat(settings: &Settings, report: &ReportArgs) -> Result<(), Failure> {
     let collector = Collector::start(settings)?;
     for output in collector.outputs() {
-        eprintln!("tally: publishing on {} ({})", output.address, output.kind);
+        match output.kind {
+            OutputKind::History => eprintln!("tally: keeping history in {}", output.address),
+            kind => eprintln!("tally: publishing on {} ({kind})", output.address),
+        }
     }
     let window = window_for(collector.engine(), report.window)?;
     let options = StatOptions {
@@ -178,6 +216,35 @@ fn run_stat(settings: &Settings, report: &ReportArgs) -> Result<(), Failure> {
         Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         other => Ok(other?),
     }
+}
+
+fn run_history(
+    account: &str,
+    kind: Option<&str>,
+    by: Period,
+    since: Duration,
+    json: bool,
+    state: Option<std::path::PathBuf>,
+    utc: bool,
+) -> Result<(), Failure> {
+    let dir = (state.or_else(tally_collector::config::default_state_dir))
+        .ok_or("no state directory known here: give one with --state DIR")?;
+    let store = Store::open_read_only(&dir)?;
+    let clock = match utc {
+        true => Clock::utc(),
+        false => Clock::new(jiff::tz::TimeZone::system()),
+    };
+    let from = tally_collector::health::now().saturating_sub_millis(since.as_millis() as u64);
+    let counts = (store.counts(account, kind, by, from, &clock))
+        .map_err(|error| format!("{}: {error}", store.path().display()))?;
+    let mut out = std::io::stdout().lock();
+    if json {
+        let document = serde_json::json!({"account": account, "by": by, "counts": counts});
+        writeln!(out, "{document}")?;
+    } else {
+        history::table(&mut out, account, by, &counts)?;
+    }
+    Ok(())
 }
 
 fn run_send(options: &SendOptions, json: bool) -> Result<(), Failure> {

@@ -1,0 +1,755 @@
+//! The history: events per hour, day and month of every account x type, and of every type
+//! over all accounts (under the account `all`, as the classic aggregator filed them), kept
+//! for years in SQLite in the state directory.
+//!
+//! A [`Checkpointer`] reads the engine's rings every few seconds, off the ingest path (one
+//! atomic load per series, then the buckets of the series that moved), and adds what is new
+//! since it last looked, in one transaction. So every event is counted once, a crash loses
+//! at most what arrived since the last checkpoint, and after a restart counting goes on on
+//! top of what was kept. Hours are UTC hours; days and months are local dates in the clock's
+//! zone at the time of writing.
+//!
+//! The database is one file, [`DATABASE`], in WAL mode: `sqlite3` and `tally history` read it
+//! while tally writes. One tally at a time writes to a directory (a lock file says which); a
+//! file that is not a sound database is moved aside with the time in its name, never
+//! overwritten; one written by a newer tally is left alone and not used.
+
+pub mod classic;
+
+use nix::fcntl::{Flock, FlockArg};
+use rusqlite::{Connection, OpenFlags, params};
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap};
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use tally_core::{Clock, Engine, SeriesId, Timestamp, hour_of};
+
+/// The database's name in the state directory.
+pub const DATABASE: &str = "tally.db";
+/// Held (`flock`) by the tally that writes the directory's database.
+const LOCK: &str = "tally.lock";
+/// The schema this tally writes; a database with a higher one is refused.
+pub const SCHEMA_VERSION: i64 = 1;
+/// The account each type over all accounts is filed under.
+pub const ALL: &str = "all";
+
+const SCHEMA: &str = "
+    CREATE TABLE hours (
+        account TEXT NOT NULL, type TEXT NOT NULL,
+        hour INTEGER NOT NULL, -- Unix seconds at the start of the UTC hour
+        count INTEGER NOT NULL,
+        PRIMARY KEY (account, type, hour)
+    ) WITHOUT ROWID;
+    CREATE TABLE days (
+        account TEXT NOT NULL, type TEXT NOT NULL,
+        year INTEGER NOT NULL, month INTEGER NOT NULL, day INTEGER NOT NULL,
+        count INTEGER NOT NULL,
+        PRIMARY KEY (account, type, year, month, day)
+    ) WITHOUT ROWID;
+    CREATE TABLE months (
+        account TEXT NOT NULL, type TEXT NOT NULL,
+        year INTEGER NOT NULL, month INTEGER NOT NULL,
+        count INTEGER NOT NULL,
+        PRIMARY KEY (account, type, year, month)
+    ) WITHOUT ROWID;
+";
+
+/// Where and how the history is kept (`--state`, `--checkpoint-interval`, `--keep-hours`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StateSettings {
+    pub dir: PathBuf,
+    pub interval: std::time::Duration,
+    pub keep_hours: std::time::Duration,
+}
+
+/// Why the state directory's database cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error(
+        "{0} is in use by another tally: this one runs without history (give it a --state DIR of its own)"
+    )]
+    InUse(PathBuf),
+    #[error(
+        "{path} was written by a newer tally (schema {found}; this one knows {SCHEMA_VERSION}): left as it is, and not used"
+    )]
+    Newer { path: PathBuf, found: i64 },
+    #[error("cannot use the state directory {path}: {error}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        error: std::io::Error,
+    },
+    #[error("{path}: {error}")]
+    Database {
+        path: PathBuf,
+        #[source]
+        error: rusqlite::Error,
+    },
+    #[error("no history in {0} (tally keeps it there while it runs, unless given --no-state)")]
+    Missing(PathBuf),
+}
+
+/// What the history is counted by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Period {
+    Hour,
+    Day,
+    Month,
+}
+
+/// One stored count: the period (`2026-12-03 14:00` local, `2026-12-03`, `2026-12`), the
+/// account, the type and the number of events.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Count {
+    pub period: String,
+    pub account: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub count: u64,
+}
+
+/// New events of one series in one hour, to add.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Added {
+    account: Arc<str>,
+    kind: Arc<str>,
+    hour: Timestamp,
+    count: u64,
+}
+
+/// The history database, open for writing (by one tally per directory) or for reading.
+pub struct Store {
+    db: Connection,
+    path: PathBuf,
+    /// The directory's lock, held while open for writing.
+    _lock: Option<Flock<File>>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What opening an existing file found.
+enum Found {
+    Sound(Connection),
+    Newer(i64),
+    Broken(String),
+}
+
+fn examine(path: &Path) -> Found {
+    let db = match Connection::open(path) {
+        Ok(db) => db,
+        Err(error) => return Found::Broken(error.to_string()),
+    };
+    let version = db.query_row("PRAGMA user_version", [], |row| row.get::<_, i64>(0));
+    match version {
+        Err(error) => return Found::Broken(error.to_string()),
+        Ok(found) if found > SCHEMA_VERSION => return Found::Newer(found),
+        Ok(_) => {}
+    }
+    match db.query_row("PRAGMA quick_check", [], |row| row.get::<_, String>(0)) {
+        Ok(verdict) if verdict == "ok" => Found::Sound(db),
+        Ok(verdict) => Found::Broken(verdict),
+        Err(error) => Found::Broken(error.to_string()),
+    }
+}
+
+impl Store {
+    /// Opens the database in `dir` for writing, creating both if need be. A file that is not
+    /// a sound database is moved aside (`tally.db.corrupt-20261203T101500Z`) and a new one
+    /// begun: the returned warning says so.
+    pub fn open(dir: &Path) -> Result<(Store, Option<String>), StateError> {
+        let io = |error| StateError::Io {
+            path: dir.to_owned(),
+            error,
+        };
+        std::fs::create_dir_all(dir).map_err(io)?;
+        let lock_file = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join(LOCK))
+            .map_err(io)?;
+        let lock = Flock::lock(lock_file, FlockArg::LockExclusiveNonblock)
+            .map_err(|_| StateError::InUse(dir.to_owned()))?;
+        let path = dir.join(DATABASE);
+        let mut warning = None;
+        let db = match path.exists().then(|| examine(&path)) {
+            Some(Found::Sound(db)) => db,
+            Some(Found::Newer(found)) => return Err(StateError::Newer { path, found }),
+            Some(Found::Broken(why)) => {
+                let aside = move_aside(&path).map_err(io)?;
+                warning = Some(format!(
+                    "{} could not be read ({why}): moved aside to {}; the history starts afresh",
+                    path.display(),
+                    aside.display()
+                ));
+                Connection::open(&path).map_err(|error| database(&path, error))?
+            }
+            None => Connection::open(&path).map_err(|error| database(&path, error))?,
+        };
+        let store = Store {
+            db,
+            path,
+            _lock: Some(lock),
+        };
+        store.prepare().map_err(|error| database(&store.path, error))?;
+        Ok((store, warning))
+    }
+
+    /// Opens the database in `dir` for reading (while a tally may be writing it).
+    pub fn open_read_only(dir: &Path) -> Result<Store, StateError> {
+        let path = dir.join(DATABASE);
+        if !path.exists() {
+            return Err(StateError::Missing(dir.to_owned()));
+        }
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let db = Connection::open_with_flags(&path, flags).map_err(|error| database(&path, error))?;
+        let version: i64 = (db.query_row("PRAGMA user_version", [], |row| row.get(0)))
+            .map_err(|error| database(&path, error))?;
+        if version > SCHEMA_VERSION {
+            return Err(StateError::Newer { path, found: version });
+        }
+        Ok(Store {
+            db,
+            path,
+            _lock: None,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn prepare(&self) -> rusqlite::Result<()> {
+        // WAL: readers never wait for the writer; NORMAL: a commit survives tally crashing
+        // (only a power cut may lose the last ones).
+        self.db.pragma_update(None, "journal_mode", "WAL")?;
+        self.db.pragma_update(None, "synchronous", "NORMAL")?;
+        let version: i64 = self.db.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+        if version == 0 {
+            self.db.execute_batch(SCHEMA)?;
+            self.db.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+        }
+        Ok(())
+    }
+
+    /// Adds `added` to the hours, days and months, all or nothing.
+    fn add(&mut self, added: &[Added], clock: &Clock) -> rusqlite::Result<()> {
+        let transaction = self.db.transaction()?;
+        {
+            let mut hours = transaction.prepare_cached(
+                "INSERT INTO hours VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT DO UPDATE SET count = count + excluded.count",
+            )?;
+            let mut days = transaction.prepare_cached(
+                "INSERT INTO days VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT DO UPDATE SET count = count + excluded.count",
+            )?;
+            let mut months = transaction.prepare_cached(
+                "INSERT INTO months VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT DO UPDATE SET count = count + excluded.count",
+            )?;
+            for row in added {
+                let (account, kind, count) = (&*row.account, &*row.kind, row.count as i64);
+                let local = clock.civil_hour(row.hour);
+                let hour = (row.hour.as_millis() / 1000) as i64;
+                hours.execute(params![account, kind, hour, count])?;
+                days.execute(params![account, kind, local.year, local.month, local.day, count])?;
+                months.execute(params![account, kind, local.year, local.month, count])?;
+            }
+        }
+        transaction.commit()
+    }
+
+    /// Forgets the hours before `before` (days and months are kept for ever).
+    fn prune_hours(&self, before: Timestamp) -> rusqlite::Result<usize> {
+        let before = (before.as_millis() / 1000) as i64;
+        self.db.execute("DELETE FROM hours WHERE hour < ?1", [before])
+    }
+
+    /// The stored counts of `account` (and of `kind` alone, if given) by `period`, from the
+    /// period that `since` is in; oldest first, then by type.
+    pub fn counts(
+        &self,
+        account: &str,
+        kind: Option<&str>,
+        period: Period,
+        since: Timestamp,
+        clock: &Clock,
+    ) -> rusqlite::Result<Vec<Count>> {
+        let from = clock.civil_hour(since);
+        let (sql, key): (&str, i64) = match period {
+            Period::Hour => (
+                "SELECT hour, 0, 0, type, count FROM hours
+                 WHERE account = ?1 AND (?2 IS NULL OR type = ?2) AND hour >= ?3 ORDER BY hour, type",
+                (hour_of(since).as_millis() / 1000) as i64,
+            ),
+            Period::Day => (
+                "SELECT year, month, day, type, count FROM days
+                 WHERE account = ?1 AND (?2 IS NULL OR type = ?2) AND (year * 10000 + month * 100 + day) >= ?3
+                 ORDER BY year, month, day, type",
+                i64::from(from.year) * 10_000 + i64::from(from.month) * 100 + i64::from(from.day),
+            ),
+            Period::Month => (
+                "SELECT year, month, 0, type, count FROM months
+                 WHERE account = ?1 AND (?2 IS NULL OR type = ?2) AND (year * 100 + month) >= ?3
+                 ORDER BY year, month, type",
+                i64::from(from.year) * 100 + i64::from(from.month),
+            ),
+        };
+        let mut statement = self.db.prepare_cached(sql)?;
+        let rows = statement.query_map(params![account, kind, key], |row| {
+            let (a, b, c): (i64, i64, i64) = (row.get(0)?, row.get(1)?, row.get(2)?);
+            let period = match period {
+                Period::Hour => {
+                    let local = clock.civil_hour(Timestamp::from_millis(a as u64 * 1000));
+                    let (y, m, d, h) = (local.year, local.month, local.day, local.hour);
+                    format!("{y:04}-{m:02}-{d:02} {h:02}:00")
+                }
+                Period::Day => format!("{a:04}-{b:02}-{c:02}"),
+                Period::Month => format!("{a:04}-{b:02}"),
+            };
+            Ok(Count {
+                period,
+                account: account.to_owned(),
+                kind: row.get(3)?,
+                count: row.get::<_, i64>(4)? as u64,
+            })
+        })?;
+        rows.collect()
+    }
+
+    /// The accounts with history, `all` among them.
+    pub fn accounts(&self) -> rusqlite::Result<Vec<String>> {
+        let mut statement = self
+            .db
+            .prepare_cached("SELECT DISTINCT account FROM months ORDER BY account")?;
+        statement.query_map([], |row| row.get(0))?.collect()
+    }
+
+    /// The types `account` has history of.
+    pub fn types(&self, account: &str) -> rusqlite::Result<Vec<String>> {
+        let mut statement = self
+            .db
+            .prepare_cached("SELECT DISTINCT type FROM months WHERE account = ?1 ORDER BY type")?;
+        statement.query_map([account], |row| row.get(0))?.collect()
+    }
+
+    /// The years `account` has history of `kind` in.
+    pub fn years(&self, account: &str, kind: &str) -> rusqlite::Result<Vec<i16>> {
+        let mut statement = self.db.prepare_cached(
+            "SELECT DISTINCT year FROM months WHERE account = ?1 AND type = ?2 ORDER BY year",
+        )?;
+        statement.query_map([account, kind], |row| row.get(0))?.collect()
+    }
+
+    /// The events of each month of `year` (months without events left out).
+    pub fn months_of(&self, account: &str, kind: &str, year: i16) -> rusqlite::Result<BTreeMap<i8, u64>> {
+        let mut statement = self.db.prepare_cached(
+            "SELECT month, count FROM months WHERE account = ?1 AND type = ?2 AND year = ?3",
+        )?;
+        statement
+            .query_map(params![account, kind, year], |row| {
+                Ok((row.get(0)?, row.get::<_, i64>(1)? as u64))
+            })?
+            .collect()
+    }
+
+    /// The events of each day of a month.
+    pub fn days_of(
+        &self,
+        account: &str,
+        kind: &str,
+        year: i16,
+        month: i8,
+    ) -> rusqlite::Result<BTreeMap<i8, u64>> {
+        let mut statement = self.db.prepare_cached(
+            "SELECT day, count FROM days WHERE account = ?1 AND type = ?2 AND year = ?3 AND month = ?4",
+        )?;
+        statement
+            .query_map(params![account, kind, year, month], |row| {
+                Ok((row.get(0)?, row.get::<_, i64>(1)? as u64))
+            })?
+            .collect()
+    }
+
+    /// The events of each local hour (0-23) of a day, while its hours are kept.
+    pub fn hours_of(
+        &self,
+        account: &str,
+        kind: &str,
+        (year, month, day): (i16, i8, i8),
+        clock: &Clock,
+    ) -> rusqlite::Result<BTreeMap<i8, u64>> {
+        let Some((start, end)) = clock.day_span(year, month, day) else {
+            return Ok(BTreeMap::new());
+        };
+        let seconds = |t: Timestamp| (t.as_millis() / 1000) as i64;
+        let mut statement = self.db.prepare_cached(
+            "SELECT hour, count FROM hours WHERE account = ?1 AND type = ?2 AND hour >= ?3 AND hour < ?4",
+        )?;
+        let rows = statement.query_map(params![account, kind, seconds(start), seconds(end)], |row| {
+            Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)? as u64))
+        })?;
+        let mut hours = BTreeMap::new();
+        for row in rows {
+            let (hour, count) = row?;
+            let local = clock.civil_hour(Timestamp::from_millis(hour as u64 * 1000));
+            *hours.entry(local.hour).or_default() += count;
+        }
+        Ok(hours)
+    }
+}
+
+fn database(path: &Path, error: rusqlite::Error) -> StateError {
+    StateError::Database {
+        path: path.to_owned(),
+        error,
+    }
+}
+
+/// Renames `path` (and its WAL files) to `path.corrupt-<UTC time>`, returning the new name.
+fn move_aside(path: &Path) -> std::io::Result<PathBuf> {
+    let stamp = jiff::Timestamp::now().strftime("%Y%m%dT%H%M%SZ").to_string();
+    let aside = PathBuf::from(format!("{}.corrupt-{stamp}", path.display()));
+    std::fs::rename(path, &aside)?;
+    for suffix in ["-wal", "-shm"] {
+        let (from, to) = (
+            format!("{}{suffix}", path.display()),
+            format!("{}{suffix}", aside.display()),
+        );
+        if Path::new(&from).exists() {
+            std::fs::rename(from, to)?;
+        }
+    }
+    Ok(aside)
+}
+
+/// What a checkpoint wrote.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Written {
+    /// Events (each also counted under `all`).
+    pub events: u64,
+    /// Hours written to (each with its day and month).
+    pub rows: usize,
+}
+
+/// What the checkpointer last saw of a series.
+struct Seen {
+    total: u64,
+    buckets: Vec<(Timestamp, u64)>,
+    /// The total moved at the last look: look again, in case the rings were still being
+    /// written (a recorder adds to the total just before the buckets).
+    recheck: bool,
+}
+
+/// Adds what the engine counted since the last checkpoint to the store.
+pub struct Checkpointer {
+    engine: Arc<Engine>,
+    store: Store,
+    clock: Clock,
+    /// How long hours are kept.
+    keep_hours_ms: u64,
+    seen: HashMap<SeriesId, Seen>,
+    pruned_hour: Option<Timestamp>,
+}
+
+impl std::fmt::Debug for Checkpointer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Checkpointer")
+            .field("store", &self.store)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Checkpointer {
+    pub fn new(engine: Arc<Engine>, store: Store, clock: Clock, keep_hours_ms: u64) -> Self {
+        Checkpointer {
+            engine,
+            store,
+            clock,
+            keep_hours_ms,
+            seen: HashMap::new(),
+            pruned_hour: None,
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Adds the events counted since the last checkpoint, as of `now`.
+    pub fn checkpoint(&mut self, now: Timestamp) -> rusqlite::Result<Written> {
+        let mut moved = vec![];
+        self.engine.series_totals(|id, account, kind, total| {
+            let seen = self.seen.get(&id);
+            if seen.is_none_or(|seen| seen.total != total || seen.recheck) {
+                moved.push((
+                    id,
+                    Arc::<str>::from(account.unwrap_or(ALL)),
+                    Arc::<str>::from(kind),
+                    total,
+                ));
+            }
+        });
+        let mut added: HashMap<(SeriesId, Timestamp), Added> = HashMap::new();
+        let mut looked = Vec::with_capacity(moved.len());
+        for (id, account, kind, total) in moved {
+            let buckets = self.engine.series_buckets(id, now);
+            let before = self.seen.get(&id);
+            for &(start, count) in &buckets {
+                let old = before
+                    .and_then(|seen| seen.buckets.iter().find(|(s, _)| *s == start))
+                    .map_or(0, |&(_, count)| count);
+                if count > old {
+                    let hour = hour_of(start);
+                    let entry = added.entry((id, hour)).or_insert_with(|| Added {
+                        account: Arc::clone(&account),
+                        kind: Arc::clone(&kind),
+                        hour,
+                        count: 0,
+                    });
+                    entry.count += count - old;
+                }
+            }
+            let recheck = before.is_none_or(|seen| seen.total != total);
+            looked.push((
+                id,
+                Seen {
+                    total,
+                    buckets,
+                    recheck,
+                },
+            ));
+        }
+        // Each event is in its account's series and in its type's over all accounts.
+        let events = (added.iter())
+            .filter(|((id, _), _)| matches!(id, SeriesId::Account { .. }))
+            .map(|(_, added)| added.count)
+            .sum();
+        let added: Vec<Added> = added.into_values().collect();
+        self.store.add(&added, &self.clock)?;
+        for (id, seen) in looked {
+            self.seen.insert(id, seen);
+        }
+        self.forget_settled(now);
+        self.prune(now)?;
+        Ok(Written {
+            events,
+            rows: added.len(),
+        })
+    }
+
+    /// Lets go of the buckets of series whose buckets have all left their rings: nothing can
+    /// change there any more. Their totals stay, so that they are not read again until they
+    /// move.
+    fn forget_settled(&mut self, now: Timestamp) {
+        let span = self.engine.hours_span_ms() + 3_600_000;
+        for seen in self.seen.values_mut() {
+            let settled =
+                (seen.buckets.last()).is_some_and(|(start, _)| start.as_millis() + span <= now.as_millis());
+            if settled && !seen.recheck {
+                seen.buckets = Vec::new();
+            }
+        }
+    }
+
+    /// Once an hour, drops hours older than they are kept.
+    fn prune(&mut self, now: Timestamp) -> rusqlite::Result<()> {
+        let hour = hour_of(now);
+        if self.pruned_hour == Some(hour) {
+            return Ok(());
+        }
+        self.store
+            .prune_hours(now.saturating_sub_millis(self.keep_hours_ms))?;
+        self.pruned_hour = Some(hour);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tally_core::{EngineConfig, Event, Value};
+
+    const HOUR: u64 = 3_600_000;
+    const DAY: u64 = 24 * HOUR;
+
+    fn temp_dir(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("tally-history-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        dir
+    }
+
+    fn record(engine: &Arc<Engine>, account: &str, kind: &str, at: u64, n: u64) {
+        engine.recorder().record(&Event {
+            account,
+            event_type: kind,
+            app: None,
+            value: Value::Count(n),
+            time: Timestamp::from_millis(at),
+        });
+    }
+
+    /// 2025-01-01 00:00 UTC.
+    const START: u64 = 1_735_689_600_000;
+
+    #[test]
+    fn four_hundred_days_are_counted_exactly_by_hour_day_and_month() {
+        let dir = temp_dir("long");
+        let engine = Engine::new(EngineConfig::default(), Timestamp::from_millis(START)).expect("engine");
+        let (store, warning) = Store::open(&dir).expect("opens");
+        assert_eq!(warning, None);
+        let mut checkpointer = Checkpointer::new(Arc::clone(&engine), store, Clock::utc(), 90 * DAY);
+        let mut by_day: BTreeMap<String, u64> = BTreeMap::new();
+        let mut by_month: BTreeMap<String, u64> = BTreeMap::new();
+        let mut last_hours: BTreeMap<String, u64> = BTreeMap::new();
+        let clock = Clock::utc();
+        for day in 0..400u64 {
+            // A few events at hours that vary with the day, checkpointed every 6 hours.
+            for (i, hour) in [1u64, 7, 13, 19].into_iter().enumerate() {
+                let at = START + day * DAY + (hour + day % 5) * HOUR + 17_000;
+                let n = 1 + (day + i as u64) % 4;
+                record(&engine, "acme", "pageview", at, n);
+                record(&engine, "globex", "pageview", at, 1);
+                let local = clock.civil_hour(Timestamp::from_millis(at));
+                let (y, m, d, h) = (local.year, local.month, local.day, local.hour);
+                *by_day.entry(format!("{y:04}-{m:02}-{d:02}")).or_default() += n;
+                *by_month.entry(format!("{y:04}-{m:02}")).or_default() += n;
+                if day >= 399 {
+                    *last_hours
+                        .entry(format!("{y:04}-{m:02}-{d:02} {h:02}:00"))
+                        .or_default() += n;
+                }
+                checkpointer
+                    .checkpoint(Timestamp::from_millis(at + 6 * HOUR - 20_000))
+                    .expect("writes");
+            }
+        }
+        let now = Timestamp::from_millis(START + 400 * DAY);
+        checkpointer.checkpoint(now).expect("writes");
+        let store = checkpointer.store();
+        let counts = |period, since| {
+            let rows = store
+                .counts("acme", Some("pageview"), period, since, &clock)
+                .expect("reads");
+            rows.into_iter()
+                .map(|c| (c.period, c.count))
+                .collect::<BTreeMap<_, _>>()
+        };
+        assert_eq!(counts(Period::Day, Timestamp::from_millis(START)), by_day);
+        assert_eq!(counts(Period::Month, Timestamp::from_millis(START)), by_month);
+        let last_day = Timestamp::from_millis(START + 399 * DAY);
+        assert_eq!(counts(Period::Hour, last_day), last_hours);
+        // Hours older than 90 days are gone; days and months are not.
+        assert!(counts(Period::Hour, Timestamp::from_millis(START)).len() <= 91 * 4);
+        let all = store.counts(ALL, None, Period::Month, Timestamp::from_millis(START), &clock);
+        let all_total: u64 = all.expect("reads").iter().map(|c| c.count).sum();
+        assert_eq!(
+            all_total,
+            by_month.values().sum::<u64>() + 400 * 4,
+            "acme's and globex's"
+        );
+        // The classic API's views of the same rows.
+        let months = store.months_of("acme", "pageview", 2025).expect("reads");
+        assert_eq!(months.get(&3).copied(), by_month.get("2025-03").copied());
+        let days = store.days_of("acme", "pageview", 2026, 1).expect("reads");
+        assert_eq!(days.get(&31).copied(), by_day.get("2026-01-31").copied());
+        assert_eq!(store.accounts().expect("reads"), ["acme", "all", "globex"]);
+        assert_eq!(store.types("acme").expect("reads"), ["pageview"]);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_restart_counts_on_top_and_a_repeated_checkpoint_adds_nothing() {
+        let dir = temp_dir("restart");
+        let clock = Clock::utc();
+        let at = |ms| Timestamp::from_millis(START + ms);
+        for run in 0..2 {
+            let engine = Engine::new(EngineConfig::default(), at(0)).expect("engine");
+            let (store, _) = Store::open(&dir).expect("opens");
+            let mut checkpointer = Checkpointer::new(Arc::clone(&engine), store, clock.clone(), DAY);
+            record(&engine, "acme", "view", START + HOUR + run * 60_000, 5);
+            assert_eq!(
+                checkpointer
+                    .checkpoint(at(HOUR + 120_000))
+                    .expect("writes")
+                    .events,
+                5
+            );
+            assert_eq!(
+                checkpointer
+                    .checkpoint(at(HOUR + 125_000))
+                    .expect("writes")
+                    .events,
+                0
+            );
+            // A late event, into an hour the ring still holds.
+            record(&engine, "acme", "view", START + 30 * 60_000, 1);
+            assert_eq!(
+                checkpointer
+                    .checkpoint(at(HOUR + 130_000))
+                    .expect("writes")
+                    .events,
+                1
+            );
+        }
+        let store = Store::open_read_only(&dir).expect("reads");
+        let hours = store
+            .counts("acme", None, Period::Hour, at(0), &clock)
+            .expect("reads");
+        let hours: Vec<(&str, u64)> = hours.iter().map(|c| (c.period.as_str(), c.count)).collect();
+        assert_eq!(hours, [("2025-01-01 00:00", 2), ("2025-01-01 01:00", 10)]);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_second_writer_is_refused_and_a_newer_schema_left_alone() {
+        let dir = temp_dir("lock");
+        let (first, _) = Store::open(&dir).expect("opens");
+        assert!(matches!(Store::open(&dir), Err(StateError::InUse(_))));
+        first
+            .db
+            .pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+            .expect("sets");
+        drop(first);
+        let refused = Store::open(&dir).expect_err("newer");
+        assert!(
+            refused.to_string().contains("written by a newer tally"),
+            "{refused}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_broken_file_is_moved_aside_not_overwritten() {
+        let dir = temp_dir("broken");
+        std::fs::create_dir_all(&dir).expect("dir");
+        std::fs::write(dir.join(DATABASE), b"not a database at all, but someone's notes").expect("writes");
+        let (store, warning) = Store::open(&dir).expect("opens afresh");
+        let warning = warning.expect("a warning");
+        assert!(warning.contains("moved aside to"), "{warning}");
+        assert!(store.accounts().expect("reads").is_empty());
+        let aside: Vec<_> = (std::fs::read_dir(&dir).expect("lists").flatten())
+            .filter(|entry| {
+                entry
+                    .file_name()
+                    .to_string_lossy()
+                    .starts_with("tally.db.corrupt-")
+            })
+            .collect();
+        assert_eq!(aside.len(), 1);
+        assert_eq!(
+            std::fs::read(aside[0].path()).expect("kept"),
+            b"not a database at all, but someone's notes"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
