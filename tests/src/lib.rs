@@ -34,6 +34,21 @@ pub fn free_udp_port() -> u16 {
         .port()
 }
 
+/// Where the binaries these tests run keep their history (`XDG_STATE_HOME`): a directory of
+/// this test process's own, never the user's.
+pub fn state_home() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("tally-tests-state-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a state directory for the tests");
+    dir
+}
+
+/// `tally` (or another of the binaries), keeping its state in [`state_home`].
+pub fn command(name: &str) -> Command {
+    let mut command = Command::new(binary(name));
+    command.env("XDG_STATE_HOME", state_home());
+    command
+}
+
 /// A running `tally stat --json`, its reports arriving on a channel.
 #[derive(Debug)]
 pub struct Stat {
@@ -53,7 +68,7 @@ impl Stat {
     }
 
     fn command(command: &str, args: &[&str]) -> Stat {
-        let mut child = Command::new(binary("tally"))
+        let mut child = self::command("tally")
             .arg(command)
             .arg("--json")
             .args(args)
@@ -88,6 +103,12 @@ impl Stat {
             .expect("a VmRSS line")
     }
 
+    /// Asks tally to stop as a supervisor would (SIGTERM) and waits for it to exit.
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        self.signal("TERM");
+        self.child.wait().expect("tally exits")
+    }
+
     /// Sends `signal` (`STOP`, `TERM`, ...) to the running tally.
     pub fn signal(&self, signal: &str) {
         send_signal(self.child.id(), signal);
@@ -116,6 +137,7 @@ impl Stat {
     }
 }
 
+/// Dropping a running tally kills it at once (SIGKILL), as a crash would.
 impl Drop for Stat {
     fn drop(&mut self) {
         let _ = self.child.kill();

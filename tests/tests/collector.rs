@@ -3,14 +3,13 @@
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::net::UdpSocket;
-use std::process::Command;
 use std::time::Duration;
-use tally_tests::{Peer, Stat, account_total, binary, free_udp_port, udp_source};
+use tally_tests::{Peer, Stat, account_total, free_udp_port, udp_source};
 
 const WAIT: Duration = Duration::from_secs(60);
 
 fn send(port: u16, args: &[&str]) -> Value {
-    let output = Command::new(binary("tally"))
+    let output = tally_tests::command("tally")
         .args(["send", "--json", "--to", &format!("127.0.0.1:{port}")])
         .args(args)
         .output()
@@ -162,7 +161,7 @@ fn bad_input_is_counted_by_reason_and_good_input_still_counts() {
 fn errors_are_one_clear_line() {
     let taken = UdpSocket::bind("127.0.0.1:0").expect("bind");
     let port = taken.local_addr().expect("address").port();
-    let output = Command::new(binary("tally"))
+    let output = tally_tests::command("tally")
         .args([
             "stat",
             "--no-udp",
@@ -181,7 +180,7 @@ fn errors_are_one_clear_line() {
         "{stderr}"
     );
     assert!(!stderr.contains("panicked"));
-    let output = Command::new(binary("tally"))
+    let output = tally_tests::command("tally")
         .args(["stat", "--udp", "nonsense"])
         .output()
         .expect("runs");
@@ -233,7 +232,7 @@ fn the_demo_sends_lively_realistic_traffic_through_a_real_socket() {
 #[test]
 fn hostile_names_never_reach_the_terminal_raw() {
     let port = free_udp_port();
-    let mut child = Command::new(binary("tally"))
+    let mut child = tally_tests::command("tally")
         .args(["stat", "--no-udp", "--udp", &format!("127.0.0.1:{port}")])
         .args(["--interval", "300ms", "--count", "4"])
         .stdout(std::process::Stdio::piped())
@@ -259,7 +258,7 @@ fn hostile_names_never_reach_the_terminal_raw() {
 #[test]
 fn secrets_in_bad_flags_and_files_are_not_echoed() {
     let secret = "s3cr3t-T0KEN";
-    let output = Command::new(binary("tally"))
+    let output = tally_tests::command("tally")
         .args(["stat", "--ws-header", &format!("Authorization Bearer {secret}")])
         .output()
         .expect("runs");
@@ -284,7 +283,7 @@ fn secrets_in_bad_flags_and_files_are_not_echoed() {
     ] {
         let path = dir.join(format!("{name}.toml"));
         std::fs::write(&path, text).expect("writes");
-        let output = Command::new(binary("tally"))
+        let output = tally_tests::command("tally")
             .args(["stat", "--config", &path.display().to_string()])
             .output()
             .expect("runs");
@@ -321,7 +320,7 @@ fn headless_commands_stop_cleanly_on_signals() {
         if command == "hub" {
             args.extend(["--serve-ws", "127.0.0.1:0"]);
         }
-        let child = Command::new(binary("tally"))
+        let child = tally_tests::command("tally")
             .arg(command)
             .arg("--json")
             .args(&args)

@@ -41,7 +41,7 @@ fn unique_colours(png: &PathBuf) -> u64 {
 /// `tally-gui ARGS` on `display`, its settings under `home`.
 fn start_gui(display: &str, home: &std::path::Path, args: &[&str]) -> Killed {
     Killed(
-        Command::new(tally_tests::binary("tally-gui"))
+        tally_tests::command("tally-gui")
             .args(args)
             .env("DISPLAY", display)
             .env("XDG_RUNTIME_DIR", std::env::temp_dir())

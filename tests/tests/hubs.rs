@@ -68,7 +68,7 @@ fn stat_to_the_end(extra: &[&str], env: &[(&str, &str)], during: impl FnOnce()) 
         std::process::id(),
         free_tcp_port()
     ));
-    let child = std::process::Command::new(tally_tests::binary("tally"))
+    let child = tally_tests::command("tally")
         .args(["stat", "--json", "--no-udp", "--interval", "100ms"])
         .args(extra)
         .envs(env.iter().copied())
@@ -273,7 +273,7 @@ fn tally_to_tally_hub_to_tally_over_both_transports() {
     wait_connected(&mut over_ws, "ws");
     hub.wait_for(WAIT, |r| r["outputs"][1]["connections"] == 1);
 
-    let sent = std::process::Command::new(tally_tests::binary("tally"))
+    let sent = tally_tests::command("tally")
         .args([
             "send",
             "--json",
@@ -335,7 +335,7 @@ fn a_websocket_client_that_stops_reading_is_dropped_with_a_count() {
     assert!(status.starts_with("HTTP/1.1 101"), "{status}");
     hub.wait_for(WAIT, |r| r["outputs"][0]["connections"] == 1);
 
-    let sent = std::process::Command::new(tally_tests::binary("tally"))
+    let sent = tally_tests::command("tally")
         .args(["send", "--to", &format!("127.0.0.1:{udp}"), "--count", "200000"])
         .args(["--format", "statsd", "--per-datagram", "20", "--rate", "400000"])
         .output()

@@ -102,7 +102,7 @@ impl Drop for Tmux {
 
 /// `tally send`: `count` StatsD counters spread over `accounts` accounts.
 fn send(port: u16, count: u32, accounts: u32) {
-    let sent = Command::new(binary("tally"))
+    let sent = tally_tests::command("tally")
         .args(["send", "--to", &format!("127.0.0.1:{port}")])
         .args(["--count", &count.to_string(), "--accounts", &accounts.to_string()])
         .output()
@@ -135,7 +135,8 @@ fn the_dashboard_shows_what_arrives_and_answers_keys() {
     let port = free_udp_port();
     let tally = binary("tally");
     let command = format!(
-        "{} --no-udp --udp 127.0.0.1:{port} --fps 10; {AFTER_EXIT}",
+        "XDG_STATE_HOME={} {} --no-udp --udp 127.0.0.1:{port} --fps 10; {AFTER_EXIT}",
+        tally_tests::state_home().display(),
         tally.display()
     );
     let tmux = Tmux::start("keys", &command);
@@ -200,7 +201,11 @@ fn idle_dashboard(name: &str) -> (Tmux, String) {
     let port = free_udp_port();
     let tally = binary("tally");
     let argv = format!("{} --no-udp --udp 127.0.0.1:{port}", tally.display());
-    let tmux = Tmux::start(name, &format!("{argv}; {AFTER_EXIT}"));
+    let state = tally_tests::state_home();
+    let tmux = Tmux::start(
+        name,
+        &format!("XDG_STATE_HOME={} {argv}; {AFTER_EXIT}", state.display()),
+    );
     tmux.wait_for("the dashboard", |s| s.contains("column, by account"));
     // Anchored: the tmux shell's own command line contains the same words.
     (tmux, format!("^{argv}"))

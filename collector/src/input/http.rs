@@ -204,9 +204,11 @@ fn router(shared: Arc<Shared>, routes: Routes) -> Router {
             .with_state(shared);
     }
     let prefix = shared.settings.stats_prefix.trim_end_matches('/').to_owned();
-    let stats_root = if prefix.is_empty() { "/" } else { &prefix };
-    Router::new()
-        .route(stats_root, get(classic_stats))
+    let mut router = Router::new().route(&format!("{prefix}/"), get(classic_stats));
+    if !prefix.is_empty() {
+        router = router.route(&prefix, get(classic_stats));
+    }
+    router
         .route(&format!("{prefix}/{{*path}}"), get(classic_stats))
         .route("/r/{app}/{account}/{kind}", get(pixel))
         .route("/events", post(events).options(preflight))

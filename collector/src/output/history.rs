@@ -84,7 +84,7 @@ fn write_until_stopped(
         let stopping = stop.load(Relaxed);
         match checkpointer.checkpoint(now()) {
             Ok(written) => {
-                health.published(written.events, written.rows as u64);
+                health.published(written.events, 0);
                 if health.state() != SourceState::Connected {
                     health.set_state(SourceState::Connected);
                     health.set_note(String::new());

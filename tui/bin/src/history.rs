@@ -91,9 +91,9 @@ mod tests {
         let text = String::from_utf8(out).expect("utf-8");
         assert_eq!(
             text,
-            "day               total     signup   pageview\n\
-             2026-12-01          8          5          3\n\
-             2026-12-02          4          0          4\n"
+            "day             total   pageview     signup\n\
+             2026-12-01          8          3          5\n\
+             2026-12-02          4          4          0\n"
         );
         let mut out = vec![];
         table(&mut out, "acme", Period::Day, &[]).expect("writes");

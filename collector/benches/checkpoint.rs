@@ -1,0 +1,157 @@
+//! What keeping the history costs (docs/PERFORMANCE.md): a checkpoint of 10,000 active
+//! accounts x 5 types, in milliseconds and bytes written, one when nothing moved, and the
+//! recording rate of an ingest thread while checkpoints run flat out beside it, against the
+//! same thread alone, in the same run.
+//!
+//! `cargo bench -p tally-collector --bench checkpoint`
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::time::{Duration, Instant};
+use tally_collector::history::{Checkpointer, Store};
+use tally_core::{Clock, Engine, EngineConfig, Event, Timestamp, Value};
+
+const ACCOUNTS: usize = 10_000;
+const TYPES: [&str; 5] = ["pageview", "signup", "checkout", "search", "login"];
+const REPS: usize = 9;
+
+fn names() -> Vec<String> {
+    (0..ACCOUNTS).map(|i| format!("account-{i}")).collect()
+}
+
+/// One event for every account x type at `at`.
+fn touch_every_series(engine: &Arc<Engine>, names: &[String], at: Timestamp) {
+    let mut recorder = engine.recorder();
+    for name in names {
+        for kind in TYPES {
+            recorder.record(&Event {
+                account: name,
+                event_type: kind,
+                app: None,
+                value: Value::Count(1),
+                time: at,
+            });
+        }
+    }
+}
+
+fn bytes_on_disk(dir: &std::path::Path) -> u64 {
+    (std::fs::read_dir(dir).into_iter().flatten().flatten())
+        .filter_map(|entry| entry.metadata().ok())
+        .map(|meta| meta.len())
+        .sum()
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+fn main() {
+    let dir = std::env::temp_dir().join(format!("tally-checkpoint-bench-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let start = Timestamp::from_millis(1_780_000_000_000);
+    let engine = Engine::new(EngineConfig::default(), start).expect("engine");
+    let (store, _) = Store::open(&dir).expect("store");
+    let mut checkpointer = Checkpointer::new(Arc::clone(&engine), store, Clock::utc(), 90 * 86_400_000);
+    let names = names();
+
+    // The first checkpoint makes every row (an hour, a day and a month per series, and as
+    // many for the types over all accounts): what a row costs on disk.
+    touch_every_series(&engine, &names, start);
+    let written = checkpointer
+        .checkpoint(start.saturating_add_millis(1))
+        .expect("writes");
+    let rows = 3.0 * written.rows as f64;
+    let per_row = bytes_on_disk(&dir) as f64 / rows;
+    println!("{rows} rows, {per_row:.0} bytes per row on disk (database and WAL)");
+    // A year of an account with 5 types, every hour busy: hours for --keep-hours (90 days),
+    // a day per day, a month per month.
+    let account_year = (90.0 * 24.0 + 365.0 + 12.0) * TYPES.len() as f64 * per_row;
+    println!(
+        "an account-year, 5 types busy every hour: {:.0} KiB",
+        account_year / 1024.0
+    );
+
+    let (mut moved_ms, mut idle_ms, mut bytes) = (vec![], vec![], vec![]);
+    for rep in 1..=REPS {
+        let at = start.saturating_add_millis(rep as u64 * 10_000);
+        touch_every_series(&engine, &names, at);
+        let before = bytes_on_disk(&dir);
+        let timer = Instant::now();
+        let written = checkpointer
+            .checkpoint(at.saturating_add_millis(1))
+            .expect("writes");
+        moved_ms.push(timer.elapsed().as_secs_f64() * 1e3);
+        assert_eq!(written.events, (ACCOUNTS * TYPES.len()) as u64);
+        bytes.push(bytes_on_disk(&dir).saturating_sub(before) as f64);
+        let timer = Instant::now();
+        checkpointer
+            .checkpoint(at.saturating_add_millis(2))
+            .expect("writes");
+        checkpointer
+            .checkpoint(at.saturating_add_millis(3))
+            .expect("writes");
+        idle_ms.push(timer.elapsed().as_secs_f64() * 1e3 / 2.0);
+    }
+    println!(
+        "checkpoint, {ACCOUNTS} accounts x {} types all moved: {:.1} ms (median of {REPS}), {:.0} KiB more on disk",
+        TYPES.len(),
+        median(moved_ms),
+        median(bytes) / 1024.0
+    );
+    println!("checkpoint, nothing moved: {:.2} ms", median(idle_ms));
+
+    // Ingest beside checkpoints: one thread records over 1,000 rotating accounts while
+    // another checkpoints in a loop; the same thread alone, interleaved.
+    let rate = |beside: bool| {
+        let stop = Arc::new(AtomicBool::new(false));
+        let writer = beside.then(|| {
+            let (engine, stop) = (Arc::clone(&engine), Arc::clone(&stop));
+            let dir = dir.join("beside");
+            std::thread::spawn(move || {
+                let _ = std::fs::remove_dir_all(&dir);
+                let (store, _) = Store::open(&dir).expect("store");
+                let mut checkpointer = Checkpointer::new(engine, store, Clock::utc(), 86_400_000);
+                while !stop.load(Relaxed) {
+                    checkpointer
+                        .checkpoint(start.saturating_add_millis(200_000))
+                        .expect("writes");
+                }
+            })
+        });
+        let mut recorder = engine.recorder();
+        let (timer, mut events) = (Instant::now(), 0u64);
+        while timer.elapsed() < Duration::from_secs(2) {
+            for i in 0..10_000 {
+                recorder.record(&Event {
+                    account: &names[i % 1000],
+                    event_type: TYPES[i % TYPES.len()],
+                    app: None,
+                    value: Value::Count(1),
+                    time: start.saturating_add_millis(100_000),
+                });
+            }
+            events += 10_000;
+        }
+        let rate = events as f64 / timer.elapsed().as_secs_f64();
+        stop.store(true, Relaxed);
+        if let Some(writer) = writer {
+            writer.join().expect("checkpoints");
+        }
+        rate
+    };
+    let (mut alone, mut beside) = (vec![], vec![]);
+    for _ in 0..3 {
+        alone.push(rate(false));
+        beside.push(rate(true));
+    }
+    let (alone, beside) = (median(alone), median(beside));
+    println!(
+        "recording alone: {:.1} M events/s; beside back-to-back checkpoints: {:.1} M events/s ({:.2}x)",
+        alone / 1e6,
+        beside / 1e6,
+        beside / alone
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
