@@ -95,10 +95,6 @@ impl Collector {
             outputs.push(Arc::clone(firehose) as Arc<dyn Output>);
         }
         ingest.outputs = outputs.iter().cloned().collect();
-        if let Some(state) = &settings.state {
-            let writer = HistoryWriter::start(&ingest.engine, state, settings.clock.clone());
-            outputs.push(Arc::new(writer));
-        }
 
         let mut udp = vec![];
         for &address in &settings.udp {
@@ -161,6 +157,12 @@ impl Collector {
             list.push(Box::new(server));
         }
         let sources = list;
+        // Last, once every address is bound: a tally that cannot start leaves the state
+        // directory alone.
+        if let Some(state) = &settings.state {
+            let writer = HistoryWriter::start(&ingest.engine, state, settings.clock.clone());
+            outputs.push(Arc::new(writer));
+        }
         Ok(Collector {
             ingest,
             sources,
