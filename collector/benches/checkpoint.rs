@@ -62,7 +62,7 @@ fn main() {
     let written = checkpointer
         .checkpoint(start.saturating_add_millis(1))
         .expect("writes");
-    let rows = 3.0 * written.rows as f64;
+    let rows = 3.0 * written.added.len() as f64;
     let per_row = bytes_on_disk(&dir) as f64 / rows;
     println!("{rows} rows, {per_row:.0} bytes per row on disk (database and WAL)");
     // A year of an account with 5 types, every hour busy: hours for --keep-hours (90 days),

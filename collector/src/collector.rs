@@ -17,6 +17,7 @@ use crate::input::zmq::ZmqSubscriber;
 use crate::input::{Source, SourceList};
 use crate::output::PublishError;
 use crate::output::history::HistoryWriter;
+use crate::output::redis::RedisMirror;
 use crate::output::ws::WsServer;
 use crate::output::zmq::ZmqPublisher;
 use crate::runtimes::Runtimes;
@@ -57,6 +58,8 @@ pub enum StartError {
     Hub(#[from] HubError),
     #[error(transparent)]
     Publish(#[from] PublishError),
+    #[error("{0}")]
+    Redis(String),
 }
 
 /// Everything that feeds one engine, and what it publishes to. Dropping it without
@@ -160,8 +163,19 @@ impl Collector {
         // Last, once every address is bound: a tally that cannot start leaves the state
         // directory alone.
         if let Some(state) = &settings.state {
-            let writer = HistoryWriter::start(&ingest.engine, state, settings.clock.clone());
+            let mirror = match &settings.redis {
+                Some(url) => {
+                    Some(RedisMirror::start(url, settings.clock.clone()).map_err(StartError::Redis)?)
+                }
+                None => None,
+            };
+            let (mirror, feed) = mirror.unzip();
+            let writer = HistoryWriter::start(&ingest.engine, state, settings.clock.clone(), feed);
+            // In this order: the history's last checkpoint feeds the mirror's last send.
             outputs.push(Arc::new(writer));
+            if let Some(mirror) = mirror {
+                outputs.push(Arc::new(mirror));
+            }
         }
         Ok(Collector {
             ingest,

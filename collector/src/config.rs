@@ -147,6 +147,10 @@ pub struct SourceArgs {
     /// Keep no history
     #[arg(long, num_args = 0, default_missing_value = "true")]
     pub no_state: Option<bool>,
+    /// Mirror the history into Redis as the classic aggregator laid it out (HINCRBY
+    /// track:ACCOUNT:TYPE:Y[:M[:D]]; e.g. redis://127.0.0.1:6379)
+    #[arg(long, value_name = "URL")]
+    pub redis: Option<String>,
     /// How often the history is written: a crash loses at most this much (e.g. 5s, 1m)
     /// [default: 5s]
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
@@ -303,6 +307,8 @@ pub struct Settings {
     pub serve_sse: bool,
     /// Where the history is kept, unless `--no-state`.
     pub state: Option<StateSettings>,
+    /// The history's Redis mirror (`--redis`).
+    pub redis: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -326,6 +332,8 @@ pub enum ConfigError {
     NoSources,
     #[error("--max-connections must be at least 1")]
     NoConnections,
+    #[error("--redis mirrors the history, which --no-state turns off")]
+    RedisWithoutState,
     #[error(transparent)]
     Flags(#[from] clap::Error),
     #[error("--max-memory: {0}")]
@@ -489,7 +497,11 @@ impl SourceArgs {
             sse_listen: self.sse_listen.map(|address| HttpSettings { address, ..http }),
             serve_sse: self.serve_sse.unwrap_or(false),
             state,
+            redis: self.redis,
         };
+        if settings.redis.is_some() && settings.state.is_none() {
+            return Err(ConfigError::RedisWithoutState);
+        }
         if let Some(budget) = self.max_memory {
             settings.fit(budget.as_u64())?;
         }
@@ -699,7 +711,7 @@ mod tests {
             );
         }
         let all: SourceArgs = toml::from_str(
-            "udp = []\nno_udp = true\ntcp = []\nunix = []\nzmq = [\"tcp://127.0.0.1:6000\"]\nzmq_topic = [\"order\"]\nws = [\"ws://127.0.0.1:5555/ws\"]\nws_header = [\"X-Team: ops\"]\nsse = [\"http://127.0.0.1:8080/firehose\"]\nsse_header = [\"X-Team: ops\"]\ndemo = true\nutc = true\ntoken_file = \"t\"\naccount_tag = \"a\"\nudp_threads = 1\nrecv_buffer = 1\nmax_accounts = 1\nmax_memory = \"512MiB\"\nmax_connections = 8\nidle_timeout = \"90s\"\nhttp = \"127.0.0.1:8080\"\nhttp_body_limit = \"2MiB\"\nhttp_allow_origin = [\"https://shop.example.com\"]\nhttp_read_token_file = \"r\"\nserve_sse = true\nsse_listen = \"127.0.0.1:5556\"\nmetrics_top = 5\nstats_prefix = \"/api/stats\"\nstate = \"s\"\nno_state = true\ncheckpoint_interval = \"10s\"\nkeep_hours = \"30d\"\n[engine]\nmax_accounts = 1\n[hub]\npublish_zmq = \"tcp://127.0.0.1:6001\"\nserve_ws = \"127.0.0.1:5556\"\nws_allow_origin = [\"https://dash.example.com\"]\nread_token_file = \"r\"",
+            "udp = []\nno_udp = true\ntcp = []\nunix = []\nzmq = [\"tcp://127.0.0.1:6000\"]\nzmq_topic = [\"order\"]\nws = [\"ws://127.0.0.1:5555/ws\"]\nws_header = [\"X-Team: ops\"]\nsse = [\"http://127.0.0.1:8080/firehose\"]\nsse_header = [\"X-Team: ops\"]\ndemo = true\nutc = true\ntoken_file = \"t\"\naccount_tag = \"a\"\nudp_threads = 1\nrecv_buffer = 1\nmax_accounts = 1\nmax_memory = \"512MiB\"\nmax_connections = 8\nidle_timeout = \"90s\"\nhttp = \"127.0.0.1:8080\"\nhttp_body_limit = \"2MiB\"\nhttp_allow_origin = [\"https://shop.example.com\"]\nhttp_read_token_file = \"r\"\nserve_sse = true\nsse_listen = \"127.0.0.1:5556\"\nmetrics_top = 5\nstats_prefix = \"/api/stats\"\nstate = \"s\"\nno_state = true\nredis = \"redis://127.0.0.1:6379\"\ncheckpoint_interval = \"10s\"\nkeep_hours = \"30d\"\n[engine]\nmax_accounts = 1\n[hub]\npublish_zmq = \"tcp://127.0.0.1:6001\"\nserve_ws = \"127.0.0.1:5556\"\nws_allow_origin = [\"https://dash.example.com\"]\nread_token_file = \"r\"",
         )
         .expect("every key parses");
         assert_eq!((all.demo, all.no_udp), (Some(true), Some(true)));

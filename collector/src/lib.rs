@@ -6,10 +6,11 @@
 //! Bottom first. A module uses only modules of the layers below its own, and its own
 //! submodules; `tests/layers.rs` reads this list and checks every `crate::` path against it.
 //!
-//! 1. `bind`, `decode`, `health`, `logging`, `metrics`, `report`, `runtimes`: bytes to events
-//!    ([`decode`], into a [`decode::Sink`] it knows nothing about), the counters sources report
-//!    ([`health`]), the documents that describe a collector ([`report`]'s JSON, [`metrics`]'
-//!    Prometheus text), and what inputs and outputs share.
+//! 1. `backoff`, `bind`, `decode`, `health`, `logging`, `metrics`, `report`, `runtimes`: bytes
+//!    to events ([`decode`], into a [`decode::Sink`] it knows nothing about), the counters
+//!    sources report ([`health`]), the documents that describe a collector ([`report`]'s JSON,
+//!    [`metrics`]' Prometheus text), and what inputs and outputs share (reconnecting's
+//!    [`backoff`]).
 //! 2. `encode`, `firehose`, `history`, `slots`: events back to bytes (the classic hub's JSON),
 //!    which [`decode`] reads; the SSE firehose's numbered events; the history store (counts
 //!    by hour, day and month, in SQLite); the connection slots every server takes, counted in
@@ -22,6 +23,7 @@
 //! 6. `collector`: builds the inputs and outputs from [`config::Settings`] and holds them.
 //! 7. `stat`, `send`: the headless commands (`tally hub` is `stat` with outputs).
 
+pub mod backoff;
 pub mod bind;
 pub mod collector;
 pub mod config;

@@ -105,6 +105,8 @@ pub enum OutputKind {
     ServeSse,
     /// The history kept in the state directory (`--state`).
     History,
+    /// The history's Redis mirror (`--redis`).
+    Redis,
 }
 
 impl OutputKind {
@@ -114,6 +116,7 @@ impl OutputKind {
             OutputKind::ServeWs => "serve-ws",
             OutputKind::ServeSse => "serve-sse",
             OutputKind::History => "history",
+            OutputKind::Redis => "redis",
         }
     }
 

@@ -110,13 +110,16 @@ pub struct Count {
     pub count: u64,
 }
 
-/// New events of one series in one hour, to add.
+/// New events of one series (an account's type, or a type under `all`) in one UTC hour.
 #[derive(Clone, Debug, PartialEq, Eq)]
-struct Added {
-    account: Arc<str>,
-    kind: Arc<str>,
-    hour: Timestamp,
-    count: u64,
+pub struct Added {
+    pub account: Arc<str>,
+    pub kind: Arc<str>,
+    pub hour: Timestamp,
+    pub count: u64,
+    /// An account's own series (not a type's over all accounts, under `all`): what counts
+    /// as events.
+    pub own: bool,
 }
 
 /// The history database, open for writing (by one tally per directory) or for reading.
@@ -432,13 +435,19 @@ fn move_aside(path: &Path) -> std::io::Result<PathBuf> {
     Ok(aside)
 }
 
+/// The events in `added`: each is in its account's series and in its type's over all
+/// accounts.
+pub fn events(added: &[Added]) -> u64 {
+    added.iter().filter(|a| a.own).map(|a| a.count).sum()
+}
+
 /// What a checkpoint wrote.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Written {
     /// Events (each also counted under `all`).
     pub events: u64,
-    /// Hours written to (each with its day and month).
-    pub rows: usize,
+    /// What was added to each hour (and its day and month), for mirrors of the history.
+    pub added: Vec<Added>,
 }
 
 /// What the checkpointer last saw of a series.
@@ -515,6 +524,7 @@ impl Checkpointer {
                         kind: Arc::clone(&kind),
                         hour,
                         count: 0,
+                        own: matches!(id, SeriesId::Account { .. }),
                     });
                     entry.count += count - old;
                 }
@@ -529,22 +539,15 @@ impl Checkpointer {
                 },
             ));
         }
-        // Each event is in its account's series and in its type's over all accounts.
-        let events = (added.iter())
-            .filter(|((id, _), _)| matches!(id, SeriesId::Account { .. }))
-            .map(|(_, added)| added.count)
-            .sum();
         let added: Vec<Added> = added.into_values().collect();
+        let events = events(&added);
         self.store.add(&added, &self.clock)?;
         for (id, seen) in looked {
             self.seen.insert(id, seen);
         }
         self.forget_settled(now);
         self.prune(now)?;
-        Ok(Written {
-            events,
-            rows: added.len(),
-        })
+        Ok(Written { events, added })
     }
 
     /// Lets go of the buckets of series whose buckets have all left their rings: nothing can

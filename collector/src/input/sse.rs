@@ -9,7 +9,8 @@
 //! Plain `http://` only for now.
 
 use super::hub::{Handoff, HubError, HubLimits, TaskSubscriber, display_url, start_decoder};
-use super::ws::{Backoff, WsHeader};
+use super::ws::WsHeader;
+use crate::backoff::Backoff;
 use crate::health::Health;
 use crate::ingest::Ingest;
 use axum::http::{Request, Uri, header};

@@ -7,6 +7,7 @@
 //! invalid frames trips a breaker that waits [`BREAKER_PAUSE`] before trying again.
 
 use super::hub::{Handoff, HubError, HubLimits, TaskSubscriber, display_url, start_decoder};
+use crate::backoff::Backoff;
 use crate::health::Health;
 use crate::ingest::Ingest;
 use futures_util::{SinkExt, StreamExt};
@@ -23,9 +24,6 @@ use tokio_tungstenite::tungstenite::http::{HeaderName, HeaderValue, header};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{Bytes, Error as WsError, Message};
 
-/// The first wait before reconnecting; it doubles up to [`BACKOFF_CAP`].
-pub const BACKOFF_START: Duration = Duration::from_millis(100);
-pub const BACKOFF_CAP: Duration = Duration::from_secs(2);
 /// A connection that lasted this long resets the backoff.
 const HEALTHY_AFTER: Duration = Duration::from_secs(5);
 /// A hub silent this long (not even answering pings) is treated as dead.
@@ -179,31 +177,6 @@ impl WsSubscriber {
             task,
             decoder,
         })
-    }
-}
-
-/// Waits before reconnecting: 100 ms doubling to 2 s, each wait jittered by up to +-25% so
-/// that many dashboards do not reconnect in lockstep.
-#[derive(Debug)]
-pub struct Backoff {
-    next: Duration,
-}
-
-impl Default for Backoff {
-    fn default() -> Self {
-        Backoff { next: BACKOFF_START }
-    }
-}
-
-impl Backoff {
-    pub fn wait(&mut self) -> Duration {
-        let base = self.next;
-        self.next = (self.next * 2).min(BACKOFF_CAP);
-        base.mul_f64(fastrand::f64().mul_add(0.5, 0.75))
-    }
-
-    pub fn reset(&mut self) {
-        self.next = BACKOFF_START;
     }
 }
 
@@ -380,16 +353,5 @@ mod tests {
         );
         assert!("no colon".parse::<WsHeader>().is_err());
         assert!("Bad Name: x".parse::<WsHeader>().is_err());
-    }
-
-    #[test]
-    fn backoff_doubles_to_a_cap_with_jitter() {
-        let mut backoff = Backoff::default();
-        let waits: Vec<Duration> = (0..8).map(|_| backoff.wait()).collect();
-        assert!(waits[0] >= BACKOFF_START.mul_f64(0.75) && waits[0] <= BACKOFF_START.mul_f64(1.25));
-        assert!(waits.iter().all(|w| *w <= BACKOFF_CAP.mul_f64(1.25)));
-        assert!(waits[7] >= BACKOFF_CAP.mul_f64(0.75), "{waits:?}");
-        backoff.reset();
-        assert!(backoff.wait() <= BACKOFF_START.mul_f64(1.25));
     }
 }

@@ -7,6 +7,7 @@ use super::Output;
 use crate::encode::Outgoing;
 use crate::health::{Health, now};
 use crate::history::{Checkpointer, StateSettings, Store};
+use crate::output::redis::MirrorFeed;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -27,7 +28,13 @@ impl HistoryWriter {
     /// Starts keeping history in `settings.dir`. When it cannot be (another tally has the
     /// directory, a newer tally's database, no room), tally runs on without: the output's
     /// state and note say why, and so does the log.
-    pub fn start(engine: &Arc<Engine>, settings: &StateSettings, clock: Clock) -> Self {
+    /// What each checkpoint added goes on to `mirror`, if any.
+    pub fn start(
+        engine: &Arc<Engine>,
+        settings: &StateSettings,
+        clock: Clock,
+        mirror: Option<MirrorFeed>,
+    ) -> Self {
         let path = settings.dir.join(crate::history::DATABASE);
         let health = Arc::new(Health::new(path.display().to_string(), SourceState::Connected));
         let stop = Arc::new(AtomicBool::new(false));
@@ -36,9 +43,14 @@ impl HistoryWriter {
             stop: Arc::clone(&stop),
             thread: Mutex::new(thread),
         };
+        let unusable = |why: String| {
+            if let Some(mirror) = &mirror {
+                mirror.nothing_to_mirror(&why);
+            }
+            writer(None).unusable(why)
+        };
         if !engine.keeps_hours() {
-            let why = "no resolution's buckets divide an hour: no history kept".to_owned();
-            return writer(None).unusable(why);
+            return unusable("no resolution's buckets divide an hour: no history kept".to_owned());
         }
         let store = match Store::open(&settings.dir) {
             Ok((store, warning)) => {
@@ -48,13 +60,13 @@ impl HistoryWriter {
                 }
                 store
             }
-            Err(error) => return writer(None).unusable(error.to_string()),
+            Err(error) => return unusable(error.to_string()),
         };
         let keep_hours_ms = settings.keep_hours.as_millis() as u64;
         let checkpointer = Checkpointer::new(Arc::clone(engine), store, clock, keep_hours_ms);
         let thread = std::thread::Builder::new().name("tally-history".into()).spawn({
             let (health, stop, interval) = (Arc::clone(&health), Arc::clone(&stop), settings.interval);
-            move || write_until_stopped(checkpointer, &health, &stop, interval)
+            move || write_until_stopped(checkpointer, mirror, &health, &stop, interval)
         });
         match thread {
             Ok(thread) => writer(Some(thread)),
@@ -72,6 +84,7 @@ impl HistoryWriter {
 
 fn write_until_stopped(
     mut checkpointer: Checkpointer,
+    mirror: Option<MirrorFeed>,
     health: &Health,
     stop: &AtomicBool,
     interval: Duration,
@@ -85,6 +98,9 @@ fn write_until_stopped(
         match checkpointer.checkpoint(now()) {
             Ok(written) => {
                 health.published(written.events, 0);
+                if let Some(mirror) = &mirror {
+                    mirror.offer(written.added);
+                }
                 if health.state() != SourceState::Connected {
                     health.set_state(SourceState::Connected);
                     health.set_note(String::new());

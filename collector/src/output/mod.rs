@@ -7,6 +7,7 @@
 //! `Collector::start` that starts it, and its flag.
 
 pub mod history;
+pub mod redis;
 pub mod sse;
 pub mod ws;
 pub mod zmq;

@@ -195,6 +195,7 @@ fn run_stat(settings: &Settings, report: &ReportArgs) -> Result<(), Failure> {
     for output in collector.outputs() {
         match output.kind {
             OutputKind::History => eprintln!("tally: keeping history in {}", output.address),
+            OutputKind::Redis => eprintln!("tally: mirroring the history to {}", output.address),
             kind => eprintln!("tally: publishing on {} ({kind})", output.address),
         }
     }
