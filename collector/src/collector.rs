@@ -16,6 +16,7 @@ use crate::input::ws::WsSubscriber;
 use crate::input::zmq::ZmqSubscriber;
 use crate::input::{Source, SourceList};
 use crate::output::PublishError;
+use crate::output::graphite::GraphiteWriter;
 use crate::output::history::HistoryWriter;
 use crate::output::redis::RedisMirror;
 use crate::output::ws::WsServer;
@@ -176,6 +177,10 @@ impl Collector {
             if let Some(mirror) = mirror {
                 outputs.push(Arc::new(mirror));
             }
+        }
+        if let Some(graphite) = &settings.graphite {
+            let writer = GraphiteWriter::start(&ingest.engine, graphite).map_err(StartError::Runtime)?;
+            outputs.push(Arc::new(writer));
         }
         Ok(Collector {
             ingest,

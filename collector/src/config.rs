@@ -13,6 +13,7 @@ use crate::input::hub::HubLimits;
 use crate::input::stream::{CONNECTION_BUFFER, CONNECTION_CACHED_NAMES};
 use crate::input::udp::{UDP_BUFFERS, UdpOptions};
 use crate::input::ws::{WsHeader, WsHeaderParser};
+use crate::output::graphite::GraphiteSettings;
 use crate::output::ws::ServeOptions;
 use crate::slots::ConnectionLimits;
 use clap::{ArgMatches, FromArgMatches};
@@ -34,6 +35,8 @@ pub const DEFAULT_SERVE_WS: &str = "127.0.0.1:5555";
 
 /// Where the classic stats API answers unless `--stats-prefix` says otherwise.
 pub const DEFAULT_STATS_PREFIX: &str = "/stats";
+/// How often aggregates go to carbon unless `--graphite-interval` says otherwise.
+pub const DEFAULT_GRAPHITE_INTERVAL: Duration = Duration::from_secs(10);
 /// How often the history is written unless `--checkpoint-interval` says otherwise.
 pub const DEFAULT_CHECKPOINT_INTERVAL: Duration = Duration::from_secs(5);
 /// How long hours are kept unless `--keep-hours` says otherwise.
@@ -151,6 +154,17 @@ pub struct SourceArgs {
     /// track:ACCOUNT:TYPE:Y[:M[:D]]; e.g. redis://127.0.0.1:6379)
     #[arg(long, value_name = "URL")]
     pub redis: Option<String>,
+    /// Send aggregates to carbon here (plaintext protocol, statsd's names; e.g.
+    /// graphite.internal:2003)
+    #[arg(long, value_name = "HOST:PORT")]
+    pub graphite: Option<String>,
+    /// How often aggregates go to carbon [default: 10s]
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    #[serde(with = "humantime_serde")]
+    pub graphite_interval: Option<Duration>,
+    /// Metric paths begin `stats.PREFIX.` (statsd's globalPrefix)
+    #[arg(long, value_name = "PREFIX")]
+    pub graphite_prefix: Option<String>,
     /// How often the history is written: a crash loses at most this much (e.g. 5s, 1m)
     /// [default: 5s]
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
@@ -309,6 +323,8 @@ pub struct Settings {
     pub state: Option<StateSettings>,
     /// The history's Redis mirror (`--redis`).
     pub redis: Option<String>,
+    /// Aggregates to carbon (`--graphite`).
+    pub graphite: Option<GraphiteSettings>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -498,6 +514,11 @@ impl SourceArgs {
             serve_sse: self.serve_sse.unwrap_or(false),
             state,
             redis: self.redis,
+            graphite: self.graphite.map(|address| GraphiteSettings {
+                address,
+                interval: self.graphite_interval.unwrap_or(DEFAULT_GRAPHITE_INTERVAL),
+                prefix: self.graphite_prefix,
+            }),
         };
         if settings.redis.is_some() && settings.state.is_none() {
             return Err(ConfigError::RedisWithoutState);
@@ -711,7 +732,7 @@ mod tests {
             );
         }
         let all: SourceArgs = toml::from_str(
-            "udp = []\nno_udp = true\ntcp = []\nunix = []\nzmq = [\"tcp://127.0.0.1:6000\"]\nzmq_topic = [\"order\"]\nws = [\"ws://127.0.0.1:5555/ws\"]\nws_header = [\"X-Team: ops\"]\nsse = [\"http://127.0.0.1:8080/firehose\"]\nsse_header = [\"X-Team: ops\"]\ndemo = true\nutc = true\ntoken_file = \"t\"\naccount_tag = \"a\"\nudp_threads = 1\nrecv_buffer = 1\nmax_accounts = 1\nmax_memory = \"512MiB\"\nmax_connections = 8\nidle_timeout = \"90s\"\nhttp = \"127.0.0.1:8080\"\nhttp_body_limit = \"2MiB\"\nhttp_allow_origin = [\"https://shop.example.com\"]\nhttp_read_token_file = \"r\"\nserve_sse = true\nsse_listen = \"127.0.0.1:5556\"\nmetrics_top = 5\nstats_prefix = \"/api/stats\"\nstate = \"s\"\nno_state = true\nredis = \"redis://127.0.0.1:6379\"\ncheckpoint_interval = \"10s\"\nkeep_hours = \"30d\"\n[engine]\nmax_accounts = 1\n[hub]\npublish_zmq = \"tcp://127.0.0.1:6001\"\nserve_ws = \"127.0.0.1:5556\"\nws_allow_origin = [\"https://dash.example.com\"]\nread_token_file = \"r\"",
+            "udp = []\nno_udp = true\ntcp = []\nunix = []\nzmq = [\"tcp://127.0.0.1:6000\"]\nzmq_topic = [\"order\"]\nws = [\"ws://127.0.0.1:5555/ws\"]\nws_header = [\"X-Team: ops\"]\nsse = [\"http://127.0.0.1:8080/firehose\"]\nsse_header = [\"X-Team: ops\"]\ndemo = true\nutc = true\ntoken_file = \"t\"\naccount_tag = \"a\"\nudp_threads = 1\nrecv_buffer = 1\nmax_accounts = 1\nmax_memory = \"512MiB\"\nmax_connections = 8\nidle_timeout = \"90s\"\nhttp = \"127.0.0.1:8080\"\nhttp_body_limit = \"2MiB\"\nhttp_allow_origin = [\"https://shop.example.com\"]\nhttp_read_token_file = \"r\"\nserve_sse = true\nsse_listen = \"127.0.0.1:5556\"\nmetrics_top = 5\nstats_prefix = \"/api/stats\"\nstate = \"s\"\nno_state = true\nredis = \"redis://127.0.0.1:6379\"\ngraphite = \"127.0.0.1:2003\"\ngraphite_interval = \"10s\"\ngraphite_prefix = \"eu\"\ncheckpoint_interval = \"10s\"\nkeep_hours = \"30d\"\n[engine]\nmax_accounts = 1\n[hub]\npublish_zmq = \"tcp://127.0.0.1:6001\"\nserve_ws = \"127.0.0.1:5556\"\nws_allow_origin = [\"https://dash.example.com\"]\nread_token_file = \"r\"",
         )
         .expect("every key parses");
         assert_eq!((all.demo, all.no_udp), (Some(true), Some(true)));

@@ -107,6 +107,8 @@ pub enum OutputKind {
     History,
     /// The history's Redis mirror (`--redis`).
     Redis,
+    /// Aggregates flushed to carbon (`--graphite`).
+    Graphite,
 }
 
 impl OutputKind {
@@ -117,6 +119,7 @@ impl OutputKind {
             OutputKind::ServeSse => "serve-sse",
             OutputKind::History => "history",
             OutputKind::Redis => "redis",
+            OutputKind::Graphite => "graphite",
         }
     }
 

@@ -6,6 +6,7 @@
 //! counts what it has to drop. Adding an output is one file here, one line in
 //! `Collector::start` that starts it, and its flag.
 
+pub mod graphite;
 pub mod history;
 pub mod redis;
 pub mod sse;

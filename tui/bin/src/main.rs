@@ -196,6 +196,7 @@ fn run_stat(settings: &Settings, report: &ReportArgs) -> Result<(), Failure> {
         match output.kind {
             OutputKind::History => eprintln!("tally: keeping history in {}", output.address),
             OutputKind::Redis => eprintln!("tally: mirroring the history to {}", output.address),
+            OutputKind::Graphite => eprintln!("tally: sending aggregates to carbon at {}", output.address),
             kind => eprintln!("tally: publishing on {} ({kind})", output.address),
         }
     }
