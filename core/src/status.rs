@@ -136,6 +136,14 @@ impl fmt::Display for OutputKind {
     }
 }
 
+impl OutputStatus {
+    /// Whether it is doing its job, or can (not cut off from where it writes: the history's
+    /// database, Redis, carbon). Quiet is fine: an output is silent when nothing arrives.
+    pub fn is_healthy(&self) -> bool {
+        self.state != SourceState::Disconnected
+    }
+}
+
 /// A source's state at one moment.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SourceStatus {

@@ -37,6 +37,7 @@ fn app(clock: &Arc<AtomicU64>) -> GuiApp {
     let feed = Feed {
         engine,
         sources: Box::new(Vec::new),
+        outputs: Box::new(Vec::new),
         clock: Box::new(move || Timestamp::from_millis(clock_now.load(Relaxed))),
         zone: tally_core::Clock::utc(),
         worker: None,

@@ -36,6 +36,7 @@ fn main() {
     let feed = Feed {
         engine: Arc::clone(&engine),
         sources: Box::new(Vec::new),
+        outputs: Box::new(Vec::new),
         clock: Box::new(move || Timestamp::from_millis(now.load(Relaxed))),
         zone: tally_core::Clock::utc(),
         worker: None,

@@ -8,7 +8,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 use tally_core::{AccountSort, Clock, Engine, Snapshot, SnapshotRequest, Timestamp, Window};
-use tally_core::{SourceState, SourceStatus};
+use tally_core::{OutputStatus, SourceState, SourceStatus};
 
 /// How often the data is refreshed; the window is repainted then only if it changed.
 pub const TICK_MS: u64 = 250;
@@ -25,6 +25,8 @@ pub const WINDOW_NAMES: [&str; 4] = ["1 min", "5 min", "1 h", "24 h"];
 pub struct Feed {
     pub engine: Arc<Engine>,
     pub sources: Box<dyn Fn() -> Vec<SourceStatus> + Send>,
+    /// The outputs' health (the history, its Redis mirror, Graphite, a hub's publishers).
+    pub outputs: Box<dyn Fn() -> Vec<OutputStatus> + Send>,
     pub clock: Box<dyn Fn() -> Timestamp + Send>,
     /// The zone times are shown in.
     pub zone: Clock,
@@ -182,6 +184,7 @@ pub struct State {
     /// do not sort thousands of accounts each.
     account_order: Vec<usize>,
     pub sources: Vec<SourceStatus>,
+    pub outputs: Vec<OutputStatus>,
     pub paused: bool,
     /// The chart's x range follows the newest bucket; zooming or panning turns it off.
     pub follow_live: bool,
@@ -210,6 +213,7 @@ impl State {
             snapshot: Arc::new(feed.engine.snapshot(&SnapshotRequest::default(), now)),
             account_order: vec![],
             sources: vec![],
+            outputs: vec![],
             paused: false,
             follow_live: true,
             focus: None,
@@ -290,6 +294,7 @@ impl State {
     pub fn refresh(&mut self, feed: &Feed) {
         let now = (feed.clock)();
         self.sources = (feed.sources)();
+        self.outputs = (feed.outputs)();
         if !self.paused || self.view_changed {
             let request = self.request();
             let fresh = match &feed.worker {

@@ -424,3 +424,38 @@ fn events_and_service_checks_show_on_the_laptop() {
     harness.get_by_label("db.up warning");
     assert_eq!(harness.state().state.snapshot.annotations.len(), 1);
 }
+
+/// Issue 14: outputs show next to the sources: a working one just named, one that cannot
+/// reach its server with its address and state, its warning on hover.
+#[test]
+fn outputs_show_their_health_in_the_top_bar() {
+    use tally_core::{OutputKind, OutputStatus};
+    let fixture = fixture();
+    let output = |kind, address: &str, state| OutputStatus {
+        kind,
+        address: address.into(),
+        state,
+        published: 10,
+        bytes: 0,
+        connections: 0,
+        refused: 0,
+        closed_idle: None,
+        dropped: 0,
+        note: String::new(),
+    };
+    *fixture.outputs.lock().expect("not poisoned") = vec![
+        output(
+            OutputKind::History,
+            "/var/lib/tally/tally.db",
+            SourceState::Connected,
+        ),
+        output(
+            OutputKind::Graphite,
+            "tcp://graphite:2003",
+            SourceState::Disconnected,
+        ),
+    ];
+    let harness = fixture.harness(Mode::Laptop);
+    harness.get_by_label("» history");
+    harness.get_by_label("» graphite tcp://graphite:2003 disconnected");
+}

@@ -2,8 +2,8 @@
 //! it keys and snapshots, and the widgets in `ui` draw from it.
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use tally_core::SourceStatus;
 use tally_core::{AccountSort, AccountStats, Clock, Snapshot, SnapshotRequest, TypeStats, Window};
+use tally_core::{OutputStatus, SourceStatus};
 
 /// The panel that arrow keys move in.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -41,6 +41,9 @@ pub struct App {
     pub live: Snapshot,
     pub frozen: Option<Snapshot>,
     pub sources: Vec<SourceStatus>,
+    /// Where events go besides the engine: the history, its Redis mirror, Graphite, a hub's
+    /// publishers.
+    pub outputs: Vec<OutputStatus>,
     pub panel: Panel,
     /// Row selected in the accounts table (an index into `rows()`).
     pub selected: usize,
@@ -71,6 +74,7 @@ impl App {
             live: first,
             frozen: None,
             sources: vec![],
+            outputs: vec![],
             panel: Panel::Accounts,
             type_selected: 0,
             selected: 0,

@@ -852,3 +852,63 @@ fn events_are_marked_on_the_chart_and_checks_shown() {
         assert!(screen.contains(wanted), "{wanted} in {screen}");
     }
 }
+
+/// Issue 14: outputs' health shows like a source's: a mirror that cannot reach its server is
+/// counted in the header (`1 output down`), named with its address and state on the sources
+/// line, and its warning spelled out in the bad-input view; a healthy one is just named.
+#[test]
+fn outputs_down_show_like_sources() {
+    use tally_core::{OutputKind, OutputStatus};
+    let mut fixture = Fixture::new();
+    let output = |kind, address: &str, state, note: &str| OutputStatus {
+        kind,
+        address: address.into(),
+        state,
+        published: 10,
+        bytes: 0,
+        connections: 0,
+        refused: 0,
+        closed_idle: None,
+        dropped: 3,
+        note: note.into(),
+    };
+    fixture.app.outputs = vec![
+        output(
+            OutputKind::History,
+            "/home/ops/.local/state/tally/tally.db",
+            SourceState::Connected,
+            "",
+        ),
+        output(
+            OutputKind::Redis,
+            "redis://cache:6379",
+            SourceState::Disconnected,
+            "cannot connect: refused",
+        ),
+    ];
+    let terminal = render(&fixture.app, &colour(), 80, 24);
+    assert!(
+        row_text(&terminal, 0).contains("1 output down"),
+        "{}",
+        row_text(&terminal, 0)
+    );
+    let terminal = render(&fixture.app, &colour(), 120, 30);
+    let top: String = (1..4).map(|y| row_text(&terminal, y)).collect();
+    assert!(top.contains("→ history"), "{top:?}");
+    assert!(
+        !top.contains("tally.db"),
+        "a healthy output is just named: {top:?}"
+    );
+    assert!(
+        top.contains("→ redis redis://cache:6379 disconnected 3 dropped (!)"),
+        "{top:?}"
+    );
+    press(&mut fixture.app, KeyCode::Char('b'));
+    let terminal = render(&fixture.app, &colour(), 120, 30);
+    let screen: String = (0..30).map(|y| row_text(&terminal, y)).collect();
+    assert!(screen.contains("output warnings"), "{screen:?}");
+    assert!(
+        screen.contains("redis redis://cache:6379 cannot connect: refused"),
+        "{screen:?}"
+    );
+}

@@ -115,7 +115,11 @@ fn run(cli: &Cli, matches: &clap::ArgMatches) -> Result<(), Box<dyn std::error::
             })?;
             let feed = Feed {
                 engine,
-                sources: Box::new(move || feed_collector.sources()),
+                sources: Box::new({
+                    let collector = Arc::clone(&feed_collector);
+                    move || collector.sources()
+                }),
+                outputs: Box::new(move || feed_collector.outputs()),
                 clock: Box::new(now),
                 zone: settings.clock.clone(),
                 worker: Some(worker),

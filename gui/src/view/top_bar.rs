@@ -65,6 +65,25 @@ pub fn show(ui: &mut egui::Ui, state: &mut State, feed: &Feed) {
                 label.on_hover_text(&source.note);
             }
         }
+        // Outputs after the sources, marked `»` (the app's font has no arrow): just named
+        // while they work (the history's path is long), with where and what state when not.
+        for output in &state.outputs {
+            let healthy = output.is_healthy();
+            let (dot, _) = ui.allocate_exact_size(egui::Vec2::splat(10.0), egui::Sense::hover());
+            ui.painter()
+                .circle_filled(dot.center(), 4.5, if healthy { GOOD } else { BAD });
+            let mut text = match healthy {
+                true => format!("» {}", output.kind),
+                false => format!("» {} {} {}", output.kind, output.address, output.state.as_str()),
+            };
+            if output.dropped > 0 {
+                text.push_str(&format!(" ({} dropped)", short_number(output.dropped as f64)));
+            }
+            let label = ui.label(text);
+            if !output.note.is_empty() {
+                label.on_hover_text(&output.note);
+            }
+        }
         for check in &state.snapshot.checks {
             let (dot, _) = ui.allocate_exact_size(egui::Vec2::splat(10.0), egui::Sense::hover());
             ui.painter()

@@ -16,6 +16,7 @@ pub struct Fixture {
     pub engine: Arc<Engine>,
     pub clock: Arc<AtomicU64>,
     pub sources: Arc<Mutex<Vec<SourceStatus>>>,
+    pub outputs: Arc<Mutex<Vec<tally_core::OutputStatus>>>,
 }
 
 pub fn source(state: SourceState, last_message: u64) -> SourceStatus {
@@ -75,15 +76,18 @@ pub fn fixture() -> Fixture {
         engine,
         clock: Arc::new(AtomicU64::new(NOW)),
         sources: Arc::new(Mutex::new(vec![source(SourceState::Connected, NOW)])),
+        outputs: Arc::default(),
     }
 }
 
 impl Fixture {
     pub fn app(&self, mode: Mode) -> GuiApp {
         let (clock, sources) = (Arc::clone(&self.clock), Arc::clone(&self.sources));
+        let outputs = Arc::clone(&self.outputs);
         let feed = Feed {
             engine: Arc::clone(&self.engine),
             sources: Box::new(move || sources.lock().expect("not poisoned").clone()),
+            outputs: Box::new(move || outputs.lock().expect("not poisoned").clone()),
             clock: Box::new(move || Timestamp::from_millis(clock.load(Relaxed))),
             zone: tally_core::Clock::utc(),
             worker: None,

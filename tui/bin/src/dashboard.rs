@@ -115,6 +115,7 @@ fn run_loop(
             if last != Some(seen) {
                 last = Some(seen);
                 app.update(snapshot, collector.sources());
+                app.outputs = collector.outputs();
                 dirty = true;
             }
             next_tick += tick;

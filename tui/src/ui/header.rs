@@ -78,6 +78,12 @@ pub fn summary<'a>(app: &App, theme: &Theme, width: u16) -> Line<'a> {
         let sources = if down == 1 { "source" } else { "sources" };
         parts.push(Part::new(Always, format!("{down} {sources} down"), theme.bad()));
     }
+    let outputs_down = app.outputs.iter().filter(|o| !o.is_healthy()).count();
+    if outputs_down > 0 {
+        let outputs = if outputs_down == 1 { "output" } else { "outputs" };
+        let text = format!("{outputs_down} {outputs} down");
+        parts.push(Part::new(Always, text, theme.bad()));
+    }
     let checks = &snapshot.checks;
     if !checks.is_empty() {
         let failing = checks.iter().filter(|c| c.status.is_trouble()).count();
@@ -152,18 +158,31 @@ impl SourceItem {
     }
 }
 
+/// The sources, then the outputs (`→ redis`, with their state only when they are down: the
+/// history's path is long, and fine most of the time).
 fn source_items(app: &App) -> Vec<SourceItem> {
-    (app.sources.iter())
-        .map(|source| SourceItem {
-            healthy: source.is_healthy(),
-            name: format!("{} {} {}", source.kind, source.address, source.state.as_str()),
-            details: match source.kind.is_hub_client() {
-                true => source.details(app.shown().time),
-                false => String::new(),
-            },
-            note: !source.note.is_empty(),
-        })
-        .collect()
+    let sources = (app.sources.iter()).map(|source| SourceItem {
+        healthy: source.is_healthy(),
+        name: format!("{} {} {}", source.kind, source.address, source.state.as_str()),
+        details: match source.kind.is_hub_client() {
+            true => source.details(app.shown().time),
+            false => String::new(),
+        },
+        note: !source.note.is_empty(),
+    });
+    let outputs = (app.outputs.iter()).map(|output| SourceItem {
+        healthy: output.is_healthy(),
+        name: match output.is_healthy() {
+            true => format!("→ {}", output.kind),
+            false => format!("→ {} {} {}", output.kind, output.address, output.state.as_str()),
+        },
+        details: match output.dropped {
+            0 => String::new(),
+            dropped => format!("{} dropped", short_number(dropped as f64)),
+        },
+        note: !output.note.is_empty(),
+    });
+    sources.chain(outputs).collect()
 }
 
 /// The sources on each line: as many as fit in `width`, a source never split.
@@ -183,7 +202,7 @@ fn wrap(items: &[SourceItem], width: u16) -> Vec<std::ops::Range<usize>> {
     lines
 }
 
-/// How many lines the sources take at `width`.
+/// How many lines the sources (and outputs) take at `width`.
 pub fn source_lines(app: &App, width: u16) -> u16 {
     wrap(&source_items(app), width).len() as u16
 }

@@ -69,6 +69,17 @@ pub fn bad_input(frame: &mut Frame<'_>, app: &App, theme: &Theme) {
         }
         lines.push(Line::raw(""));
     }
+    let warnings: Vec<_> = app.outputs.iter().filter(|o| !o.note.is_empty()).collect();
+    if !warnings.is_empty() {
+        lines.push(Line::styled(" output warnings", theme.title()));
+        for output in warnings {
+            lines.push(Line::from(vec![
+                Span::styled(format!("   {} {} ", output.kind, output.address), theme.bad()),
+                Span::raw(output.note.clone()),
+            ]));
+        }
+        lines.push(Line::raw(""));
+    }
     lines.push(Line::styled(" rejected, by reason", theme.title()));
     if snapshot.rejections.is_empty() {
         lines.push(Line::raw("   nothing rejected"));
