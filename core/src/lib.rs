@@ -20,6 +20,7 @@ mod engine;
 mod event;
 pub mod format;
 pub mod histogram;
+mod history_view;
 pub mod hll;
 mod hours;
 mod notice;
@@ -39,6 +40,7 @@ pub use engine::{Engine, EngineConfig, Recorder};
 pub use event::{Event, MAX_COUNT, MAX_NAME_BYTES, OTHER, SampleError, Value, clamp_name, scale_sampled};
 pub use format::{human_duration, is_unprintable, printable, short_number};
 pub use histogram::TimingSummary;
+pub use history_view::{HistoryView, PeriodCounts};
 pub use hours::{SeriesId, hour_of};
 pub use notice::{
     AlertType, Annotation, CheckStatus, MAX_ANNOTATIONS, MAX_CHECKS, Notice, Priority, ServiceCheck,

@@ -134,10 +134,12 @@ fn number_after(screen: &str, label: &str) -> Option<String> {
 fn the_dashboard_shows_what_arrives_and_answers_keys() {
     let port = free_udp_port();
     let tally = binary("tally");
+    let state = std::env::temp_dir().join(format!("tally-tui-state-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&state);
     let command = format!(
-        "XDG_STATE_HOME={} {} --no-udp --udp 127.0.0.1:{port} --fps 10; {AFTER_EXIT}",
-        tally_tests::state_home().display(),
-        tally.display()
+        "{} --no-udp --udp 127.0.0.1:{port} --fps 10 --state {} --checkpoint-interval 200ms; {AFTER_EXIT}",
+        tally.display(),
+        state.display()
     );
     let tmux = Tmux::start("keys", &command);
     tmux.wait_for("the dashboard", |s| {
@@ -186,6 +188,23 @@ fn the_dashboard_shows_what_arrives_and_answers_keys() {
     let screen = tmux.wait_for("the filter", |s| s.contains("filter: glo"));
     let table = table_rows(&screen);
     assert!(table.len() == 1 && table[0].contains("globex"), "{screen}");
+
+    // Issue 14: `h` shows the selected account's days and months from the history.
+    tmux.keys(&["h"]);
+    let month = jiff::Zoned::now().strftime("%Y-%m").to_string();
+    let screen = tmux.wait_for("the history", |s| {
+        s.contains("history: globex") && s.contains("by day") && s.contains(&month)
+    });
+    let this_month = (screen.lines())
+        .find(|l| l.contains(&format!(" {month} ")))
+        .expect("this month's row");
+    assert!(
+        this_month.contains('█') && this_month.contains(" 300 "),
+        "globex's 300: {screen}"
+    );
+    tmux.keys(&["x"]);
+    tmux.wait_for("the history closed", |s| !s.contains("by month"));
+    let _ = std::fs::remove_dir_all(&state);
 
     assert!(tmux.flag("mouse_any_flag"), "the dashboard takes the mouse");
     tmux.keys(&["q"]);

@@ -3,7 +3,7 @@
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use tally_core::{AccountSort, AccountStats, Clock, Snapshot, SnapshotRequest, TypeStats, Window};
-use tally_core::{OutputStatus, SourceStatus};
+use tally_core::{HistoryView, OutputStatus, SourceStatus};
 
 /// The panel that arrow keys move in.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -29,6 +29,8 @@ pub enum Overlay {
     BadInput,
     /// DogStatsD events and service checks.
     Notices,
+    /// The selected account's (or every account's) days and months, from the history.
+    History,
 }
 
 #[derive(Debug)]
@@ -44,6 +46,9 @@ pub struct App {
     /// Where events go besides the engine: the history, its Redis mirror, Graphite, a hub's
     /// publishers.
     pub outputs: Vec<OutputStatus>,
+    /// What the history overlay shows: filled in by the binary while it is open (or why
+    /// there is none).
+    pub history: Option<Result<HistoryView, String>>,
     pub panel: Panel,
     /// Row selected in the accounts table (an index into `rows()`).
     pub selected: usize,
@@ -75,6 +80,7 @@ impl App {
             frozen: None,
             sources: vec![],
             outputs: vec![],
+            history: None,
             panel: Panel::Accounts,
             type_selected: 0,
             selected: 0,
@@ -232,9 +238,15 @@ impl App {
             KeyCode::Char('S') => self.reversed = !self.reversed,
             KeyCode::Char('b') => self.overlay = Overlay::BadInput,
             KeyCode::Char('e') => self.overlay = Overlay::Notices,
-            KeyCode::Char('?' | 'h') => self.overlay = Overlay::Help,
+            KeyCode::Char('h') => self.overlay = Overlay::History,
+            KeyCode::Char('?') => self.overlay = Overlay::Help,
             _ => {}
         }
+    }
+
+    /// Whose history `h` shows: the drilled-down or selected account (`None`: every account).
+    pub fn history_account(&self) -> Option<String> {
+        (self.drill.clone()).or_else(|| self.selected_account().map(|a| a.name.to_string()))
     }
 
     /// Moves the selection of the panel that has the focus (`tab` switches).

@@ -912,3 +912,64 @@ fn outputs_down_show_like_sources() {
         "{screen:?}"
     );
 }
+
+/// Issue 14: `h` shows the history (`?` is help): the last days and months, each a bar stacked
+/// by type with the legend's fills, newest at the bottom, its total after it; at 80x24 and
+/// without colour, where every type has its own pattern.
+#[test]
+fn the_history_overlay_stacks_days_and_months_by_type() {
+    use tally_core::HistoryView;
+    let mut fixture = Fixture::new();
+    let row = |period: &str, kind: &str, count| (period.to_owned(), kind.to_owned(), count);
+    let days: Vec<_> = (1..=30)
+        .flat_map(|day| {
+            let label = format!("2026-11-{day:02}");
+            [row(&label, "pageview", 100 + day), row(&label, "signup", day)]
+        })
+        .collect();
+    let months = [
+        row("2026-10", "pageview", 2_000),
+        row("2026-11", "pageview", 3_000),
+        row("2026-11", "signup", 465),
+    ];
+    fixture.app.history = Some(Ok(HistoryView::new("acme", &days, &months)));
+    press(&mut fixture.app, KeyCode::Char('?'));
+    assert_eq!(fixture.app.overlay, tally_tui::app::Overlay::Help);
+    press(&mut fixture.app, KeyCode::Char('x'));
+    press(&mut fixture.app, KeyCode::Char('h'));
+    assert_eq!(fixture.app.overlay, tally_tui::app::Overlay::History);
+    let plain = Theme::new(ThemeName::Default, Depth::None);
+    let terminal = render(&fixture.app, &plain, 80, 24);
+    let screen: Vec<String> = (0..24).map(|y| row_text(&terminal, y)).collect();
+    let text = screen.join("\n");
+    assert!(text.contains("by day") && text.contains("by month"), "{text}");
+    let newest = screen
+        .iter()
+        .find(|l| l.contains("2026-11-30"))
+        .expect("the newest day");
+    assert!(newest.contains(" 160 "), "pageview 130 + signup 30: {newest}");
+    assert!(
+        !text.contains("2026-11-01"),
+        "the oldest days give way at 24 rows: {text}"
+    );
+    let november = screen.iter().find(|l| l.contains("2026-11 ")).expect("November");
+    assert!(november.contains("3.5k"), "{november}");
+    // Two types, two patterns, in the legend and in the bars.
+    let colours = tally_core::palette::assign(&["pageview", "signup"]);
+    let (pageview, signup) = (plain.fill(colours[0]), plain.fill(colours[1]));
+    assert_ne!(pageview, signup);
+    let legend = &screen[2];
+    for (fill, name) in [(pageview, "pageview"), (signup, "signup")] {
+        assert!(legend.contains(&format!("{fill}{fill} {name}")), "{legend}");
+    }
+    assert!(
+        newest.contains(&pageview.repeat(3)) && newest.contains(signup),
+        "{newest}"
+    );
+    press(&mut fixture.app, KeyCode::Char('x'));
+    assert_eq!(
+        fixture.app.overlay,
+        tally_tui::app::Overlay::None,
+        "any key closes it"
+    );
+}

@@ -90,7 +90,16 @@ pub fn run(
 
     exit_on_hangup()?;
     let mut session = Session::enter().map_err(|e| format!("cannot use the terminal: {e}"))?;
-    let result = run_loop(session.terminal(), &mut app, &collector, &theme, fps, &stop);
+    let mut history = crate::history::Reader::new(&settings);
+    let result = run_loop(
+        session.terminal(),
+        &mut app,
+        &collector,
+        &theme,
+        fps,
+        &stop,
+        &mut history,
+    );
     drop(session);
     collector.stop();
     Ok(result?)
@@ -103,6 +112,7 @@ fn run_loop(
     theme: &Theme,
     fps: f64,
     stop: &AtomicBool,
+    history: &mut crate::history::Reader,
 ) -> std::io::Result<()> {
     let tick = Duration::from_secs_f64(1.0 / fps.clamp(0.5, 60.0));
     let mut next_tick = Instant::now();
@@ -118,6 +128,7 @@ fn run_loop(
                 app.outputs = collector.outputs();
                 dirty = true;
             }
+            dirty |= history.refresh(app);
             next_tick += tick;
             if next_tick < Instant::now() {
                 next_tick = Instant::now() + tick;

@@ -1,9 +1,79 @@
 //! `tally history`: the stored counts of one account, by hour, day or month, as a table (one
-//! column per type, busiest first) or as JSON.
+//! column per type, busiest first) or as JSON; and what the dashboard's history overlay
+//! (`h`) reads.
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use tally_collector::history::{Count, Period};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+use tally_collector::config::Settings;
+use tally_collector::health::now;
+use tally_collector::history::{ALL, Count, Period, Store};
+use tally_core::{Clock, HistoryView};
+use tally_tui::app::{App, Overlay};
+
+/// How often an open history overlay reads the store again.
+const REREAD_EVERY: Duration = Duration::from_secs(5);
+const DAY_MS: u64 = 86_400_000;
+
+/// Fills the dashboard's history overlay from the state directory's store.
+pub struct Reader {
+    dir: Option<PathBuf>,
+    clock: Clock,
+    /// Whose history was read, and when.
+    read: Option<(String, Instant)>,
+}
+
+impl Reader {
+    pub fn new(settings: &Settings) -> Self {
+        Reader {
+            dir: settings.state.as_ref().map(|state| state.dir.clone()),
+            clock: settings.clock.clone(),
+            read: None,
+        }
+    }
+
+    /// Reads the history when the overlay opens, its account changes, or every few seconds
+    /// while it is open; whether the app has something new to draw.
+    pub fn refresh(&mut self, app: &mut App) -> bool {
+        if app.overlay != Overlay::History {
+            self.read = None;
+            return app.history.take().is_some();
+        }
+        let account = app.history_account().unwrap_or_else(|| ALL.to_owned());
+        if let Some((read, at)) = &self.read
+            && *read == account
+            && at.elapsed() < REREAD_EVERY
+        {
+            return false;
+        }
+        app.history = Some(self.load(&account));
+        self.read = Some((account, Instant::now()));
+        true
+    }
+
+    /// The last 30 days by day and the last 12 months by month.
+    fn load(&self, account: &str) -> Result<HistoryView, String> {
+        let dir = (self.dir.as_ref()).ok_or("no history is kept: tally was started with --no-state")?;
+        let store = Store::open_read_only(dir).map_err(|e| e.to_string())?;
+        let rows = |period, days: u64| {
+            let since = now().saturating_sub_millis(days * DAY_MS);
+            let counts = store.counts(account, None, period, since, &self.clock);
+            let counts = counts.map_err(|e| format!("{}: {e}", store.path().display()))?;
+            Ok::<_, String>(
+                counts
+                    .into_iter()
+                    .map(|c| (c.period, c.kind, c.count))
+                    .collect::<Vec<_>>(),
+            )
+        };
+        Ok(HistoryView::new(
+            account,
+            &rows(Period::Day, 29)?,
+            &rows(Period::Month, 335)?,
+        ))
+    }
+}
 
 /// Types shown as columns of their own; the rest are summed in `(rest)`.
 const TYPE_COLUMNS: usize = 5;

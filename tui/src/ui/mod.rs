@@ -117,5 +117,6 @@ pub fn draw(frame: &mut Frame<'_>, app: &App, theme: &Theme) {
         Overlay::Help => overlays::help(frame, theme),
         Overlay::BadInput => overlays::bad_input(frame, app, theme),
         Overlay::Notices => overlays::notices(frame, app, theme),
+        Overlay::History => overlays::history(frame, app, theme),
     }
 }

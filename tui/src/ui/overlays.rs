@@ -1,4 +1,5 @@
-//! Help, the bad-input view, and DogStatsD events and service checks, drawn over the dashboard.
+//! Help, the bad-input view, DogStatsD events and service checks, and the history, drawn over
+//! the dashboard.
 
 use crate::app::App;
 use crate::theme::Theme;
@@ -6,8 +7,9 @@ use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
+use tally_core::short_number;
 
-const KEYS: [(&str, &str); 14] = [
+const KEYS: [(&str, &str); 15] = [
     ("q", "quit"),
     ("Esc", "leave a drill-down, clear a filter or the selection"),
     ("space, p", "pause / resume the view (data keeps coming)"),
@@ -19,6 +21,7 @@ const KEYS: [(&str, &str); 14] = [
     ("s / S", "sort by rate, window total, name / reverse it"),
     ("b", "bad input: reasons, payloads, source warnings (!)"),
     ("e", "events (▼ on the chart) and service checks"),
+    ("h", "history: days and months of the selected account (or all)"),
     ("?", "this help"),
     ("mouse", "wheel scrolls, click selects"),
     ("", "any key closes this"),
@@ -183,4 +186,88 @@ fn nearly_full_screen(frame: &mut Frame<'_>, title: &str, lines: Vec<Line<'_>>) 
             .wrap(Wrap { trim: false }),
         area,
     );
+}
+
+/// One period's bar: a run of cells per type, stacked left to right in the types' order and
+/// cut where the running total rounds to, so that every type keeps its share.
+fn stacked_bar<'a>(counts: &[u64], colours: &[u8], theme: &Theme, scale: f64, width: usize) -> Vec<Span<'a>> {
+    let mut spans = vec![];
+    let (mut sum, mut drawn) = (0u64, 0usize);
+    for (count, colour) in counts.iter().zip(colours) {
+        sum += count;
+        let end = ((sum as f64 * scale).round() as usize).min(width);
+        if end > drawn {
+            let fill = theme.fill(*colour).repeat(end - drawn);
+            spans.push(Span::styled(fill, theme.layer(*colour)));
+            drawn = end;
+        }
+    }
+    spans.push(Span::raw(" ".repeat(width - drawn)));
+    spans
+}
+
+/// The history (`h`): the last days and months of the selected account, each a bar stacked
+/// by type, newest at the bottom, days on the left and months on the right.
+pub fn history(frame: &mut Frame<'_>, app: &App, theme: &Theme) {
+    let account = app.history_account().unwrap_or_else(|| "every account".into());
+    let title = format!(" history: {account} ");
+    let view = match &app.history {
+        None => return nearly_full_screen(frame, &title, vec![Line::raw(" reading the history...")]),
+        Some(Err(why)) => return nearly_full_screen(frame, &title, vec![Line::raw(format!(" {why}"))]),
+        Some(Ok(view)) => view,
+    };
+    let inner_width = frame.area().width.saturating_sub(6) as usize;
+    let rows = frame.area().height.saturating_sub(7) as usize;
+    let names: Vec<&str> = view.types.iter().map(String::as_str).collect();
+    let colours = tally_core::palette::assign(&names);
+    let mut legend = vec![Span::raw(" ")];
+    for (name, colour) in names.iter().zip(&colours) {
+        let fill = theme.fill(*colour);
+        legend.push(Span::styled(format!("{fill}{fill} "), theme.layer(*colour)));
+        legend.push(Span::raw(format!("{name}  ")));
+    }
+    let half = inner_width / 2;
+    let column = |periods: &[tally_core::PeriodCounts], heading: &str| -> Vec<Vec<Span<'static>>> {
+        let shown = &periods[periods.len().saturating_sub(rows)..];
+        let label_width = shown.iter().map(|p| p.label.len()).max().unwrap_or(0);
+        let number_width = shown
+            .iter()
+            .map(|p| short_number(p.total() as f64).len())
+            .max()
+            .unwrap_or(1);
+        let bar_width = half.saturating_sub(label_width + number_width + 4).max(1);
+        let max = shown.iter().map(|p| p.total()).max().unwrap_or(0).max(1);
+        let scale = bar_width as f64 / max as f64;
+        let mut lines = vec![vec![Span::styled(
+            format!(" {heading:<w$}", w = half - 1),
+            theme.title(),
+        )]];
+        if shown.is_empty() {
+            lines.push(vec![Span::raw(format!(
+                " {:<w$}",
+                "nothing stored",
+                w = half - 1
+            ))]);
+        }
+        for period in shown {
+            let mut spans = vec![Span::raw(format!(" {:<label_width$} ", period.label))];
+            spans.extend(stacked_bar(&period.counts, &colours, theme, scale, bar_width));
+            let total = short_number(period.total() as f64);
+            spans.push(Span::raw(format!(" {total:>number_width$} ")));
+            lines.push(spans);
+        }
+        lines
+    };
+    let days = column(&view.days, "by day");
+    let months = column(&view.months, "by month");
+    let mut lines = vec![Line::from(legend), Line::raw("")];
+    for i in 0..days.len().max(months.len()) {
+        let mut spans = days
+            .get(i)
+            .cloned()
+            .unwrap_or_else(|| vec![Span::raw(" ".repeat(half))]);
+        spans.extend(months.get(i).cloned().unwrap_or_default());
+        lines.push(Line::from(spans));
+    }
+    nearly_full_screen(frame, &title, lines);
 }
