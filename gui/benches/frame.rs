@@ -38,6 +38,7 @@ fn app(clock: &Arc<AtomicU64>) -> GuiApp {
         engine,
         sources: Box::new(Vec::new),
         outputs: Box::new(Vec::new),
+        history: Box::new(|_| Err("no history here".into())),
         clock: Box::new(move || Timestamp::from_millis(clock_now.load(Relaxed))),
         zone: tally_core::Clock::utc(),
         worker: None,

@@ -8,12 +8,14 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 use tally_core::{AccountSort, Clock, Engine, Snapshot, SnapshotRequest, Timestamp, Window};
-use tally_core::{OutputStatus, SourceState, SourceStatus};
+use tally_core::{HistoryView, OutputStatus, SourceState, SourceStatus};
 
 /// How often the data is refreshed; the window is repainted then only if it changed.
 pub const TICK_MS: u64 = 250;
 /// The window is repainted at least this often (clock, source health), data or not.
 pub const HEARTBEAT_MS: u64 = 1000;
+/// An open history window reads the store again this often.
+pub const HISTORY_REREAD_MS: u64 = 5_000;
 /// With no event for this long, the wall screen says the data is stale.
 pub const STALE_AFTER_MS: u64 = 10_000;
 /// Accounts (busiest first) whose rows get a trend and types; further rows get a flat line.
@@ -21,12 +23,17 @@ pub const DETAILED_ACCOUNTS: usize = 50;
 /// The window presets' names, finest first (the engine's default resolutions).
 pub const WINDOW_NAMES: [&str; 4] = ["1 min", "5 min", "1 h", "24 h"];
 
+/// Reads an account's (or `all`'s) history: its last days and months, or why there is none.
+pub type HistoryReader = Box<dyn Fn(&str) -> Result<HistoryView, String> + Send>;
+
 /// Where snapshots, source health and the time come from.
 pub struct Feed {
     pub engine: Arc<Engine>,
     pub sources: Box<dyn Fn() -> Vec<SourceStatus> + Send>,
     /// The outputs' health (the history, its Redis mirror, Graphite, a hub's publishers).
     pub outputs: Box<dyn Fn() -> Vec<OutputStatus> + Send>,
+    /// An account's (or `all`'s) last days and months from the history store.
+    pub history: HistoryReader,
     pub clock: Box<dyn Fn() -> Timestamp + Send>,
     /// The zone times are shown in.
     pub zone: Clock,
@@ -185,6 +192,10 @@ pub struct State {
     account_order: Vec<usize>,
     pub sources: Vec<SourceStatus>,
     pub outputs: Vec<OutputStatus>,
+    /// The history window is open, and what it shows (read again every few seconds).
+    pub show_history: bool,
+    pub history: Option<Result<HistoryView, String>>,
+    history_read: Option<(String, Timestamp)>,
     pub paused: bool,
     /// The chart's x range follows the newest bucket; zooming or panning turns it off.
     pub follow_live: bool,
@@ -214,6 +225,9 @@ impl State {
             account_order: vec![],
             sources: vec![],
             outputs: vec![],
+            show_history: false,
+            history: None,
+            history_read: None,
             paused: false,
             follow_live: true,
             focus: None,
@@ -353,6 +367,30 @@ impl State {
     fn force_refresh(&mut self, feed: &Feed) {
         self.view_changed = true;
         self.refresh(feed);
+    }
+
+    /// Whose history the window shows: the focused account, or every account (`all`).
+    pub fn history_account(&self) -> String {
+        self.focus.clone().unwrap_or_else(|| "all".to_owned())
+    }
+
+    /// Reads the history while its window is open: when it opens, when the focus changes,
+    /// and every [`HISTORY_REREAD_MS`]. Each frame asks; most frames it is fresh.
+    pub fn read_history(&mut self, feed: &Feed) {
+        let now = (feed.clock)();
+        if !self.show_history {
+            self.history_read = None;
+            self.history = None;
+            return;
+        }
+        let account = self.history_account();
+        let fresh = (self.history_read.as_ref()).is_some_and(|(read, at)| {
+            *read == account && now.as_millis().saturating_sub(at.as_millis()) < HISTORY_REREAD_MS
+        });
+        if !fresh {
+            self.history = Some((feed.history)(&account));
+            self.history_read = Some((account, now));
+        }
     }
 
     /// Why the wall screen should warn, if it should: a source down or not connected, or no

@@ -459,3 +459,24 @@ fn outputs_show_their_health_in_the_top_bar() {
     harness.get_by_label("» history");
     harness.get_by_label("» graphite tcp://graphite:2003 disconnected");
 }
+
+/// Issue 14: `History` in the top bar opens a window with the last days and months from the
+/// history, stacked by type; it follows the focused account, and closes.
+#[test]
+fn the_history_window_shows_days_and_months_by_type() {
+    let fixture = fixture();
+    let mut harness = fixture.harness(Mode::Laptop);
+    assert!(harness.query_by_label("By day, the last 30 days").is_none());
+    harness.get_by_label("History").click();
+    harness.run_steps(3);
+    harness.get_by_label("History: all");
+    harness.get_by_label("By day, the last 30 days");
+    harness.get_by_label("By month, the last 12 months");
+    assert!(
+        harness.query_all_by_label("signup").count() >= 1,
+        "the types in the legends"
+    );
+    harness.get_by_label("History").click();
+    harness.run_steps(3);
+    assert!(harness.query_by_label("By day, the last 30 days").is_none());
+}

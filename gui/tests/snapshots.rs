@@ -37,3 +37,16 @@ fn kiosk_view_1x() {
 fn kiosk_view_2x() {
     picture(Mode::Kiosk(KioskConfig::default()), 2.0, "kiosk_2x");
 }
+
+#[test]
+fn history_window_1x() {
+    use egui_kittest::kittest::Queryable;
+    let fixture = fixture();
+    let mut harness = Harness::builder()
+        .with_size([1280.0, 800.0])
+        .build_ui_state(|ui, app: &mut GuiApp| app.frame(ui), fixture.app(Mode::Laptop));
+    harness.run_steps(2);
+    harness.get_by_label("History").click();
+    harness.run_steps(4);
+    harness.snapshot("history_1x");
+}

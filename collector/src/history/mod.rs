@@ -23,7 +23,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use tally_core::{Clock, Engine, SeriesId, Timestamp, hour_of};
+use tally_core::{Clock, Engine, HistoryView, SeriesId, Timestamp, hour_of};
 
 /// The database's name in the state directory.
 pub const DATABASE: &str = "tally.db";
@@ -409,6 +409,30 @@ impl Store {
         }
         Ok(hours)
     }
+}
+
+/// What the dashboards' history views show: `account`'s last 30 days and 12 months as of
+/// `now`, from the store in `dir` (none: the history is not kept).
+pub fn view(dir: Option<&Path>, account: &str, clock: &Clock, now: Timestamp) -> Result<HistoryView, String> {
+    const DAY_MS: u64 = 86_400_000;
+    let dir = dir.ok_or("no history is kept: tally was started with --no-state")?;
+    let store = Store::open_read_only(dir).map_err(|e| e.to_string())?;
+    let rows = |period, days: u64| {
+        let since = now.saturating_sub_millis(days * DAY_MS);
+        let counts = (store.counts(account, None, period, since, clock))
+            .map_err(|e| format!("{}: {e}", store.path().display()))?;
+        Ok::<_, String>(
+            counts
+                .into_iter()
+                .map(|c| (c.period, c.kind, c.count))
+                .collect::<Vec<_>>(),
+        )
+    };
+    Ok(HistoryView::new(
+        account,
+        &rows(Period::Day, 29)?,
+        &rows(Period::Month, 335)?,
+    ))
 }
 
 fn database(path: &Path, error: rusqlite::Error) -> StateError {

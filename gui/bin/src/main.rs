@@ -120,6 +120,11 @@ fn run(cli: &Cli, matches: &clap::ArgMatches) -> Result<(), Box<dyn std::error::
                     move || collector.sources()
                 }),
                 outputs: Box::new(move || feed_collector.outputs()),
+                history: Box::new({
+                    let dir = settings.state.as_ref().map(|state| state.dir.clone());
+                    let zone = settings.clock.clone();
+                    move |account| tally_collector::history::view(dir.as_deref(), account, &zone, now())
+                }),
                 clock: Box::new(now),
                 zone: settings.clock.clone(),
                 worker: Some(worker),

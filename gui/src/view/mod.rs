@@ -2,6 +2,7 @@
 //! wall screen (`kiosk`).
 
 pub mod chart;
+mod history;
 mod kiosk;
 mod tables;
 mod top_bar;
@@ -35,4 +36,8 @@ pub fn show(ui: &mut egui::Ui, state: &mut State, feed: &Feed) {
             .show(ui, |ui| tables::details_panel(ui, state));
     }
     egui::CentralPanel::default().show(ui, |ui| chart::show(ui, state));
+    state.read_history(feed);
+    if state.show_history {
+        history::show(&ctx, state);
+    }
 }

@@ -48,6 +48,7 @@ pub fn show(ui: &mut egui::Ui, state: &mut State, feed: &Feed) {
             });
         ui.toggle_value(&mut state.remembered.show_accounts, "Accounts");
         ui.toggle_value(&mut state.remembered.show_details, "Details");
+        ui.toggle_value(&mut state.show_history, "History");
     });
     ui.horizontal_wrapped(|ui| {
         let now = state.snapshot.time;

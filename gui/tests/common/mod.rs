@@ -80,6 +80,18 @@ pub fn fixture() -> Fixture {
     }
 }
 
+/// What the history store would answer: two days and a month of pageviews and signups.
+fn history(account: &str) -> Result<tally_core::HistoryView, String> {
+    let row = |period: &str, kind: &str, count| (period.to_owned(), kind.to_owned(), count);
+    let days = [
+        row("2026-12-01", "pageview", 40),
+        row("2026-12-01", "signup", 3),
+        row("2026-12-02", "pageview", 50),
+    ];
+    let months = [row("2026-12", "pageview", 90), row("2026-12", "signup", 3)];
+    Ok(tally_core::HistoryView::new(account, &days, &months))
+}
+
 impl Fixture {
     pub fn app(&self, mode: Mode) -> GuiApp {
         let (clock, sources) = (Arc::clone(&self.clock), Arc::clone(&self.sources));
@@ -88,6 +100,7 @@ impl Fixture {
             engine: Arc::clone(&self.engine),
             sources: Box::new(move || sources.lock().expect("not poisoned").clone()),
             outputs: Box::new(move || outputs.lock().expect("not poisoned").clone()),
+            history: Box::new(history),
             clock: Box::new(move || Timestamp::from_millis(clock.load(Relaxed))),
             zone: tally_core::Clock::utc(),
             worker: None,

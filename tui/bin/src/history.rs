@@ -8,13 +8,12 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use tally_collector::config::Settings;
 use tally_collector::health::now;
-use tally_collector::history::{ALL, Count, Period, Store};
+use tally_collector::history::{ALL, Count, Period};
 use tally_core::{Clock, HistoryView};
 use tally_tui::app::{App, Overlay};
 
 /// How often an open history overlay reads the store again.
 const REREAD_EVERY: Duration = Duration::from_secs(5);
-const DAY_MS: u64 = 86_400_000;
 
 /// Fills the dashboard's history overlay from the state directory's store.
 pub struct Reader {
@@ -54,24 +53,7 @@ impl Reader {
 
     /// The last 30 days by day and the last 12 months by month.
     fn load(&self, account: &str) -> Result<HistoryView, String> {
-        let dir = (self.dir.as_ref()).ok_or("no history is kept: tally was started with --no-state")?;
-        let store = Store::open_read_only(dir).map_err(|e| e.to_string())?;
-        let rows = |period, days: u64| {
-            let since = now().saturating_sub_millis(days * DAY_MS);
-            let counts = store.counts(account, None, period, since, &self.clock);
-            let counts = counts.map_err(|e| format!("{}: {e}", store.path().display()))?;
-            Ok::<_, String>(
-                counts
-                    .into_iter()
-                    .map(|c| (c.period, c.kind, c.count))
-                    .collect::<Vec<_>>(),
-            )
-        };
-        Ok(HistoryView::new(
-            account,
-            &rows(Period::Day, 29)?,
-            &rows(Period::Month, 335)?,
-        ))
+        tally_collector::history::view(self.dir.as_deref(), account, &self.clock, now())
     }
 }
 
