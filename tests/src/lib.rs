@@ -327,3 +327,14 @@ pub fn localhost_certificate(dir: &std::path::Path) -> (String, String, String) 
     ]);
     (ca, cert, key)
 }
+
+/// POSTs `lines` (StatsD) to tally's `--http` at `url` with curl, and checks the `202`.
+pub fn post_events(url: &str, lines: &str) {
+    let status = Command::new("curl")
+        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}"])
+        .arg(format!("{url}/events"))
+        .args(["--data-binary", lines])
+        .output()
+        .expect("curl runs");
+    assert_eq!(String::from_utf8_lossy(&status.stdout), "202");
+}

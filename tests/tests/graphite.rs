@@ -6,7 +6,7 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-use tally_tests::{Stat, free_tcp_port};
+use tally_tests::{Stat, free_tcp_port, post_events};
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -93,22 +93,6 @@ fn wait_until(what: &str, done: impl Fn() -> bool) {
     }
 }
 
-fn post(url: &str, lines: &str) {
-    let status = Command::new("curl")
-        .args([
-            "-s",
-            "-o",
-            "/dev/null",
-            "-w",
-            "%{http_code}",
-            &format!("{url}/events"),
-        ])
-        .args(["--data-binary", lines])
-        .output()
-        .expect("curl runs");
-    assert_eq!(String::from_utf8_lossy(&status.stdout), "202");
-}
-
 fn graphite(report: &Value) -> &Value {
     (report["outputs"].as_array().into_iter().flatten())
         .find(|o| o["kind"] == "graphite")
@@ -139,7 +123,7 @@ fn carbon_receives_statsd_named_aggregates_and_what_waited_while_it_was_away() {
     ]);
     stat.wait_for(WAIT, |r| tally_tests::source(r, "http")["state"] == "listening");
     let url = format!("http://{http}");
-    post(
+    post_events(
         &url,
         "acme.pageview:5|c\nacme.latency:10|ms\nacme.latency:30|ms\nacme.queue:7|g\nacme.visitors:a|s\nacme.visitors:b|s",
     );
@@ -163,7 +147,7 @@ fn carbon_receives_statsd_named_aggregates_and_what_waited_while_it_was_away() {
 
     // Carbon dies; the next flushes wait for it.
     drop(carbon);
-    post(&url, "acme.pageview:3|c");
+    post_events(&url, "acme.pageview:3|c");
     stat.wait_for(WAIT, |r| graphite(r)["state"] == "disconnected");
     let _carbon = Carbon::start(&dir, port);
     wait_until("what waited, in whisper", || {

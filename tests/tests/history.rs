@@ -6,7 +6,7 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
-use tally_tests::{Stat, free_tcp_port};
+use tally_tests::{Stat, free_tcp_port, post_events};
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -46,22 +46,6 @@ fn history(report: &Value) -> &Value {
         .unwrap_or(&Value::Null)
 }
 
-fn post(url: &str, lines: &str) {
-    let status = Command::new("curl")
-        .args([
-            "-s",
-            "-o",
-            "/dev/null",
-            "-w",
-            "%{http_code}",
-            &format!("{url}/events"),
-        ])
-        .args(["--data-binary", lines])
-        .output()
-        .expect("curl runs");
-    assert_eq!(String::from_utf8_lossy(&status.stdout), "202");
-}
-
 /// Waits until the history has written `events` events.
 fn written(stat: &mut Stat, events: u64) -> Value {
     stat.wait_for(WAIT, |r| history(r)["received"].as_u64() >= Some(events))
@@ -99,12 +83,12 @@ fn total(counts: &[(String, String, u64)]) -> u64 {
 fn counts_survive_sigterm_and_kill_9() {
     let dir = state_dir("restart");
     let (mut first, url) = serve(&dir, &[]);
-    post(&url, "acme.pageview:5|c\nglobex.pageview:1|c");
+    post_events(&url, "acme.pageview:5|c\nglobex.pageview:1|c");
     written(&mut first, 6);
     assert!(first.terminate().success());
 
     let (mut second, url) = serve(&dir, &[]);
-    post(&url, "acme.pageview:3|c\nacme.signup:2|c");
+    post_events(&url, "acme.pageview:3|c\nacme.signup:2|c");
     written(&mut second, 5);
     drop(second); // kill -9
 
@@ -121,7 +105,7 @@ fn counts_survive_sigterm_and_kill_9() {
     // Events that arrive after the last checkpoint die with a killed tally: at most one
     // checkpoint interval's worth, and never what was kept before.
     let (mut third, url) = serve(&dir, &["--checkpoint-interval", "1h"]);
-    post(&url, "acme.pageview:7|c");
+    post_events(&url, "acme.pageview:7|c");
     third.wait_for(WAIT, |r| tally_tests::account_total(r, "acme") == 7);
     drop(third);
     assert_eq!(total(&stored(&dir, &["acme", "--by", "hour"])), 10);
@@ -150,7 +134,7 @@ fn fetch(url: &str) -> (u16, String, String) {
 fn the_classic_stats_api_answers_from_the_history() {
     let dir = state_dir("classic");
     let (mut stat, url) = serve(&dir, &["--utc"]);
-    post(&url, "acme.pageview:4|c\nglobex.pageview:1|c");
+    post_events(&url, "acme.pageview:4|c\nglobex.pageview:1|c");
     written(&mut stat, 5);
     let now = jiff::Timestamp::now().to_zoned(jiff::tz::TimeZone::UTC);
     let (year, month, day, hour) = (now.year(), now.month(), now.day(), now.hour());
@@ -253,7 +237,7 @@ fn start_on(name: &str, prepare: impl FnOnce(&Path)) -> (PathBuf, Stat, Value) {
 /// A real database with some history in it, made by a tally that then stopped cleanly.
 fn made_by_tally(dir: &Path) {
     let (mut stat, url) = serve(dir, &[]);
-    post(
+    post_events(
         &url,
         &(0..200)
             .map(|i| format!("acct{i}.pageview:1|c\n"))
@@ -329,7 +313,7 @@ fn a_broken_database_is_moved_aside_with_a_warning() {
                 .as_str()
                 .expect("address")
         );
-        post(&url, "acme.pageview:2|c");
+        post_events(&url, "acme.pageview:2|c");
         written(&mut stat, 2);
         assert_ne!(
             history(stat.last.as_ref().expect("a report"))["state"],
@@ -374,7 +358,7 @@ fn a_newer_or_busy_database_is_left_alone() {
     let report = second.wait_for(WAIT, |r| history(r)["state"] == "disconnected");
     let note = history(&report)["note"].as_str().unwrap_or_default().to_owned();
     assert!(note.contains("in use by another tally"), "{note}");
-    post(&url, "acme.pageview:1|c");
+    post_events(&url, "acme.pageview:1|c");
     second.wait_for(WAIT, |r| tally_tests::account_total(r, "acme") == 1);
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -449,7 +433,7 @@ fn the_redis_mirror_writes_the_classic_keys_and_survives_a_restart() {
     let redis = RedisServer::start(&dir.join("redis"), port);
     let url = format!("redis://127.0.0.1:{port}");
     let (mut stat, http) = serve(&dir, &["--utc", "--redis", &url]);
-    post(&http, "acme.pageview:4|c\nglobex.pageview:1|c");
+    post_events(&http, "acme.pageview:4|c\nglobex.pageview:1|c");
     stat.wait_for(WAIT, |r| mirror(r)["received"].as_u64() >= Some(5));
     let now = jiff::Timestamp::now().to_zoned(jiff::tz::TimeZone::UTC);
     let (y, m, d, h) = (now.year(), now.month(), now.day(), now.hour());
@@ -473,7 +457,7 @@ fn the_redis_mirror_writes_the_classic_keys_and_survives_a_restart() {
 
     // Redis dies; events go on arriving and are kept for it.
     drop(redis);
-    post(&http, "acme.pageview:3|c");
+    post_events(&http, "acme.pageview:3|c");
     stat.wait_for(WAIT, |r| history(r)["received"].as_u64() >= Some(8));
     let report = stat.wait_for(WAIT, |r| mirror(r)["state"] == "disconnected");
     assert!(

@@ -12,6 +12,7 @@
 //! again after a broken write counts nothing twice.
 
 use super::Output;
+use super::periodic::Periodic;
 use crate::backoff::Backoff;
 use crate::encode::Outgoing;
 use crate::health::{Health, now};
@@ -19,16 +20,13 @@ use std::collections::{HashMap, VecDeque};
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::net::{TcpStream, ToSocketAddrs};
-use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tally_core::{Engine, OutputKind, OutputStatus, SnapshotRequest, SourceState, Timestamp, Window};
 
 /// Plaintext lines held while carbon is away.
 pub const MAX_WAITING_BYTES: usize = 8 << 20;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-const STOP_CHECK: Duration = Duration::from_millis(50);
 
 /// Where and how often (`--graphite`, `--graphite-interval`, `--graphite-prefix`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -42,8 +40,7 @@ pub struct GraphiteSettings {
 #[derive(Debug)]
 pub struct GraphiteWriter {
     health: Arc<Health>,
-    stop: Arc<AtomicBool>,
-    thread: Mutex<Option<JoinHandle<()>>>,
+    thread: Periodic,
 }
 
 impl GraphiteWriter {
@@ -52,8 +49,7 @@ impl GraphiteWriter {
             format!("tcp://{}", settings.address),
             SourceState::Connecting,
         ));
-        let stop = Arc::new(AtomicBool::new(false));
-        let flusher = Flusher {
+        let mut flusher = Flusher {
             engine: Arc::clone(engine),
             settings: settings.clone(),
             health: Arc::clone(&health),
@@ -65,15 +61,8 @@ impl GraphiteWriter {
             backoff: Backoff::default(),
             retry_at: Instant::now(),
         };
-        let thread = std::thread::Builder::new().name("tally-graphite".into()).spawn({
-            let stop = Arc::clone(&stop);
-            move || flusher.run(&stop)
-        })?;
-        Ok(GraphiteWriter {
-            health,
-            stop,
-            thread: Mutex::new(Some(thread)),
-        })
+        let thread = Periodic::start("tally-graphite", settings.interval, move || flusher.flush())?;
+        Ok(GraphiteWriter { health, thread })
     }
 }
 
@@ -111,23 +100,11 @@ fn path_segment(name: &str) -> String {
 }
 
 impl Flusher {
-    fn run(mut self, stop: &AtomicBool) {
-        loop {
-            let due = Instant::now() + self.settings.interval;
-            while Instant::now() < due && !stop.load(Relaxed) {
-                std::thread::sleep(STOP_CHECK.min(due.saturating_duration_since(Instant::now())));
-            }
-            let stopping = stop.load(Relaxed);
-            let flush = self.lines(now());
-            self.wait_in_line(flush);
-            self.send();
-            if stopping {
-                if self.health.state() == SourceState::Connected {
-                    self.health.set_state(SourceState::Stopped);
-                }
-                return;
-            }
-        }
+    /// What moved since the last flush, sent with whatever still waits.
+    fn flush(&mut self) {
+        let flush = self.lines(now());
+        self.wait_in_line(flush);
+        self.send();
     }
 
     /// The window that timers and sets are read over: since the last flush (and the whole
@@ -306,10 +283,9 @@ impl Output for GraphiteWriter {
 
     /// One last flush, then stops.
     fn stop(&self) {
-        self.stop.store(true, Relaxed);
-        let thread = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take();
-        if let Some(thread) = thread {
-            let _ = thread.join();
+        self.thread.stop();
+        if self.health.state() == SourceState::Connected {
+            self.health.set_state(SourceState::Stopped);
         }
     }
 }

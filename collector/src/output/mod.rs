@@ -8,6 +8,7 @@
 
 pub mod graphite;
 pub mod history;
+pub mod periodic;
 pub mod redis;
 pub mod sse;
 pub mod ws;
