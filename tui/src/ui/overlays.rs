@@ -21,7 +21,7 @@ const KEYS: [(&str, &str); 15] = [
     ("s / S", "sort by rate, window total, name / reverse it"),
     ("b", "bad input: reasons, payloads, source warnings (!)"),
     ("e", "events (▼ on the chart) and service checks"),
-    ("h", "history: days and months of the selected account (or all)"),
+    ("h", "history: the selected account's days and months"),
     ("?", "this help"),
     ("mouse", "wheel scrolls, click selects"),
     ("", "any key closes this"),
