@@ -147,7 +147,7 @@ pub struct SourceArgs {
     /// [default: $XDG_STATE_HOME/tally, i.e. ~/.local/state/tally]
     #[arg(long, value_name = "DIR")]
     pub state: Option<PathBuf>,
-    /// Keep no history
+    /// Keep no history (nor with --demo, unless --state is given)
     #[arg(long, num_args = 0, default_missing_value = "true")]
     pub no_state: Option<bool>,
     /// Mirror the history into Redis as the classic aggregator laid it out (HINCRBY
@@ -348,7 +348,7 @@ pub enum ConfigError {
     NoSources,
     #[error("--max-connections must be at least 1")]
     NoConnections,
-    #[error("--redis mirrors the history, which --no-state turns off")]
+    #[error("--redis mirrors the history, which --no-state (or --demo without --state) turns off")]
     RedisWithoutState,
     #[error(transparent)]
     Flags(#[from] clap::Error),
@@ -447,11 +447,10 @@ impl SourceArgs {
             true => Clock::utc(),
             false => Clock::new(jiff::tz::TimeZone::system()),
         };
-        let state = match (
-            self.no_state.unwrap_or(false),
-            self.state.or_else(default_state_dir),
-        ) {
-            (false, Some(dir)) => Some(StateSettings {
+        // Demo traffic stays out of the history, unless a directory is given for it.
+        let keep_state = !self.no_state.unwrap_or(false) && (self.state.is_some() || !demo);
+        let state = match (keep_state, self.state.or_else(default_state_dir)) {
+            (true, Some(dir)) => Some(StateSettings {
                 dir,
                 interval: self.checkpoint_interval.unwrap_or(DEFAULT_CHECKPOINT_INTERVAL),
                 keep_hours: self.keep_hours.unwrap_or(DEFAULT_KEEP_HOURS),
@@ -587,6 +586,24 @@ mod tests {
             .try_get_matches_from(std::iter::once("tally").chain(args.iter().copied()))
             .expect("valid flags");
         (SourceArgs::from_arg_matches(&matches).expect("flags"), matches)
+    }
+
+    /// Issue 14: the history is kept by default, in the state directory or `--state`; not
+    /// with `--no-state`, nor for demo traffic unless a directory is given for it.
+    #[test]
+    fn the_history_is_kept_unless_told_or_a_demo() {
+        let dir = |args: &[&str]| resolve(args).expect("valid").state.map(|s| s.dir);
+        let own = PathBuf::from("/var/lib/tally");
+        assert_eq!(dir(&[]), default_state_dir());
+        assert_eq!(dir(&["--state", "/var/lib/tally"]), Some(own.clone()));
+        assert_eq!(dir(&["--no-state"]), None);
+        assert_eq!(dir(&["--demo"]), None, "demo traffic is not history");
+        assert_eq!(dir(&["--demo", "--state", "/var/lib/tally"]), Some(own));
+        let error = resolve(&["--demo", "--redis", "redis://127.0.0.1:6379"]).expect_err("nothing to mirror");
+        assert!(
+            error.to_string().contains("--redis mirrors the history"),
+            "{error}"
+        );
     }
 
     /// `tally hub`'s readers read its HTTP API too, unless it has readers of its own.

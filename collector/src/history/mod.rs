@@ -415,7 +415,8 @@ impl Store {
 /// `now`, from the store in `dir` (none: the history is not kept).
 pub fn view(dir: Option<&Path>, account: &str, clock: &Clock, now: Timestamp) -> Result<HistoryView, String> {
     const DAY_MS: u64 = 86_400_000;
-    let dir = dir.ok_or("no history is kept: tally was started with --no-state")?;
+    let dir =
+        dir.ok_or("no history is kept: tally was started with --no-state, or with --demo and no --state")?;
     let store = Store::open_read_only(dir).map_err(|e| e.to_string())?;
     let rows = |period, days: u64| {
         let since = now.saturating_sub_millis(days * DAY_MS);

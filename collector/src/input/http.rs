@@ -828,7 +828,7 @@ async fn classic_stats(
         );
     }
     let Some(dir) = shared.settings.history.clone() else {
-        let why = "no history is kept here: tally was started with --no-state";
+        let why = "no history is kept here: tally was started with --no-state, or with --demo and no --state";
         return plain(StatusCode::NOT_FOUND, why.into());
     };
     let host = (headers.get(header::HOST).and_then(|h| h.to_str().ok()))
