@@ -83,7 +83,7 @@ fn main() {
             .checkpoint(at.saturating_add_millis(1))
             .expect("writes");
         moved_ms.push(timer.elapsed().as_secs_f64() * 1e3);
-        assert_eq!(written.events, (ACCOUNTS * TYPES.len()) as u64);
+        assert_eq!(written.events(), (ACCOUNTS * TYPES.len()) as u64);
         bytes.push(bytes_on_disk(&dir).saturating_sub(before) as f64);
         // The next one looks again at what moved (a recorder may have been between a total
         // and its buckets); the one after finds nothing to do.

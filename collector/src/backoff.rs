@@ -1,8 +1,8 @@
 //! How long to wait before connecting again, for every client that reconnects (hub clients,
-//! the Redis mirror): 100 ms doubling to 2 s, each wait jittered by up to +-25% so that many
-//! tallies do not reconnect in lockstep.
+//! the Redis mirror, Graphite): 100 ms doubling to 2 s, each wait jittered by up to +-25% so
+//! that many tallies do not reconnect in lockstep.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// The first wait before reconnecting; it doubles up to [`BACKOFF_CAP`].
 pub const BACKOFF_START: Duration = Duration::from_millis(100);
@@ -29,6 +29,44 @@ impl Backoff {
     /// After a connection that lasted: the next wait is the first again.
     pub fn reset(&mut self) {
         self.next = BACKOFF_START;
+    }
+}
+
+/// When a blocking client that lost its server may try again: at once at first, then after
+/// a [`Backoff`] wait after each failure.
+#[derive(Debug)]
+pub struct Retry {
+    backoff: Backoff,
+    at: Instant,
+}
+
+impl Default for Retry {
+    fn default() -> Self {
+        Retry {
+            backoff: Backoff::default(),
+            at: Instant::now(),
+        }
+    }
+}
+
+impl Retry {
+    pub fn due(&self) -> bool {
+        Instant::now() >= self.at
+    }
+
+    /// A connection failed or was lost: wait before the next try.
+    pub fn failed(&mut self) {
+        self.at = Instant::now() + self.backoff.wait();
+    }
+
+    /// Try at once (a connection found dead before anything was sent on it).
+    pub fn now(&mut self) {
+        self.at = Instant::now();
+    }
+
+    /// Connected: the next failure waits the first wait again.
+    pub fn connected(&mut self) {
+        self.backoff.reset();
     }
 }
 

@@ -469,14 +469,22 @@ pub fn events(added: &[Added]) -> u64 {
 /// What a checkpoint wrote.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Written {
-    /// Events (each also counted under `all`).
-    pub events: u64,
     /// What was added to each hour (and its day and month), for mirrors of the history.
     pub added: Vec<Added>,
 }
 
+impl Written {
+    /// The events written (each also counted under `all`).
+    pub fn events(&self) -> u64 {
+        events(&self.added)
+    }
+}
+
 /// What the checkpointer last saw of a series.
 struct Seen {
+    /// Its names, made once (`all` for a type over all accounts).
+    account: Arc<str>,
+    kind: Arc<str>,
     total: u64,
     buckets: Vec<(Timestamp, u64)>,
     /// The total moved at the last look: look again, in case the rings were still being
@@ -523,19 +531,16 @@ impl Checkpointer {
     pub fn checkpoint(&mut self, now: Timestamp) -> rusqlite::Result<Written> {
         let mut moved = vec![];
         self.engine.series_totals(|id, account, kind, total| {
-            let seen = self.seen.get(&id);
-            if seen.is_none_or(|seen| seen.total != total || seen.recheck) {
-                moved.push((
-                    id,
-                    Arc::<str>::from(account.unwrap_or(ALL)),
-                    Arc::<str>::from(kind),
-                    total,
-                ));
-            }
+            let names = match self.seen.get(&id) {
+                Some(seen) if seen.total == total && !seen.recheck => return,
+                Some(seen) => (Arc::clone(&seen.account), Arc::clone(&seen.kind)),
+                None => (Arc::from(account.unwrap_or(ALL)), Arc::from(kind)),
+            };
+            moved.push((id, names, total));
         });
         let mut added: HashMap<(SeriesId, Timestamp), Added> = HashMap::new();
         let mut looked = Vec::with_capacity(moved.len());
-        for (id, account, kind, total) in moved {
+        for (id, (account, kind), total) in moved {
             let buckets = self.engine.series_buckets(id, now);
             let before = self.seen.get(&id);
             for &(start, count) in &buckets {
@@ -558,6 +563,8 @@ impl Checkpointer {
             looked.push((
                 id,
                 Seen {
+                    account,
+                    kind,
                     total,
                     buckets,
                     recheck,
@@ -565,14 +572,13 @@ impl Checkpointer {
             ));
         }
         let added: Vec<Added> = added.into_values().collect();
-        let events = events(&added);
         self.store.add(&added, &self.clock)?;
         for (id, seen) in looked {
             self.seen.insert(id, seen);
         }
         self.forget_settled(now);
         self.prune(now)?;
-        Ok(Written { events, added })
+        Ok(Written { added })
     }
 
     /// Lets go of the buckets of series whose buckets have all left their rings: nothing can
@@ -709,14 +715,14 @@ mod tests {
                 checkpointer
                     .checkpoint(at(HOUR + 120_000))
                     .expect("writes")
-                    .events,
+                    .events(),
                 5
             );
             assert_eq!(
                 checkpointer
                     .checkpoint(at(HOUR + 125_000))
                     .expect("writes")
-                    .events,
+                    .events(),
                 0
             );
             // A late event, into an hour the ring still holds.
@@ -725,7 +731,7 @@ mod tests {
                 checkpointer
                     .checkpoint(at(HOUR + 130_000))
                     .expect("writes")
-                    .events,
+                    .events(),
                 1
             );
         }

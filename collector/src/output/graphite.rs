@@ -13,7 +13,7 @@
 
 use super::Output;
 use super::periodic::Periodic;
-use crate::backoff::Backoff;
+use crate::backoff::Retry;
 use crate::encode::Outgoing;
 use crate::health::{Health, now};
 use std::collections::{HashMap, VecDeque};
@@ -21,7 +21,7 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 use std::net::{TcpStream, ToSocketAddrs};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tally_core::{Engine, OutputKind, OutputStatus, SnapshotRequest, SourceState, Timestamp, Window};
 
 /// Plaintext lines held while carbon is away.
@@ -49,18 +49,7 @@ impl GraphiteWriter {
             format!("tcp://{}", settings.address),
             SourceState::Connecting,
         ));
-        let mut flusher = Flusher {
-            engine: Arc::clone(engine),
-            settings: settings.clone(),
-            health: Arc::clone(&health),
-            totals: HashMap::new(),
-            last_flush: None,
-            waiting: VecDeque::new(),
-            waiting_bytes: 0,
-            connection: None,
-            backoff: Backoff::default(),
-            retry_at: Instant::now(),
-        };
+        let mut flusher = Flusher::new(engine, settings.clone(), Arc::clone(&health));
         let thread = Periodic::start("tally-graphite", settings.interval, move || flusher.flush())?;
         Ok(GraphiteWriter { health, thread })
     }
@@ -82,8 +71,7 @@ struct Flusher {
     waiting: VecDeque<Flush>,
     waiting_bytes: usize,
     connection: Option<TcpStream>,
-    backoff: Backoff,
-    retry_at: Instant,
+    retry: Retry,
 }
 
 /// A name as a Graphite path segment: statsd's rules (spaces to `_`, `/` to `-`, and nothing
@@ -100,6 +88,20 @@ fn path_segment(name: &str) -> String {
 }
 
 impl Flusher {
+    fn new(engine: &Arc<Engine>, settings: GraphiteSettings, health: Arc<Health>) -> Self {
+        Flusher {
+            engine: Arc::clone(engine),
+            settings,
+            health,
+            totals: HashMap::new(),
+            last_flush: None,
+            waiting: VecDeque::new(),
+            waiting_bytes: 0,
+            connection: None,
+            retry: Retry::default(),
+        }
+    }
+
     /// What moved since the last flush, sent with whatever still waits.
     fn flush(&mut self) {
         let flush = self.lines(now());
@@ -211,15 +213,15 @@ impl Flusher {
         // here, before a flush goes into a socket nobody reads.
         if self.connection.as_ref().is_some_and(|c| !open(c)) {
             self.lost("carbon closed the connection");
-            self.retry_at = Instant::now();
+            self.retry.now();
         }
-        if self.connection.is_none() && Instant::now() >= self.retry_at {
+        if self.connection.is_none() && self.retry.due() {
             match connect(&self.settings.address) {
                 Ok(stream) => {
                     let _ = stream.set_write_timeout(Some(CONNECT_TIMEOUT));
                     let _ = stream.set_nodelay(true);
                     self.connection = Some(stream);
-                    self.backoff.reset();
+                    self.retry.connected();
                     self.health.set_state(SourceState::Connected);
                     self.health.set_note(String::new());
                 }
@@ -242,7 +244,7 @@ impl Flusher {
         self.connection = None;
         self.health.set_state(SourceState::Disconnected);
         self.health.set_note(why.to_owned());
-        self.retry_at = Instant::now() + self.backoff.wait();
+        self.retry.failed();
     }
 }
 
@@ -306,22 +308,13 @@ mod tests {
     }
 
     fn flusher(engine: &Arc<Engine>, prefix: Option<&str>) -> Flusher {
-        Flusher {
-            engine: Arc::clone(engine),
-            settings: GraphiteSettings {
-                address: "127.0.0.1:1".into(),
-                interval: Duration::from_secs(10),
-                prefix: prefix.map(str::to_owned),
-            },
-            health: Arc::new(Health::new("graphite".into(), SourceState::Connecting)),
-            totals: HashMap::new(),
-            last_flush: None,
-            waiting: VecDeque::new(),
-            waiting_bytes: 0,
-            connection: None,
-            backoff: Backoff::default(),
-            retry_at: Instant::now(),
-        }
+        let settings = GraphiteSettings {
+            address: "127.0.0.1:1".into(),
+            interval: Duration::from_secs(10),
+            prefix: prefix.map(str::to_owned),
+        };
+        let health = Arc::new(Health::new("graphite".into(), SourceState::Connecting));
+        Flusher::new(engine, settings, health)
     }
 
     #[test]

@@ -81,7 +81,7 @@ impl HistoryWriter {
 fn checkpoint(checkpointer: &mut Checkpointer, mirror: Option<&MirrorFeed>, health: &Health) {
     match checkpointer.checkpoint(now()) {
         Ok(written) => {
-            health.published(written.events, 0);
+            health.published(written.events(), 0);
             if let Some(mirror) = mirror {
                 mirror.offer(written.added);
             }

@@ -11,7 +11,7 @@
 //! as dropped, never sent again: nothing is counted twice.
 
 use super::Output;
-use crate::backoff::Backoff;
+use crate::backoff::Retry;
 use crate::encode::Outgoing;
 use crate::health::Health;
 use crate::history::{Added, events};
@@ -72,17 +72,7 @@ impl RedisMirror {
         let client = redis::Client::open(url).map_err(|e| format!("--redis {}: {e}", shown(url)))?;
         let health = Arc::new(Health::new(shown(url), SourceState::Connecting));
         let (queue, checkpoints) = std::sync::mpsc::sync_channel(QUEUED_CHECKPOINTS);
-        let mirror = Mirror {
-            client,
-            clock,
-            health: Arc::clone(&health),
-            connection: None,
-            backoff: Backoff::default(),
-            retry_at: Instant::now(),
-            pending: HashMap::new(),
-            day_keys: Vec::new(),
-            pending_events: 0,
-        };
+        let mirror = Mirror::new(client, clock, Arc::clone(&health));
         let thread = std::thread::Builder::new()
             .name("tally-redis".into())
             .spawn(move || mirror.run(&checkpoints))
@@ -115,8 +105,7 @@ struct Mirror {
     clock: Clock,
     health: Arc<Health>,
     connection: Option<redis::Connection>,
-    backoff: Backoff,
-    retry_at: Instant,
+    retry: Retry,
     /// (key, field) -> increment, merged.
     pending: HashMap<(String, String), i64>,
     day_keys: Vec<String>,
@@ -124,6 +113,19 @@ struct Mirror {
 }
 
 impl Mirror {
+    fn new(client: redis::Client, clock: Clock, health: Arc<Health>) -> Self {
+        Mirror {
+            client,
+            clock,
+            health,
+            connection: None,
+            retry: Retry::default(),
+            pending: HashMap::new(),
+            day_keys: Vec::new(),
+            pending_events: 0,
+        }
+    }
+
     /// Until the history's thread is gone (tally stopping): then a last send.
     fn run(mut self, checkpoints: &Receiver<Vec<Added>>) {
         let mut next_send = Instant::now() + SEND_EVERY;
@@ -132,7 +134,7 @@ impl Mirror {
                 Ok(added) => self.merge(&added),
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => {
-                    self.retry_at = Instant::now();
+                    self.retry.now();
                     self.send();
                     if self.health.state() == SourceState::Connected {
                         self.health.set_state(SourceState::Stopped);
@@ -181,9 +183,9 @@ impl Mirror {
             && let Err(error) = redis::cmd("PING").query::<()>(connection)
         {
             self.lost(&format!("lost the connection: {error}"));
-            self.retry_at = Instant::now();
+            self.retry.now();
         }
-        if self.connection.is_none() && Instant::now() >= self.retry_at {
+        if self.connection.is_none() && self.retry.due() {
             self.connect();
         }
         let Some(connection) = self.connection.as_mut() else {
@@ -221,14 +223,14 @@ impl Mirror {
                 let _ = connection.set_read_timeout(Some(CONNECT_TIMEOUT));
                 let _ = connection.set_write_timeout(Some(CONNECT_TIMEOUT));
                 self.connection = Some(connection);
-                self.backoff.reset();
+                self.retry.connected();
                 self.health.set_state(SourceState::Connected);
                 self.health.set_note(String::new());
             }
             Err(error) => {
                 self.health.set_state(SourceState::Disconnected);
                 self.health.set_note(format!("cannot connect: {error}"));
-                self.retry_at = Instant::now() + self.backoff.wait();
+                self.retry.failed();
             }
         }
     }
@@ -237,7 +239,7 @@ impl Mirror {
         self.connection = None;
         self.health.set_state(SourceState::Disconnected);
         self.health.set_note(why.to_owned());
-        self.retry_at = Instant::now() + self.backoff.wait();
+        self.retry.failed();
     }
 }
 
@@ -267,17 +269,9 @@ mod tests {
     use tally_core::Timestamp;
 
     fn mirror() -> Mirror {
-        Mirror {
-            client: redis::Client::open("redis://127.0.0.1:1").expect("a URL"),
-            clock: Clock::utc(),
-            health: Arc::new(Health::new("redis".into(), SourceState::Connecting)),
-            connection: None,
-            backoff: Backoff::default(),
-            retry_at: Instant::now(),
-            pending: HashMap::new(),
-            day_keys: Vec::new(),
-            pending_events: 0,
-        }
+        let client = redis::Client::open("redis://127.0.0.1:1").expect("a URL");
+        let health = Arc::new(Health::new("redis".into(), SourceState::Connecting));
+        Mirror::new(client, Clock::utc(), health)
     }
 
     fn added(account: &str, hour: u64, count: u64, own: bool) -> Added {

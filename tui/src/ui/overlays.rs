@@ -56,33 +56,43 @@ pub fn help(frame: &mut Frame<'_>, theme: &Theme) {
     );
 }
 
+/// Under `title`, each (kind, address, note) whose note says something; nothing if none does.
+fn warnings<'a>(
+    lines: &mut Vec<Line<'_>>,
+    title: &'static str,
+    items: impl Iterator<Item = (String, &'a String, &'a String)>,
+    theme: &Theme,
+) {
+    let noted: Vec<_> = items.filter(|(_, _, note)| !note.is_empty()).collect();
+    if noted.is_empty() {
+        return;
+    }
+    lines.push(Line::styled(title, theme.title()));
+    for (kind, address, note) in noted {
+        lines.push(Line::from(vec![
+            Span::styled(format!("   {kind} {address} "), theme.bad()),
+            Span::raw(note.clone()),
+        ]));
+    }
+    lines.push(Line::raw(""));
+}
+
 pub fn bad_input(frame: &mut Frame<'_>, app: &App, theme: &Theme) {
     let snapshot = app.shown();
     let mut lines = vec![];
     // What the header marks with (!): a source's warning, such as a receive buffer too small to
-    // ride out a burst, which costs data without any payload being rejected.
-    let warnings: Vec<_> = app.sources.iter().filter(|s| !s.note.is_empty()).collect();
-    if !warnings.is_empty() {
-        lines.push(Line::styled(" source warnings", theme.title()));
-        for source in warnings {
-            lines.push(Line::from(vec![
-                Span::styled(format!("   {} {} ", source.kind, source.address), theme.bad()),
-                Span::raw(source.note.clone()),
-            ]));
-        }
-        lines.push(Line::raw(""));
-    }
-    let warnings: Vec<_> = app.outputs.iter().filter(|o| !o.note.is_empty()).collect();
-    if !warnings.is_empty() {
-        lines.push(Line::styled(" output warnings", theme.title()));
-        for output in warnings {
-            lines.push(Line::from(vec![
-                Span::styled(format!("   {} {} ", output.kind, output.address), theme.bad()),
-                Span::raw(output.note.clone()),
-            ]));
-        }
-        lines.push(Line::raw(""));
-    }
+    // ride out a burst, which costs data without any payload being rejected; an output's, such
+    // as a history another tally holds.
+    let sources = app
+        .sources
+        .iter()
+        .map(|s| (s.kind.to_string(), &s.address, &s.note));
+    warnings(&mut lines, " source warnings", sources, theme);
+    let outputs = app
+        .outputs
+        .iter()
+        .map(|o| (o.kind.to_string(), &o.address, &o.note));
+    warnings(&mut lines, " output warnings", outputs, theme);
     lines.push(Line::styled(" rejected, by reason", theme.title()));
     if snapshot.rejections.is_empty() {
         lines.push(Line::raw("   nothing rejected"));
