@@ -5,6 +5,7 @@ use crate::bind::BindError;
 use crate::config::Settings;
 use crate::firehose::Firehose;
 use crate::health::now;
+use crate::history::{Checkpointer, StateError};
 use crate::ingest::{Ingest, Output};
 use crate::input::demo::Demo;
 use crate::input::http::{HttpServer, Routes};
@@ -76,7 +77,18 @@ pub struct Collector {
 
 impl Collector {
     pub fn start(settings: &Settings) -> Result<Self, StartError> {
-        let engine = Engine::new(settings.engine.clone(), now())?;
+        // The state first: the engine is what it restores.
+        let state = (settings.state.as_ref()).map(|state| {
+            (
+                state,
+                Checkpointer::open(state, &settings.engine, settings.clock.clone(), now()),
+            )
+        });
+        let engine = match &state {
+            Some((_, Ok((checkpointer, _)))) => Arc::clone(checkpointer.engine()),
+            Some((_, Err(StateError::Layout(error)))) => return Err(StartError::Engine(error.clone())),
+            Some((_, Err(_))) | None => Engine::new(settings.engine.clone(), now())?,
+        };
         let mut ingest = Ingest::new(engine, settings.decode.clone());
         let runtimes = Runtimes::default();
         let tokio = || runtimes.tokio().map_err(StartError::Runtime);
@@ -161,9 +173,9 @@ impl Collector {
             list.push(Box::new(server));
         }
         let sources = list;
-        // Last, once every address is bound: a tally that cannot start leaves the state
-        // directory alone.
-        if let Some(state) = &settings.state {
+        // Last, once every address is bound: a tally that cannot start writes nothing to the
+        // state directory.
+        if let Some((settings_of_state, opened)) = state {
             let mirror = match &settings.redis {
                 Some(url) => {
                     Some(RedisMirror::start(url, settings.clock.clone()).map_err(StartError::Redis)?)
@@ -171,7 +183,7 @@ impl Collector {
                 None => None,
             };
             let (mirror, feed) = mirror.unzip();
-            let writer = HistoryWriter::start(&ingest.engine, state, settings.clock.clone(), feed);
+            let writer = HistoryWriter::start(opened, settings_of_state, feed);
             // In this order: the history's last checkpoint feeds the mirror's last send.
             outputs.push(Arc::new(writer));
             if let Some(mirror) = mirror {

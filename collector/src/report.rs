@@ -54,6 +54,15 @@ struct TotalsReport {
     saturated: u64,
 }
 
+/// The window's bars: all events per bucket, oldest first.
+#[derive(Debug, Serialize)]
+struct BarsReport<'a> {
+    /// When the first bucket starts (ms since the Unix epoch).
+    start: Timestamp,
+    bucket_ms: u64,
+    totals: &'a [u64],
+}
+
 /// One line of `stat --json`, and `GET /api/snapshot`'s answer.
 #[derive(Debug, Serialize)]
 pub struct Report<'a> {
@@ -61,6 +70,7 @@ pub struct Report<'a> {
     time: Timestamp,
     window_seconds: f64,
     totals: TotalsReport,
+    bars: BarsReport<'a>,
     /// The `--top` busiest accounts.
     accounts: Vec<AccountReport<'a>>,
     #[serde(skip_serializing_if = "left_out_nothing")]
@@ -123,6 +133,11 @@ fn report<'a>(
             folded_events: snapshot.totals.folded_events,
             rejected: snapshot.totals.rejected,
             saturated: snapshot.totals.saturated,
+        },
+        bars: BarsReport {
+            start: snapshot.stack.start,
+            bucket_ms: snapshot.stack.bucket_ms,
+            totals: &snapshot.stack.totals,
         },
         left_out,
         accounts: shown

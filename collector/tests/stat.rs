@@ -9,7 +9,12 @@ use tally_collector::send::{self, Format, SendOptions, Transport};
 use tally_collector::stat::{self, StatOptions};
 use tally_core::{SnapshotRequest, Window};
 
+/// A collector keeping no state: tests must not read or write the user's.
 fn collector(args: SourceArgs) -> Collector {
+    let args = SourceArgs {
+        no_state: Some(true),
+        ..args
+    };
     Collector::start(&args.settings().expect("valid")).expect("starts")
 }
 

@@ -26,6 +26,8 @@ fn collector_with(tcp: bool, unix: Option<PathBuf>, base: SourceArgs) -> Collect
             vec![]
         },
         unix: unix.into_iter().collect(),
+        // Tests must not read or write the user's state.
+        no_state: Some(true),
         ..base
     };
     let settings = args.settings().expect("valid");
@@ -231,6 +233,7 @@ fn unix_sockets_replace_stale_files_and_refuse_live_ones() {
     let args = SourceArgs {
         no_udp: Some(true),
         unix: vec![path.clone()],
+        no_state: Some(true),
         ..SourceArgs::default()
     };
     let error = Collector::start(&args.settings().expect("valid")).expect_err("in use");

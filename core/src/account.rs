@@ -5,6 +5,7 @@ use crate::histogram::TimingBody;
 use crate::hll::AtomicHll;
 use crate::ring::{Bucket, CountRings, Layout, Write};
 use crate::table::AppendOnly;
+use crate::windows::SavedBucket;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -75,6 +76,32 @@ impl Series {
 
     pub(crate) fn heap_bytes(&self) -> usize {
         self.rings.heap_bytes()
+    }
+
+    /// The total, the latest finest epoch and every ring, as a checkpoint saves them.
+    pub(crate) fn copy(&self, layout: &Layout) -> (u64, Option<u64>, Vec<Vec<SavedBucket>>) {
+        let total = self.total();
+        let rings = layout.levels().iter().map(|level| self.rings.copy(level));
+        (total, self.last_active(), rings.collect())
+    }
+
+    /// Adds what a checkpoint saved (into an engine of the same origin and resolutions).
+    pub(crate) fn restore(
+        &self,
+        layout: &Layout,
+        total: u64,
+        last_active: Option<u64>,
+        rings: &[Vec<SavedBucket>],
+    ) {
+        let _ = (self.total).fetch_update(Relaxed, Relaxed, |t| Some(t.saturating_add(total)));
+        if let Some(epoch) = last_active {
+            self.last_active.fetch_max(epoch + 1, Relaxed);
+        }
+        for (level, saved) in layout.levels().iter().zip(rings) {
+            for bucket in saved.iter().filter(|b| b.count > 0) {
+                self.rings.add(level, level.bucket(bucket.epoch), bucket.count);
+            }
+        }
     }
 }
 

@@ -15,6 +15,10 @@
 //!   stores, so a reader whose copy saw any clearing store is guaranteed to see the claim on its
 //!   second load, and discards the copy.
 //!
+//! - Every update ends by setting the slot's bit in `changed` (`Release`); a checkpoint clears
+//!   the bits (`Acquire`) before it copies the bodies, so an update it missed sets its bit
+//!   again for the next.
+//!
 //! A writer that loaded `ready(e)` and then stalled for a whole ring period (minutes to hours)
 //! before adding could land in the next lap's bucket; counts are kept in [`crate::ring`], where
 //! this cannot happen, so at worst such a sample moves between two histograms.
@@ -36,6 +40,8 @@ struct Slot<B> {
 /// One body per bucket at every resolution of a layout, allocated on first use.
 pub(crate) struct BodyRings<B> {
     slots: Box<[Slot<B>]>,
+    /// A bit per slot: updated since a checkpoint last copied it.
+    changed: Box<[AtomicU64]>,
 }
 
 /// How long a writer waits for another thread's reset before skipping its sample.
@@ -66,6 +72,7 @@ impl<B: Body> BodyRings<B> {
                     body: OnceLock::new(),
                 })
                 .collect(),
+            changed: (0..slots.div_ceil(64)).map(|_| AtomicU64::new(0)).collect(),
         }
     }
 
@@ -81,6 +88,7 @@ impl<B: Body> BodyRings<B> {
         loop {
             if state == ready(epoch) {
                 update(body);
+                self.mark_changed(bucket.slot);
                 return Some(Write::Counted);
             }
             if state != 0 && epoch_of(state) > epoch {
@@ -106,6 +114,7 @@ impl<B: Body> BodyRings<B> {
                     body.clear();
                     slot.state.store(ready(epoch), Ordering::Release);
                     update(body);
+                    self.mark_changed(bucket.slot);
                     return Some(Write::Counted);
                 }
                 Err(actual) => state = actual,
@@ -127,10 +136,42 @@ impl<B: Body> BodyRings<B> {
         (slot.state.load(Ordering::Relaxed) == before).then_some(value)
     }
 
+    /// Always a read-modify-write, even when the bit is set: a checkpoint that clears it
+    /// must synchronise with this update (or leave the bit set for the next one).
+    fn mark_changed(&self, slot: usize) {
+        self.changed[slot / 64].fetch_or(1 << (slot % 64), Ordering::Release);
+    }
+
+    /// Copies, with `copy`, every body updated since the last call, passing its slot and epoch
+    /// to `each`. A body being recycled while copied is left for the next call (its writer
+    /// marks it changed again).
+    pub(crate) fn take_changed<T>(&self, copy: impl Fn(&B) -> T, mut each: impl FnMut(usize, u64, T)) {
+        for (word_index, word) in self.changed.iter().enumerate() {
+            if word.load(Ordering::Relaxed) == 0 {
+                continue;
+            }
+            let mut bits = word.swap(0, Ordering::Acquire);
+            while bits != 0 {
+                let index = word_index * 64 + bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                let slot = &self.slots[index];
+                let before = slot.state.load(Ordering::Acquire);
+                let Some(body) = slot.body.get().filter(|_| before & 1 == 1) else {
+                    continue;
+                };
+                let value = copy(body);
+                fence(Ordering::Acquire);
+                if slot.state.load(Ordering::Relaxed) == before {
+                    each(index, epoch_of(before), value);
+                }
+            }
+        }
+    }
+
     /// Bytes held on the heap, counting only the bodies allocated so far.
     pub(crate) fn heap_bytes(&self) -> usize {
         let allocated = self.slots.iter().filter(|s| s.body.get().is_some()).count();
-        std::mem::size_of_val(&*self.slots) + allocated * std::mem::size_of::<B>()
+        std::mem::size_of_val(&*self.slots) + std::mem::size_of_val(&*self.changed) + allocated * std::mem::size_of::<B>()
     }
 }
 

@@ -83,9 +83,10 @@ impl EngineConfig {
             + slots * 8
     }
 
-    /// A series' bodies, every bucket in use.
+    /// A series' bodies, every bucket in use, and its bitmap of changed ones.
     fn bodies_bytes(&self, slot: usize, body: usize) -> u64 {
-        ALLOCATION + self.slots() * ((slot + body) as u64 + ALLOCATION)
+        let changed = self.slots().div_ceil(64) * 8 + ALLOCATION;
+        ALLOCATION + self.slots() * ((slot + body) as u64 + ALLOCATION) + changed
     }
 
     fn timing_series_bytes(&self) -> u64 {

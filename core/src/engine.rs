@@ -8,7 +8,9 @@
 use crate::account::{Account, Misses, Series, TypeEntry};
 use crate::bodies::BodyRings;
 use crate::event::{Event, OTHER, Value, clamp_name};
+use crate::histogram::TimingBody;
 use crate::hll::AtomicHll;
+use crate::hours::SeriesId;
 use crate::notice::{Annotation, Notice, Notices, ServiceCheck};
 use crate::rejection::{RejectLog, RejectSample, Rejection};
 use crate::ring::{Bucket, Layout, LayoutError};
@@ -85,7 +87,7 @@ pub(crate) struct TypeTotals {
 
 /// How many timing and set series have been given their rings, against the caps.
 #[derive(Default)]
-struct Claimed {
+pub(crate) struct Claimed {
     timing_series: AtomicUsize,
     set_series: AtomicUsize,
 }
@@ -101,7 +103,7 @@ impl TypeTotals {
     }
 
     /// The entry for type `name`, added if there is room, else `(other)`'s.
-    fn resolve(&self, name: &str, layout: &Layout) -> usize {
+    pub(crate) fn resolve(&self, name: &str, layout: &Layout) -> usize {
         let mut index = lock(&self.index);
         if let Some(&found) = index.get(name) {
             return found;
@@ -246,7 +248,7 @@ impl Engine {
 
     /// The account for `name`, created if there is room, else `(other)`. The flag says whether
     /// the name was folded (such lookups must not be cached: their number is unbounded).
-    fn resolve_account(&self, name: &str) -> (usize, bool) {
+    pub(crate) fn resolve_account(&self, name: &str) -> (usize, bool) {
         let mut index = lock(&self.index);
         if let Some(&found) = index.by_name.get(name) {
             return (found, false);
@@ -327,8 +329,43 @@ impl Engine {
         self.note_misses(misses);
     }
 
-    /// Adds a timing or a set member to `entry`'s histograms or registers, allocated on first
-    /// use if the caps (counted in `claimed`) allow.
+    /// The counts of timing and set series given rings so far, for an account's type or a
+    /// type over all accounts.
+    pub(crate) fn claimed_for(&self, id: SeriesId) -> &Claimed {
+        match id {
+            SeriesId::Account { .. } => &self.claimed,
+            SeriesId::Overall { .. } => &self.types.claimed,
+        }
+    }
+
+    /// `entry`'s timing histograms, allocated on first use if the cap (counted in `claimed`)
+    /// allows.
+    pub(crate) fn timing_rings<'a>(
+        &self,
+        entry: &'a TypeEntry,
+        claimed: &Claimed,
+    ) -> Option<&'a BodyRings<TimingBody>> {
+        let rings = entry.timings.get_or_init(|| {
+            Self::claim(&claimed.timing_series, self.config.max_timing_series)
+                .then(|| BodyRings::new(self.layout.slots()))
+        });
+        rings.as_ref()
+    }
+
+    /// `entry`'s set registers, allocated likewise.
+    pub(crate) fn set_rings<'a>(
+        &self,
+        entry: &'a TypeEntry,
+        claimed: &Claimed,
+    ) -> Option<&'a BodyRings<AtomicHll>> {
+        let rings = entry.sets.get_or_init(|| {
+            Self::claim(&claimed.set_series, self.config.max_set_series)
+                .then(|| BodyRings::new(self.layout.slots()))
+        });
+        rings.as_ref()
+    }
+
+    /// Adds a timing or a set member to `entry`'s histograms or registers.
     fn add_sample(
         &self,
         entry: &TypeEntry,
@@ -337,23 +374,14 @@ impl Engine {
         value: &Value<'_>,
         misses: &mut Misses,
     ) {
-        let (layout, config) = (&self.layout, &self.config);
         match *value {
             Value::Timing { ms, .. } => {
-                let rings = entry.timings.get_or_init(|| {
-                    Self::claim(&claimed.timing_series, config.max_timing_series)
-                        .then(|| BodyRings::new(layout.slots()))
-                });
-                self.update_bodies(rings.as_ref(), buckets, misses, |body| body.record(ms));
+                let rings = self.timing_rings(entry, claimed);
+                self.update_bodies(rings, buckets, misses, |body| body.record(ms));
             }
             Value::SetMember(member) => {
-                let rings = entry.sets.get_or_init(|| {
-                    Self::claim(&claimed.set_series, config.max_set_series)
-                        .then(|| BodyRings::new(layout.slots()))
-                });
-                self.update_bodies(rings.as_ref(), buckets, misses, |body| {
-                    body.insert(member.as_bytes())
-                });
+                let rings = self.set_rings(entry, claimed);
+                self.update_bodies(rings, buckets, misses, |body| body.insert(member.as_bytes()));
             }
             Value::Count(_) | Value::Gauge(_) | Value::GaugeDelta(_) => {}
         }

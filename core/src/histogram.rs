@@ -86,6 +86,42 @@ impl TimingBody {
     }
 }
 
+/// One bucket's timings as a checkpoint saves them: only the bins in use.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimingCopy {
+    pub sum_us: u64,
+    pub min_us: u64,
+    pub max_us: u64,
+    /// (bin, samples) of the bins with samples.
+    pub bins: Vec<(u16, u32)>,
+}
+
+impl TimingBody {
+    pub(crate) fn copy(&self) -> TimingCopy {
+        let bins = self.bins.iter().enumerate();
+        TimingCopy {
+            sum_us: self.sum_us.load(Relaxed),
+            min_us: self.min_us.load(Relaxed),
+            max_us: self.max_us.load(Relaxed),
+            bins: (bins.map(|(bin, n)| (bin as u16, n.load(Relaxed))))
+                .filter(|&(_, n)| n > 0)
+                .collect(),
+        }
+    }
+
+    /// Adds a saved copy to what the body holds.
+    pub(crate) fn restore(&self, copy: &TimingCopy) {
+        for &(bin, n) in &copy.bins {
+            if let Some(bin) = self.bins.get(usize::from(bin)) {
+                bin.fetch_add(n, Relaxed);
+            }
+        }
+        self.sum_us.fetch_add(copy.sum_us, Relaxed);
+        self.min_us.fetch_min(copy.min_us, Relaxed);
+        self.max_us.fetch_max(copy.max_us, Relaxed);
+    }
+}
+
 /// A merged distribution: what a window of buckets adds up to.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Histogram {

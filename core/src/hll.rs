@@ -48,6 +48,18 @@ impl Body for AtomicHll {
 }
 
 impl AtomicHll {
+    /// The registers, as a checkpoint saves them.
+    pub(crate) fn copy(&self) -> Vec<u8> {
+        self.registers.iter().map(|r| r.load(Relaxed)).collect()
+    }
+
+    /// Merges saved registers into these.
+    pub(crate) fn restore(&self, registers: &[u8]) {
+        for (mine, &theirs) in self.registers.iter().zip(registers) {
+            mine.fetch_max(theirs, Relaxed);
+        }
+    }
+
     pub(crate) fn insert(&self, member: &[u8]) {
         let (register, rank) = register_and_rank(member);
         let register = &self.registers[register];

@@ -1,16 +1,18 @@
 //! Events per hour of each series, read from the engine's rings: what a history store keeps
 //! for years after the rings have moved on.
 //!
-//! A store polls [`Engine::series_totals`] (one atomic load per series) and reads the buckets
-//! of the series whose total moved with [`Engine::series_buckets`]. They come from the
+//! A store polls [`Engine::series_totals`] (one atomic load per series), copies the series
+//! whose total moved ([`Engine::copy_series`]) and reads their hours with
+//! [`Engine::hour_buckets`]. They come from the
 //! coarsest resolution whose buckets divide an hour, so each lies within one hour and counts
 //! are exact: every event counted in a ring is in exactly one bucket, that of its own time.
 //! A store that remembers what it saw of each bucket adds only what is new, so a bucket
 //! rotating out of its ring takes nothing away.
 
-use crate::account::Series;
+use crate::account::TypeEntry;
 use crate::engine::Engine;
 use crate::time::Timestamp;
+use crate::windows::SeriesCopy;
 
 const HOUR_MS: u64 = 3_600_000;
 
@@ -36,7 +38,7 @@ impl Engine {
         self.hour_level().is_some()
     }
 
-    /// How far back [`Engine::series_buckets`] reaches: the span of its ring.
+    /// How far back [`Engine::hour_buckets`] reaches: the span of its ring.
     pub fn hours_span_ms(&self) -> u64 {
         self.hour_level().map_or(0, |level| {
             let resolution = self.layout.levels()[level].resolution;
@@ -64,34 +66,32 @@ impl Engine {
         }
     }
 
-    fn series(&self, id: SeriesId) -> Option<&Series> {
+    pub(crate) fn type_entry(&self, id: SeriesId) -> Option<&TypeEntry> {
         match id {
             SeriesId::Account { account, kind } => {
                 let account = self.accounts.get(account as usize)?;
-                Some(&account.types.get(kind as usize)?.counts)
+                account.types.get(kind as usize).map(|entry| &**entry)
             }
-            SeriesId::Overall { kind } => Some(&self.types.entries.get(kind as usize)?.counts),
+            SeriesId::Overall { kind } => self.types.entries.get(kind as usize),
         }
     }
 
-    /// The events of series `id` in each bucket (each within one hour) that its ring still
+    /// The events in each bucket (each within one hour) of a copied series that its ring
     /// holds up to `now`: (start of the bucket, count), oldest first, empty buckets left out.
-    pub fn series_buckets(&self, id: SeriesId, now: Timestamp) -> Vec<(Timestamp, u64)> {
-        let (Some(level), Some(series)) = (self.hour_level(), self.series(id)) else {
+    pub fn hour_buckets(&self, copy: &SeriesCopy, now: Timestamp) -> Vec<(Timestamp, u64)> {
+        let Some(level) = self.hour_level() else {
             return vec![];
         };
-        let Some(last) = self.layout.epoch(level, now) else {
+        let (Some(ring), Some(last)) = (copy.rings.get(level), self.layout.epoch(level, now)) else {
             return vec![];
         };
-        let ring = &self.layout.levels()[level];
-        let mut counts = vec![0; ring.buckets()];
-        series.rings.add_window(ring, last, &mut counts);
-        let first = (last + 1).saturating_sub(counts.len() as u64);
-        let skipped = counts.len() - (last + 1 - first) as usize;
-        ((first..=last).zip(&counts[skipped..]))
-            .filter(|&(_, &count)| count > 0)
-            .map(|(epoch, &count)| (self.layout.bucket_start(level, epoch), count))
-            .collect()
+        let first = (last + 1).saturating_sub(self.layout.levels()[level].buckets() as u64);
+        let mut buckets: Vec<(Timestamp, u64)> = (ring.iter())
+            .filter(|bucket| bucket.count > 0 && (first..=last).contains(&bucket.epoch))
+            .map(|bucket| (self.layout.bucket_start(level, bucket.epoch), bucket.count))
+            .collect();
+        buckets.sort_unstable();
+        buckets
     }
 }
 
@@ -104,7 +104,7 @@ pub fn hour_of(time: Timestamp) -> Timestamp {
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
-    use crate::{EngineConfig, Event, Resolution, Value};
+    use crate::{EngineConfig, Event, Resolution, Value, WindowId};
 
     fn engine(resolutions: Vec<Resolution>) -> std::sync::Arc<Engine> {
         let config = EngineConfig {
@@ -146,8 +146,9 @@ mod tests {
         assert_eq!(series[0].3, 7);
         let now = Timestamp::from_millis(2 * HOUR_MS + 120_000);
         let at = Timestamp::from_millis;
+        let hours = |id| engine.hour_buckets(&engine.copy_series(WindowId::Type(id)).expect("a series"), now);
         assert_eq!(
-            engine.series_buckets(acme, now),
+            hours(acme),
             [
                 (at(HOUR_MS), 2),
                 (at(2 * HOUR_MS - 60_000), 1),
@@ -157,7 +158,7 @@ mod tests {
         let overall = series[2].0;
         assert_eq!(series[2].1, None);
         assert_eq!(
-            engine.series_buckets(overall, now),
+            hours(overall),
             [
                 (at(HOUR_MS), 2),
                 (at(2 * HOUR_MS - 60_000), 1),
@@ -174,9 +175,10 @@ mod tests {
         record(&engine, "acme", "view", 7_000, 1);
         assert!(!engine.keeps_hours());
         let acme = SeriesId::Account { account: 0, kind: 0 };
+        let copy = engine.copy_series(WindowId::Type(acme)).expect("a series");
         assert!(
             engine
-                .series_buckets(acme, Timestamp::from_millis(8_000))
+                .hour_buckets(&copy, Timestamp::from_millis(8_000))
                 .is_empty()
         );
     }

@@ -34,12 +34,13 @@ pub mod status;
 mod sync;
 mod table;
 mod time;
+mod windows;
 
 pub use budget::BudgetError;
 pub use engine::{Engine, EngineConfig, Recorder};
 pub use event::{Event, MAX_COUNT, MAX_NAME_BYTES, OTHER, SampleError, Value, clamp_name, scale_sampled};
 pub use format::{human_duration, is_unprintable, printable, short_number};
-pub use histogram::TimingSummary;
+pub use histogram::{TimingCopy, TimingSummary};
 pub use history_view::{HistoryView, PeriodCounts};
 pub use hours::{SeriesId, hour_of};
 pub use notice::{
@@ -54,3 +55,4 @@ pub use snapshot::{
 pub use sort::AccountSort;
 pub use status::{OutputKind, OutputStatus, SourceKind, SourceState, SourceStatus};
 pub use time::{CivilHour, Clock, Resolution, Timestamp};
+pub use windows::{BodyCopy, CountersCopy, SavedBody, SavedBucket, SeriesCopy, WindowId};

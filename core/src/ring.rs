@@ -28,6 +28,7 @@
 
 use crate::sync::{AtomicU64, Ordering::Relaxed};
 use crate::time::{Resolution, Timestamp};
+use crate::windows::SavedBucket;
 
 /// Epoch tags must stay unique for this long after the engine's origin.
 pub const HORIZON_MS: u64 = (1 << 31) * 1000;
@@ -182,7 +183,6 @@ impl Layout {
         self.slots
     }
 
-    #[cfg(all(test, not(loom)))]
     pub(crate) fn origin(&self) -> Timestamp {
         Timestamp::from_millis(self.origin_ms)
     }
@@ -280,6 +280,18 @@ impl CountRings {
             sum += count;
         });
         sum
+    }
+
+    /// The buckets of the ring of `level` as they lie in it, slot by slot (tags never wrap, so
+    /// a tag is its bucket's epoch).
+    pub(crate) fn copy(&self, level: &Level) -> Vec<SavedBucket> {
+        let ring = &self.slots[level.offset..level.offset + level.buckets()];
+        (ring.iter().map(|slot| slot.load(Relaxed)))
+            .map(|word| SavedBucket {
+                epoch: level.tag(word),
+                count: level.count(word),
+            })
+            .collect()
     }
 
     /// Loads a slot (see [`Level::bucket`]) and discards it: a hint to bring it into cache before

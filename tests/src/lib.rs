@@ -34,15 +34,18 @@ pub fn free_udp_port() -> u16 {
         .port()
 }
 
-/// Where the binaries these tests run keep their history (`XDG_STATE_HOME`): a directory of
-/// this test process's own, never the user's.
+/// A state directory (`XDG_STATE_HOME`) for one run of a binary: never the user's, and
+/// never another test's (tally restores its windows from there at start).
 pub fn state_home() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("tally-tests-state-{}", std::process::id()));
+    static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let run = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("tally-tests-state-{}-{run}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("a state directory for the tests");
     dir
 }
 
-/// `tally` (or another of the binaries), keeping its state in [`state_home`].
+/// `tally` (or another of the binaries), keeping its state in a [`state_home`] of its own.
 pub fn command(name: &str) -> Command {
     let mut command = Command::new(binary(name));
     command.env("XDG_STATE_HOME", state_home());

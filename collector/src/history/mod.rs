@@ -15,6 +15,7 @@
 //! overwritten; one written by a newer tally is left alone and not used.
 
 pub mod classic;
+mod windows;
 
 use nix::fcntl::{Flock, FlockArg};
 use rusqlite::{Connection, OpenFlags, params};
@@ -23,14 +24,16 @@ use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use tally_core::{Clock, Engine, HistoryView, SeriesId, Timestamp, hour_of};
+use tally_core::{
+    Clock, Engine, EngineConfig, HistoryView, LayoutError, SavedBody, SeriesId, Timestamp, WindowId, hour_of,
+};
 
 /// The database's name in the state directory.
 pub const DATABASE: &str = "tally.db";
 /// Held (`flock`) by the tally that writes the directory's database.
 const LOCK: &str = "tally.lock";
 /// The schema this tally writes; a database with a higher one is refused.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 /// The account each type over all accounts is filed under.
 pub const ALL: &str = "all";
 
@@ -88,6 +91,10 @@ pub enum StateError {
     },
     #[error("no history in {0} (tally keeps it there while it runs, unless given --no-state)")]
     Missing(PathBuf),
+    #[error("no resolution's buckets divide an hour: no state kept")]
+    NoHours,
+    #[error("bad resolutions in the configuration: {0}")]
+    Layout(#[from] LayoutError),
 }
 
 /// What the history is counted by.
@@ -236,16 +243,19 @@ impl Store {
         self.db.pragma_update(None, "journal_mode", "WAL")?;
         self.db.pragma_update(None, "synchronous", "NORMAL")?;
         let version: i64 = self.db.query_row("PRAGMA user_version", [], |row| row.get(0))?;
-        if version == 0 {
-            self.db.execute_batch(SCHEMA)?;
-            self.db.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+        // Schema 1 kept the history alone; 2 adds the windows.
+        if version < SCHEMA_VERSION {
+            let history = if version == 0 { SCHEMA } else { "" };
+            let windows = windows::SCHEMA;
+            self.db.execute_batch(&format!(
+                "BEGIN; {history} {windows} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+            ))?;
         }
         Ok(())
     }
 
-    /// Adds `added` to the hours, days and months, all or nothing.
-    fn add(&mut self, added: &[Added], clock: &Clock) -> rusqlite::Result<()> {
-        let transaction = self.db.transaction()?;
+    /// Adds `added` to the hours, days and months (in the checkpoint's transaction).
+    fn add(transaction: &rusqlite::Transaction<'_>, added: &[Added], clock: &Clock) -> rusqlite::Result<()> {
         {
             let mut hours = transaction.prepare_cached(
                 "INSERT INTO hours VALUES (?1, ?2, ?3, ?4)
@@ -268,7 +278,7 @@ impl Store {
                 months.execute(params![account, kind, local.year, local.month, count])?;
             }
         }
-        transaction.commit()
+        Ok(())
     }
 
     /// Forgets the hours before `before` (days and months are kept for ever).
@@ -326,6 +336,15 @@ impl Store {
                 count: row.get::<_, i64>(4)? as u64,
             })
         })?;
+        rows.collect()
+    }
+
+    /// Bytes each table takes in the database file (SQLite's `dbstat`), largest first.
+    pub fn table_bytes(&self) -> rusqlite::Result<Vec<(String, u64)>> {
+        let mut statement = self
+            .db
+            .prepare("SELECT name, SUM(pgsize) AS bytes FROM dbstat GROUP BY name ORDER BY bytes DESC")?;
+        let rows = statement.query_map([], |row| Ok((row.get(0)?, row.get::<_, i64>(1)? as u64)))?;
         rows.collect()
     }
 
@@ -471,6 +490,10 @@ pub fn events(added: &[Added]) -> u64 {
 pub struct Written {
     /// What was added to each hour (and its day and month), for mirrors of the history.
     pub added: Vec<Added>,
+    /// Series of the windows written, and their ring chunks and bodies that changed.
+    pub series: usize,
+    pub chunks: usize,
+    pub bodies: usize,
 }
 
 impl Written {
@@ -480,26 +503,40 @@ impl Written {
     }
 }
 
-/// What the checkpointer last saw of a series.
+/// What the checkpointer last saw and wrote of a series.
 struct Seen {
-    /// Its names, made once (`all` for a type over all accounts).
-    account: Arc<str>,
-    kind: Arc<str>,
+    /// Its row in the `series` table.
+    row: i64,
     total: u64,
-    buckets: Vec<(Timestamp, u64)>,
     /// The total moved at the last look: look again, in case the rings were still being
     /// written (a recorder adds to the total just before the buckets).
     recheck: bool,
+    /// Hashes of its rings' chunks as written.
+    chunks: Vec<u64>,
+    /// A type's series (of an account, or over all of them): what its hours hold.
+    hours: Option<SeenHours>,
 }
 
-/// Adds what the engine counted since the last checkpoint to the store.
+/// The hours of a type's series as last counted into the history.
+struct SeenHours {
+    /// Its names, made once (`all` for a type over all accounts).
+    account: Arc<str>,
+    kind: Arc<str>,
+    buckets: Vec<(Timestamp, u64)>,
+}
+
+/// Keeps the history and the engine's windows in the store: every checkpoint adds the events
+/// counted since the last one to the history, and writes what changed in the windows, in one
+/// transaction.
 pub struct Checkpointer {
     engine: Arc<Engine>,
     store: Store,
     clock: Clock,
     /// How long hours are kept.
     keep_hours_ms: u64,
-    seen: HashMap<SeriesId, Seen>,
+    seen: HashMap<WindowId, Seen>,
+    /// Bodies taken from the engine by a checkpoint that could not be written, by row.
+    unwritten_bodies: HashMap<i64, Vec<SavedBody>>,
     pruned_hour: Option<Timestamp>,
 }
 
@@ -512,85 +549,205 @@ impl std::fmt::Debug for Checkpointer {
 }
 
 impl Checkpointer {
-    pub fn new(engine: Arc<Engine>, store: Store, clock: Clock, keep_hours_ms: u64) -> Self {
-        Checkpointer {
+    /// Opens the state in `settings.dir` and builds the engine it restores: the saved
+    /// windows, totals and counters put back (before any event is recorded), the time tally
+    /// was down left empty. Also returns warnings for the log (a file moved aside, windows that
+    /// could not be taken back).
+    pub fn open(
+        settings: &StateSettings,
+        config: &EngineConfig,
+        clock: Clock,
+        now: Timestamp,
+    ) -> Result<(Checkpointer, Vec<String>), StateError> {
+        let (store, warning) = Store::open(&settings.dir)?;
+        let mut warnings: Vec<String> = warning.into_iter().collect();
+        let path = store.path.clone();
+        let db_error = |error| database(&path, error);
+        let saved = windows::saved(&store.db, config, now).map_err(db_error)?;
+        // Hours are primed as the last checkpoint saw them: it counted buckets up to its time.
+        let (start, primed_at) = match &saved {
+            windows::Saved::Windows { origin, checkpoint } => (*origin, *checkpoint),
+            windows::Saved::Nothing | windows::Saved::TotalsOnly(_) => (now, now),
+        };
+        let engine = Engine::new(config.clone(), start)?;
+        if !engine.keeps_hours() {
+            return Err(StateError::NoHours);
+        }
+        if let windows::Saved::TotalsOnly(why) = &saved {
+            warnings.push(format!("{}: {why}", path.display()));
+        }
+        let restored = windows::restore(
+            &store.db,
+            &engine,
+            matches!(saved, windows::Saved::Windows { .. }),
+        )
+        .map_err(db_error)?;
+        let mut checkpointer = Checkpointer {
             engine,
             store,
             clock,
-            keep_hours_ms,
+            keep_hours_ms: settings.keep_hours.as_millis() as u64,
             seen: HashMap::new(),
+            unwritten_bodies: HashMap::new(),
             pruned_hour: None,
-        }
+        };
+        checkpointer.prime(&restored, primed_at);
+        Ok((checkpointer, warnings))
+    }
+
+    /// Remembers what the restored series hold as written, so that the first checkpoint
+    /// neither counts it again into the history nor writes it again.
+    fn prime(&mut self, restored: &windows::Restored, now: Timestamp) {
+        let engine = Arc::clone(&self.engine);
+        engine.windows(|id, account, kind, total| {
+            let (Some(&row), Some(copy)) = (restored.rows.get(&id), engine.copy_series(id)) else {
+                return;
+            };
+            let rewrite = restored.rewrite.contains(&id);
+            let hours = kind
+                .filter(|_| matches!(id, WindowId::Type(_)))
+                .map(|kind| SeenHours {
+                    account: Arc::from(account.unwrap_or(ALL)),
+                    kind: Arc::from(kind),
+                    buckets: engine.hour_buckets(&copy, now),
+                });
+            let seen = Seen {
+                row,
+                total,
+                recheck: rewrite,
+                chunks: if rewrite {
+                    vec![]
+                } else {
+                    windows::chunk_hashes(&copy.rings)
+                },
+                hours,
+            };
+            self.seen.insert(id, seen);
+        });
+    }
+
+    pub fn engine(&self) -> &Arc<Engine> {
+        &self.engine
     }
 
     pub fn store(&self) -> &Store {
         &self.store
     }
 
-    /// Adds the events counted since the last checkpoint, as of `now`.
+    /// Adds the events counted since the last checkpoint to the history, and writes what
+    /// changed in the windows, as of `now`.
     pub fn checkpoint(&mut self, now: Timestamp) -> rusqlite::Result<Written> {
         let mut moved = vec![];
-        self.engine.series_totals(|id, account, kind, total| {
-            let names = match self.seen.get(&id) {
-                Some(seen) if seen.total == total && !seen.recheck => return,
-                Some(seen) => (Arc::clone(&seen.account), Arc::clone(&seen.kind)),
-                None => (Arc::from(account.unwrap_or(ALL)), Arc::from(kind)),
-            };
-            moved.push((id, names, total));
-        });
-        let mut added: HashMap<(SeriesId, Timestamp), Added> = HashMap::new();
-        let mut looked = Vec::with_capacity(moved.len());
-        for (id, (account, kind), total) in moved {
-            let buckets = self.engine.series_buckets(id, now);
-            let before = self.seen.get(&id);
-            for &(start, count) in &buckets {
-                let old = before
-                    .and_then(|seen| seen.buckets.iter().find(|(s, _)| *s == start))
-                    .map_or(0, |&(_, count)| count);
-                if count > old {
-                    let hour = hour_of(start);
-                    let entry = added.entry((id, hour)).or_insert_with(|| Added {
-                        account: Arc::clone(&account),
-                        kind: Arc::clone(&kind),
-                        hour,
-                        count: 0,
-                        own: matches!(id, SeriesId::Account { .. }),
-                    });
-                    entry.count += count - old;
-                }
-            }
-            let recheck = before.is_none_or(|seen| seen.total != total);
-            looked.push((
-                id,
-                Seen {
-                    account,
-                    kind,
+        self.engine
+            .windows(|id, account, kind, total| match self.seen.get(&id) {
+                Some(seen) if seen.total == total && !seen.recheck => {}
+                Some(_) => moved.push((id, None, total)),
+                None => moved.push((
+                    id,
+                    Some((account.map(Arc::<str>::from), kind.map(Arc::<str>::from))),
                     total,
-                    buckets,
-                    recheck,
-                },
-            ));
-        }
-        let added: Vec<Added> = added.into_values().collect();
-        self.store.add(&added, &self.clock)?;
+                )),
+            });
+        let transaction = self.store.db.transaction()?;
+        let mut added: HashMap<(WindowId, Timestamp), Added> = HashMap::new();
+        let mut looked = Vec::with_capacity(moved.len());
+        let mut taken_bodies = std::mem::take(&mut self.unwritten_bodies);
+        let mut chunks_written = 0;
+        let outcome = (|| {
+            for (id, names, total) in moved {
+                let Some(copy) = self.engine.copy_series(id) else {
+                    continue;
+                };
+                let before = self.seen.get(&id);
+                let row = match (before, &names) {
+                    (Some(seen), _) => seen.row,
+                    (None, Some((account, kind))) => {
+                        windows::insert_series(&transaction, account.as_deref(), kind.as_deref())?
+                    }
+                    (None, None) => continue,
+                };
+                let mut chunks = before.map(|seen| seen.chunks.clone()).unwrap_or_default();
+                chunks_written += windows::write_series(&transaction, row, &copy, &mut chunks)?;
+                let mut hours = None;
+                if let WindowId::Type(series) = id {
+                    let bodies = taken_bodies.entry(row).or_default();
+                    self.engine.take_changed_bodies(series, |body| bodies.push(body));
+                    let names = match (before.and_then(|seen| seen.hours.as_ref()), &names) {
+                        (Some(seen), _) => (Arc::clone(&seen.account), Arc::clone(&seen.kind)),
+                        (None, Some((account, kind))) => (
+                            account.clone().unwrap_or_else(|| Arc::from(ALL)),
+                            kind.clone().unwrap_or_else(|| Arc::from(tally_core::OTHER)),
+                        ),
+                        (None, None) => continue,
+                    };
+                    let buckets = self.engine.hour_buckets(&copy, now);
+                    let old_buckets = before
+                        .and_then(|seen| seen.hours.as_ref())
+                        .map(|h| &h.buckets[..]);
+                    count_new(&mut added, id, &names, &buckets, old_buckets.unwrap_or_default());
+                    hours = Some(SeenHours {
+                        account: names.0,
+                        kind: names.1,
+                        buckets,
+                    });
+                }
+                let recheck = before.is_none_or(|seen| seen.total != total);
+                looked.push((
+                    id,
+                    Seen {
+                        row,
+                        total,
+                        recheck,
+                        chunks,
+                        hours,
+                    },
+                ));
+            }
+            for (row, bodies) in &taken_bodies {
+                windows::write_bodies(&transaction, *row, bodies)?;
+            }
+            let added: Vec<Added> = added.into_values().collect();
+            Store::add(&transaction, &added, &self.clock)?;
+            windows::write_engine(&transaction, &self.engine, now)?;
+            transaction.commit()?;
+            Ok(added)
+        })();
+        let bodies = taken_bodies.values().map(Vec::len).sum();
+        let written = match outcome {
+            Ok(added) => Written {
+                added,
+                series: looked.len(),
+                chunks: chunks_written,
+                bodies,
+            },
+            Err(error) => {
+                // The rings are read again next time; the bodies taken from the engine are not.
+                taken_bodies.retain(|_, bodies| !bodies.is_empty());
+                self.unwritten_bodies = taken_bodies;
+                return Err(error);
+            }
+        };
         for (id, seen) in looked {
             self.seen.insert(id, seen);
         }
         self.forget_settled(now);
         self.prune(now)?;
-        Ok(Written { added })
+        Ok(written)
     }
 
-    /// Lets go of the buckets of series whose buckets have all left their rings: nothing can
+    /// Lets go of the hours of series whose buckets have all left their rings: nothing can
     /// change there any more. Their totals stay, so that they are not read again until they
     /// move.
     fn forget_settled(&mut self, now: Timestamp) {
         let span = self.engine.hours_span_ms() + 3_600_000;
         for seen in self.seen.values_mut() {
+            let Some(hours) = seen.hours.as_mut().filter(|_| !seen.recheck) else {
+                continue;
+            };
             let settled =
-                (seen.buckets.last()).is_some_and(|(start, _)| start.as_millis() + span <= now.as_millis());
-            if settled && !seen.recheck {
-                seen.buckets = Vec::new();
+                (hours.buckets.last()).is_some_and(|(start, _)| start.as_millis() + span <= now.as_millis());
+            if settled {
+                hours.buckets = Vec::new();
             }
         }
     }
@@ -605,6 +762,30 @@ impl Checkpointer {
             .prune_hours(now.saturating_sub_millis(self.keep_hours_ms))?;
         self.pruned_hour = Some(hour);
         Ok(())
+    }
+}
+
+/// Adds to `added` what each hour of series `id` gained since `before`.
+fn count_new(
+    added: &mut HashMap<(WindowId, Timestamp), Added>,
+    id: WindowId,
+    (account, kind): &(Arc<str>, Arc<str>),
+    buckets: &[(Timestamp, u64)],
+    before: &[(Timestamp, u64)],
+) {
+    for &(start, count) in buckets {
+        let old = (before.iter().find(|(s, _)| *s == start)).map_or(0, |&(_, count)| count);
+        if count > old {
+            let hour = hour_of(start);
+            let entry = added.entry((id, hour)).or_insert_with(|| Added {
+                account: Arc::clone(account),
+                kind: Arc::clone(kind),
+                hour,
+                count: 0,
+                own: matches!(id, WindowId::Type(SeriesId::Account { .. })),
+            });
+            entry.count += count - old;
+        }
     }
 }
 
@@ -635,13 +816,23 @@ mod tests {
     /// 2025-01-01 00:00 UTC.
     const START: u64 = 1_735_689_600_000;
 
+    /// The state in `dir` and the engine it restores, at `now_ms`.
+    fn open(dir: &Path, clock: Clock, keep_hours_ms: u64, now_ms: u64) -> (Checkpointer, Vec<String>) {
+        let settings = StateSettings {
+            dir: dir.to_owned(),
+            interval: std::time::Duration::from_secs(5),
+            keep_hours: std::time::Duration::from_millis(keep_hours_ms),
+        };
+        let now = Timestamp::from_millis(now_ms);
+        Checkpointer::open(&settings, &EngineConfig::default(), clock, now).expect("opens")
+    }
+
     #[test]
     fn four_hundred_days_are_counted_exactly_by_hour_day_and_month() {
         let dir = temp_dir("long");
-        let engine = Engine::new(EngineConfig::default(), Timestamp::from_millis(START)).expect("engine");
-        let (store, warning) = Store::open(&dir).expect("opens");
-        assert_eq!(warning, None);
-        let mut checkpointer = Checkpointer::new(Arc::clone(&engine), store, Clock::utc(), 90 * DAY);
+        let (mut checkpointer, warnings) = open(&dir, Clock::utc(), 90 * DAY, START);
+        assert_eq!(warnings, Vec::<String>::new());
+        let engine = Arc::clone(checkpointer.engine());
         let mut by_day: BTreeMap<String, u64> = BTreeMap::new();
         let mut by_month: BTreeMap<String, u64> = BTreeMap::new();
         let mut last_hours: BTreeMap<String, u64> = BTreeMap::new();
@@ -707,9 +898,8 @@ mod tests {
         let clock = Clock::utc();
         let at = |ms| Timestamp::from_millis(START + ms);
         for run in 0..2 {
-            let engine = Engine::new(EngineConfig::default(), at(0)).expect("engine");
-            let (store, _) = Store::open(&dir).expect("opens");
-            let mut checkpointer = Checkpointer::new(Arc::clone(&engine), store, clock.clone(), DAY);
+            let (mut checkpointer, _) = open(&dir, clock.clone(), DAY, START);
+            let engine = Arc::clone(checkpointer.engine());
             record(&engine, "acme", "view", START + HOUR + run * 60_000, 5);
             assert_eq!(
                 checkpointer
@@ -741,6 +931,160 @@ mod tests {
             .expect("reads");
         let hours: Vec<(&str, u64)> = hours.iter().map(|c| (c.period.as_str(), c.count)).collect();
         assert_eq!(hours, [("2025-01-01 00:00", 2), ("2025-01-01 01:00", 10)]);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Every window the dashboards show, in full detail (rejected payloads are not kept).
+    fn views(engine: &Engine, now: Timestamp) -> Vec<tally_core::Snapshot> {
+        [(0, 300), (1, 60), (2, 24)]
+            .into_iter()
+            .map(|(level, buckets)| {
+                let request = tally_core::SnapshotRequest {
+                    window: tally_core::Window { level, buckets },
+                    detail: 100,
+                    all_types: true,
+                    ..tally_core::SnapshotRequest::default()
+                };
+                let mut snapshot = engine.snapshot(&request, now);
+                snapshot.recent_rejects.clear();
+                snapshot
+            })
+            .collect()
+    }
+
+    /// Counts, timings, a set, a gauge and a rejection, for `accounts` accounts at `at_ms`.
+    fn mix(engine: &Arc<Engine>, accounts: usize, at_ms: u64) {
+        let mut recorder = engine.recorder();
+        for i in 0..accounts {
+            let account = format!("acct{i}");
+            let values = [
+                ("view", Value::Count(1 + i as u64)),
+                (
+                    "latency",
+                    Value::Timing {
+                        ms: 3.5 * i as f64,
+                        count: 1,
+                    },
+                ),
+                ("users", Value::SetMember(["ann", "bob", "cy"][i % 3])),
+                ("temp", Value::Gauge(i as f64)),
+            ];
+            for (n, (kind, value)) in values.into_iter().enumerate() {
+                recorder.record(&Event {
+                    account: &account,
+                    event_type: kind,
+                    app: Some("web"),
+                    value,
+                    time: Timestamp::from_millis(at_ms + n as u64 * 700),
+                });
+            }
+        }
+        engine.reject(
+            tally_core::Rejection::Statsd,
+            "bad",
+            b"x",
+            Timestamp::from_millis(at_ms),
+        );
+    }
+
+    #[test]
+    fn windows_survive_a_restart_with_the_downtime_left_empty() {
+        let dir = temp_dir("windows");
+        let never_stopped =
+            Engine::new(EngineConfig::default(), Timestamp::from_millis(START)).expect("engine");
+        let (mut checkpointer, _) = open(&dir, Clock::utc(), DAY, START);
+        for minute in [0, 1, 5, 20, 58] {
+            for engine in [&never_stopped, checkpointer.engine()] {
+                mix(engine, 12, START + minute * 60_000);
+            }
+            checkpointer
+                .checkpoint(Timestamp::from_millis(START + minute * 60_000 + 9_000))
+                .expect("writes");
+        }
+        drop(checkpointer);
+        // Down from 58:09 to 61:00.
+        let (checkpointer, warnings) = open(&dir, Clock::utc(), DAY, START + 61 * 60_000);
+        assert_eq!(warnings, Vec::<String>::new());
+        let restarted = checkpointer.engine();
+        assert_eq!(restarted.origin(), never_stopped.origin());
+        for engine in [&never_stopped, restarted] {
+            mix(engine, 5, START + 61 * 60_000);
+        }
+        let now = Timestamp::from_millis(START + 62 * 60_000);
+        let (before, after) = (views(&never_stopped, now), views(restarted, now));
+        assert_eq!(after, before);
+        // The last hour by minute, from minute 3: minute 58 (before the stop), 59 and 60
+        // (down), 61 (after).
+        let minutes = &after[1].stack.totals;
+        assert_eq!(minutes[55..59], [114, 0, 0, 30], "{minutes:?}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_checkpoint_writes_only_what_changed() {
+        let dir = temp_dir("incremental");
+        let (mut checkpointer, _) = open(&dir, Clock::utc(), DAY, START);
+        let engine = Arc::clone(checkpointer.engine());
+        mix(&engine, 50, START + 1_000);
+        let first = checkpointer
+            .checkpoint(Timestamp::from_millis(START + 5_000))
+            .expect("writes");
+        // all, 50 accounts, their 200 types, 4 types over all accounts.
+        assert_eq!(first.series, 1 + 50 + 200 + 4);
+        assert!(first.bodies > 0 && first.chunks >= first.series * 3, "{first:?}");
+        let again = checkpointer
+            .checkpoint(Timestamp::from_millis(START + 6_000))
+            .expect("writes");
+        assert_eq!((again.chunks, again.bodies), (0, 0), "{again:?}");
+        // One more event for one account's timing: its series, the account's, the type's over
+        // all and `all` move, one chunk of each ring of each, and the timing's body at each
+        // resolution.
+        record(&engine, "acct3", "view", START + 7_000, 1);
+        let timing = Event {
+            account: "acct3",
+            event_type: "latency",
+            app: None,
+            value: Value::Timing { ms: 9.0, count: 1 },
+            time: Timestamp::from_millis(START + 7_000),
+        };
+        engine.recorder().record(&timing);
+        let one = checkpointer
+            .checkpoint(Timestamp::from_millis(START + 8_000))
+            .expect("writes");
+        assert_eq!(one.series, 6, "{one:?}");
+        assert_eq!(one.chunks, 6 * 3, "{one:?}");
+        assert_eq!(one.bodies, 2 * 3, "{one:?}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn other_resolutions_keep_the_totals_but_not_the_windows() {
+        let dir = temp_dir("resolutions");
+        let (mut checkpointer, _) = open(&dir, Clock::utc(), DAY, START);
+        mix(checkpointer.engine(), 3, START + 1_000);
+        checkpointer
+            .checkpoint(Timestamp::from_millis(START + 5_000))
+            .expect("writes");
+        drop(checkpointer);
+        let settings = StateSettings {
+            dir: dir.clone(),
+            interval: std::time::Duration::from_secs(5),
+            keep_hours: std::time::Duration::from_millis(DAY),
+        };
+        let config = EngineConfig {
+            resolutions: vec![tally_core::Resolution::new(10_000, 360)],
+            ..EngineConfig::default()
+        };
+        let now = Timestamp::from_millis(START + 6_000);
+        let (checkpointer, warnings) =
+            Checkpointer::open(&settings, &config, Clock::utc(), now).expect("opens");
+        assert!(
+            warnings.iter().any(|w| w.contains("other resolutions")),
+            "{warnings:?}"
+        );
+        let snapshot = &views(checkpointer.engine(), now)[0];
+        assert_eq!(snapshot.totals.total, 3 * 4 + 3, "totals kept");
+        assert_eq!(snapshot.totals.window_total, 0, "windows start empty");
         let _ = std::fs::remove_dir_all(&dir);
     }
 

@@ -1,16 +1,16 @@
-//! The history as an output: a thread that writes what the engine counted to the state
-//! directory's database every `--checkpoint-interval`, and once more when tally stops (after
-//! the sources, so that nothing they counted is left out). It reads the engine, so ingest
-//! tees nothing to it.
+//! The state as an output: a thread that writes what the engine counted (the history) and
+//! holds (the windows) to the state directory's database every `--checkpoint-interval`, and
+//! once more when tally stops (after the sources, so that nothing they counted is left out).
+//! It reads the engine, so ingest tees nothing to it.
 
 use super::Output;
 use super::periodic::Periodic;
 use crate::encode::Outgoing;
 use crate::health::{Health, now};
-use crate::history::{Checkpointer, StateSettings, Store};
+use crate::history::{Checkpointer, StateError, StateSettings};
 use crate::output::redis::MirrorFeed;
 use std::sync::Arc;
-use tally_core::{Clock, Engine, OutputKind, OutputStatus, SourceState};
+use tally_core::{OutputKind, OutputStatus, SourceState};
 
 #[derive(Debug)]
 pub struct HistoryWriter {
@@ -20,39 +20,34 @@ pub struct HistoryWriter {
 }
 
 impl HistoryWriter {
-    /// Starts keeping history in `settings.dir`; what each checkpoint added goes on to
-    /// `mirror`, if any. When it cannot be kept (another tally has the directory, a newer
-    /// tally's database, no room), tally runs on without: the output's state and note say
-    /// why, and so does the log.
+    /// Starts checkpointing what `opened` restored (see [`Checkpointer::open`]) to its
+    /// database every `interval`; what each checkpoint added goes on to `mirror`, if any. When
+    /// the state cannot be kept (another tally has the directory, a newer tally's database, no
+    /// room), tally runs on without: the output's state and note say why, and so does the log.
     pub fn start(
-        engine: &Arc<Engine>,
+        opened: Result<(Checkpointer, Vec<String>), StateError>,
         settings: &StateSettings,
-        clock: Clock,
         mirror: Option<MirrorFeed>,
     ) -> Self {
         let path = settings.dir.join(crate::history::DATABASE);
         let health = Arc::new(Health::new(path.display().to_string(), SourceState::Connected));
-        let unusable = |why: String| {
-            if let Some(mirror) = &mirror {
-                mirror.nothing_to_mirror(&why);
-            }
-            HistoryWriter::unusable(&health, why)
-        };
-        if !engine.keeps_hours() {
-            return unusable("no resolution's buckets divide an hour: no history kept".to_owned());
-        }
-        let store = match Store::open(&settings.dir) {
-            Ok((store, warning)) => {
-                if let Some(warning) = warning {
+        let mut checkpointer = match opened {
+            Ok((checkpointer, warnings)) => {
+                for warning in &warnings {
                     tracing::warn!("{warning}");
-                    health.set_note(warning);
                 }
-                store
+                if !warnings.is_empty() {
+                    health.set_note(warnings.join("; "));
+                }
+                checkpointer
             }
-            Err(error) => return unusable(error.to_string()),
+            Err(error) => {
+                if let Some(mirror) = &mirror {
+                    mirror.nothing_to_mirror(&error.to_string());
+                }
+                return HistoryWriter::unusable(&health, error.to_string());
+            }
         };
-        let keep_hours_ms = settings.keep_hours.as_millis() as u64;
-        let mut checkpointer = Checkpointer::new(Arc::clone(engine), store, clock, keep_hours_ms);
         let writing = Arc::clone(&health);
         let work = move || checkpoint(&mut checkpointer, mirror.as_ref(), &writing);
         match Periodic::start("tally-history", settings.interval, work) {
