@@ -171,7 +171,9 @@ impl<B: Body> BodyRings<B> {
     /// Bytes held on the heap, counting only the bodies allocated so far.
     pub(crate) fn heap_bytes(&self) -> usize {
         let allocated = self.slots.iter().filter(|s| s.body.get().is_some()).count();
-        std::mem::size_of_val(&*self.slots) + std::mem::size_of_val(&*self.changed) + allocated * std::mem::size_of::<B>()
+        std::mem::size_of_val(&*self.slots)
+            + std::mem::size_of_val(&*self.changed)
+            + allocated * std::mem::size_of::<B>()
     }
 }
 

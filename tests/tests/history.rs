@@ -106,7 +106,8 @@ fn counts_survive_sigterm_and_kill_9() {
     // checkpoint interval's worth, and never what was kept before.
     let (mut third, url) = serve(&dir, &["--checkpoint-interval", "1h"]);
     post_events(&url, "acme.pageview:7|c");
-    third.wait_for(WAIT, |r| tally_tests::account_total(r, "acme") == 7);
+    // On top of the 10 it restored.
+    third.wait_for(WAIT, |r| tally_tests::account_total(r, "acme") == 17);
     drop(third);
     assert_eq!(total(&stored(&dir, &["acme", "--by", "hour"])), 10);
     let _ = std::fs::remove_dir_all(&dir);
@@ -126,6 +127,122 @@ fn fetch(url: &str) -> (u16, String, String) {
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
     (status, head.to_lowercase(), body.to_owned())
+}
+
+/// `/api/snapshot?window=WINDOW`, with what depends on the moment it is taken (rates,
+/// shares, sources, outputs) left out, and its bars apart.
+fn windows_of(url: &str, window: &str) -> (Value, Value) {
+    let (status, _, body) = fetch(&format!("{url}/api/snapshot?window={window}"));
+    assert_eq!(status, 200, "{body}");
+    let mut report: Value = serde_json::from_str(&body).expect("JSON");
+    let bars = report["bars"].take();
+    let object = report.as_object_mut().expect("an object");
+    for moment in ["time", "sources", "outputs", "bars"] {
+        object.remove(moment);
+    }
+    for key in ["rate", "peak_rate"] {
+        object["totals"].as_object_mut().expect("totals").remove(key);
+    }
+    for account in report["accounts"].as_array_mut().into_iter().flatten() {
+        let account = account.as_object_mut().expect("an account");
+        account.remove("rate");
+        account.remove("share");
+        for kind in account["types"].as_object_mut().expect("types").values_mut() {
+            kind.as_object_mut().expect("a type").remove("rate");
+        }
+    }
+    (report, bars)
+}
+
+/// Milliseconds since the Unix epoch, now.
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_millis() as u64
+}
+
+/// Issue 14: after a restart (SIGTERM, and `kill -9` after a checkpoint), the windows show
+/// what a tally that never stopped shows for the same events: totals, window totals,
+/// timings, distinct counts, gauges, rejections; and the time it was down is an empty gap.
+#[test]
+fn windows_survive_sigterm_and_kill_9() {
+    let (dir, never_dir) = (state_dir("windows"), state_dir("windows-never"));
+    let (mut kept, mut url) = serve(&dir, &[]);
+    let (never, never_url) = serve(&never_dir, &[]);
+    let batch = |n: u32| {
+        format!(
+            "acme.view:{n}|c\nacme.latency:{}|ms\nacme.users:u{n}|s\nacme.temp:{n}|g\nglobex.view:1|c\nnot a metric",
+            10 * n
+        )
+    };
+    let mut downtime = vec![];
+    for n in 1..=3 {
+        if n > 1 {
+            let stopped = now_ms();
+            if n == 2 {
+                assert!(kept.terminate().success());
+            } else {
+                drop(kept); // kill -9, after the checkpoint below
+            }
+            std::thread::sleep(Duration::from_millis(2_500));
+            (kept, url) = serve(&dir, &[]);
+            downtime.push((stopped, now_ms()));
+        }
+        post_events(&url, &batch(n));
+        post_events(&never_url, &batch(n));
+        written(&mut kept, 5);
+    }
+    for window in ["5m", "1h", "24h"] {
+        let ((report, bars), (expected, expected_bars)) =
+            (windows_of(&url, window), windows_of(&never_url, window));
+        assert_eq!(report, expected, "the {window} window");
+        let sum = |bars: &Value| -> u64 {
+            bars["totals"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_u64)
+                .sum()
+        };
+        assert_eq!(sum(&bars), sum(&expected_bars), "the {window} window's bars");
+    }
+    assert_eq!(expected_totals(&url), (6 + 3 * 4, 3), "events and rejections");
+    // By second: nothing while it was down, events before and after.
+    let (_, bars) = windows_of(&url, "5m");
+    let (start, bucket_ms) = (
+        bars["start"].as_u64().expect("start"),
+        bars["bucket_ms"].as_u64().expect("width"),
+    );
+    let counts: Vec<u64> = bars["totals"]
+        .as_array()
+        .expect("bars")
+        .iter()
+        .filter_map(Value::as_u64)
+        .collect();
+    let at = |ms: u64| ((ms - start) / bucket_ms) as usize;
+    for (stopped, started) in downtime {
+        let down = &counts[at(stopped) + 1..at(started)];
+        assert!(
+            !down.is_empty() && down.iter().all(|&n| n == 0),
+            "down from {stopped} to {started}: {counts:?}"
+        );
+        assert!(counts[..at(stopped) + 1].iter().any(|&n| n > 0), "{counts:?}");
+        assert!(counts[at(started)..].iter().any(|&n| n > 0), "{counts:?}");
+    }
+    drop(never);
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(&never_dir);
+}
+
+/// The total events and rejections of the snapshot at `url`.
+fn expected_totals(url: &str) -> (u64, u64) {
+    let (report, _) = windows_of(url, "1h");
+    let totals = &report["totals"];
+    (
+        totals["total"].as_u64().unwrap_or(0),
+        totals["rejected"].as_u64().unwrap_or(0),
+    )
 }
 
 /// Issue 14: the classic stats API answers from the history: the listings, a year, a month

@@ -1,13 +1,14 @@
-//! The history: events per hour, day and month of every account x type, and of every type
-//! over all accounts (under the account `all`, as the classic aggregator filed them), kept
-//! for years in SQLite in the state directory.
+//! The state directory's database: the history (events per hour, day and month of every
+//! account x type, and of every type over all accounts under the account `all`, as the classic
+//! aggregator filed them, kept for years) and the engine's windows (what a
+//! restarted tally shows at once).
 //!
 //! A [`Checkpointer`] reads the engine's rings every few seconds, off the ingest path (one
-//! atomic load per series, then the buckets of the series that moved), and adds what is new
-//! since it last looked, in one transaction. So every event is counted once, a crash loses
-//! at most what arrived since the last checkpoint, and after a restart counting goes on on
-//! top of what was kept. Hours are UTC hours; days and months are local dates in the clock's
-//! zone at the time of writing.
+//! atomic load per series, then a copy of the series that moved), and in one transaction adds
+//! to the history what is new since it last looked and writes what changed in the windows.
+//! So every event is counted once, a crash loses at most what arrived since the last
+//! checkpoint, and after a restart the engine goes on from what was kept. Hours are UTC hours;
+//! days and months are local dates in the clock's zone at the time of writing.
 //!
 //! The database is one file, [`DATABASE`], in WAL mode: `sqlite3` and `tally history` read it
 //! while tally writes. One tally at a time writes to a directory (a lock file says which); a

@@ -194,7 +194,9 @@ fn run_stat(settings: &Settings, report: &ReportArgs) -> Result<(), Failure> {
     let collector = Collector::start(settings)?;
     for output in collector.outputs() {
         match output.kind {
-            OutputKind::History => eprintln!("tally: keeping history in {}", output.address),
+            OutputKind::History => {
+                eprintln!("tally: keeping state (windows and history) in {}", output.address)
+            }
             OutputKind::Redis => eprintln!("tally: mirroring the history to {}", output.address),
             OutputKind::Graphite => eprintln!("tally: sending aggregates to carbon at {}", output.address),
             kind => eprintln!("tally: publishing on {} ({kind})", output.address),
