@@ -223,7 +223,8 @@ pub(super) fn insert_series(
 }
 
 /// Writes a series' totals and the chunks of its rings whose hashes differ from `kept`'s
-/// (updated to the new ones); returns the chunks written.
+/// (updated to the new ones; none kept: a series not written before, whose empty chunks need
+/// no row); returns the chunks written.
 pub(super) fn write_series(
     tx: &Transaction<'_>,
     row: i64,
@@ -238,6 +239,10 @@ pub(super) fn write_series(
     update.execute(params![row, copy.total as i64, last_active, copy.gauge, apps])?;
     let mut upsert = tx.prepare_cached("INSERT OR REPLACE INTO ring_chunks VALUES (?1, ?2, ?3, ?4)")?;
     let hashes = chunk_hashes(&copy.rings);
+    if kept.is_empty() {
+        let empty: Vec<Vec<SavedBucket>> = (copy.rings.iter()).map(|ring| vec![SavedBucket::default(); ring.len()]).collect();
+        *kept = chunk_hashes(&empty);
+    }
     let chunks = (copy.rings.iter().enumerate())
         .flat_map(|(level, ring)| ring.chunks(CHUNK).enumerate().map(move |(i, c)| (level, i, c)));
     let mut written = 0;
