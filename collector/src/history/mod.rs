@@ -1092,6 +1092,38 @@ mod tests {
     }
 
     #[test]
+    fn a_history_of_schema_1_is_taken_on_as_it_is() {
+        let dir = temp_dir("schema1");
+        std::fs::create_dir_all(&dir).expect("dir");
+        let old = Connection::open(dir.join(DATABASE)).expect("creates");
+        old.execute_batch(SCHEMA).expect("schema 1");
+        old.execute("INSERT INTO months VALUES ('acme', 'view', 2025, 1, 42)", [])
+            .expect("a row");
+        old.pragma_update(None, "user_version", 1).expect("version 1");
+        drop(old);
+        let (mut checkpointer, warnings) = open(&dir, Clock::utc(), DAY, START);
+        assert_eq!(warnings, Vec::<String>::new());
+        record(checkpointer.engine(), "acme", "view", START + 1_000, 1);
+        checkpointer
+            .checkpoint(Timestamp::from_millis(START + 2_000))
+            .expect("writes");
+        let version: i64 = (checkpointer.store().db)
+            .query_row("PRAGMA user_version", [], |row| row.get(0))
+            .expect("reads");
+        assert_eq!(version, SCHEMA_VERSION);
+        let months = checkpointer
+            .store()
+            .months_of("acme", "view", 2025)
+            .expect("reads");
+        assert_eq!(
+            months.get(&1),
+            Some(&43),
+            "the old count, and the new event on top"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
     fn a_second_writer_is_refused_and_a_newer_schema_left_alone() {
         let dir = temp_dir("lock");
         let (first, _) = Store::open(&dir).expect("opens");

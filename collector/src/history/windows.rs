@@ -240,7 +240,9 @@ pub(super) fn write_series(
     let mut upsert = tx.prepare_cached("INSERT OR REPLACE INTO ring_chunks VALUES (?1, ?2, ?3, ?4)")?;
     let hashes = chunk_hashes(&copy.rings);
     if kept.is_empty() {
-        let empty: Vec<Vec<SavedBucket>> = (copy.rings.iter()).map(|ring| vec![SavedBucket::default(); ring.len()]).collect();
+        let empty: Vec<Vec<SavedBucket>> = (copy.rings.iter())
+            .map(|ring| vec![SavedBucket::default(); ring.len()])
+            .collect();
         *kept = chunk_hashes(&empty);
     }
     let chunks = (copy.rings.iter().enumerate())
