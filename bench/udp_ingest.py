@@ -1,14 +1,19 @@
 #!/usr/bin/env python3
-"""UDP ingest: tally against a raw socket drain (and the reference StatsD server), measured in
-the same run with the same sender, as ratios. See docs/PERFORMANCE.md for results.
+"""UDP ingest: tally against a raw socket drain, a minimal aggregator (hash and add, no
+windows) and optionally the reference StatsD server and another tally build, measured in the
+same run with the same sender, as ratios. See docs/PERFORMANCE.md for results.
 
-    bench/udp_ingest.py [--reps 30] [--statsd] [--skip-loss]
+    bench/udp_ingest.py [--reps 15] [--statsd] [--skip-loss] [--compare NAME=PATH]
 
 Saturated receive cost: the receiver is stopped (SIGSTOP), a burst that fits its socket buffer
 is sent, the receiver is continued (SIGCONT) and timed until its queue is empty: CPU time of
 its receiving threads (from /proc/PID/task/*/schedstat, in ns) per datagram; for tally, the
-`udp-*` threads (decode and record included; the `stat` reporter excluded). Repeated, median reported, for
-1 StatsD line per datagram and for 20. Loss: a 1M-datagram blast, then paced steps.
+`udp-*` threads (decode and record included; the `stat` reporter excluded). Three cases: 1
+StatsD counter per datagram, 20 per datagram, and one classic JSON event per datagram (1,000
+keys round-robin, the hard case). Every receiver runs at once on its own port and the
+repetitions interleave them, so each ratio compares measurements minutes apart at most; the
+medians and the median of the per-repetition ratios are reported. Loss: a 1M-datagram blast,
+then paced steps.
 """
 
 import argparse
@@ -81,8 +86,11 @@ class Receiver:
         self.proc.wait()
 
 
-def send(port, count, lines, rate):
-    subprocess.run([RELEASE / "examples" / "udp_send", str(port), str(count), str(lines), str(rate)],
+CASES = [("1 line", 1, "statsd"), ("20 lines", 20, "statsd"), ("JSON", 1, "json")]
+
+
+def send(port, count, lines, rate, fmt="statsd"):
+    subprocess.run([RELEASE / "examples" / "udp_send", str(port), str(count), str(lines), str(rate), fmt],
                    check=True, stdout=subprocess.DEVNULL)
 
 
@@ -95,24 +103,22 @@ def wait_drained(receiver, port, target, timeout=20.0):
     return False
 
 
-def saturated_cost(receiver, port, lines, reps):
-    costs = []
+def saturated_cost(receiver, port, lines, fmt):
+    """One repetition: ns of CPU per datagram to drain a full burst."""
     burst = receiver.burst
-    for _ in range(reps):
-        before = receiver.count
-        _, drops_before = udp_row(port)
-        os.kill(receiver.proc.pid, signal.SIGSTOP)
-        send(port, burst, lines, 0)
-        start = cpu_ns(receiver.proc.pid, receiver.threads)
-        os.kill(receiver.proc.pid, signal.SIGCONT)
-        if udp_row(port)[1] != drops_before:
-            sys.exit(f"{receiver.name}: the burst of {burst} overflowed the socket buffer")
-        if not wait_drained(receiver, port, before + burst):
-            sys.exit(f"{receiver.name}: burst not drained (count {receiver.count}, expected {before + burst})")
-        # Let the report after the last datagram happen, then read the CPU.
-        time.sleep(0.15)
-        costs.append((cpu_ns(receiver.proc.pid, receiver.threads) - start) / burst)
-    return statistics.median(costs), min(costs), max(costs)
+    before = receiver.count
+    _, drops_before = udp_row(port)
+    os.kill(receiver.proc.pid, signal.SIGSTOP)
+    send(port, burst, lines, 0, fmt)
+    start = cpu_ns(receiver.proc.pid, receiver.threads)
+    os.kill(receiver.proc.pid, signal.SIGCONT)
+    if udp_row(port)[1] != drops_before:
+        sys.exit(f"{receiver.name}: the burst of {burst} overflowed the socket buffer")
+    if not wait_drained(receiver, port, before + burst):
+        sys.exit(f"{receiver.name}: burst not drained (count {receiver.count}, expected {before + burst})")
+    # Let the report after the last datagram happen, then read the CPU.
+    time.sleep(0.15)
+    return (cpu_ns(receiver.proc.pid, receiver.threads) - start) / burst
 
 
 def loss(receiver, port, count, rate):
@@ -123,19 +129,19 @@ def loss(receiver, port, count, rate):
     return receiver.count - before, udp_row(port)[1] - drops_before
 
 
-def start(kind, port):
-    if kind == "drain":
-        return Receiver("raw drain", [RELEASE / "examples" / "udp_drain", str(port)],
+def start(kind, port, binary=None):
+    if kind in ("drain", "minimal"):
+        example = "udp_drain" if kind == "drain" else "udp_minimal"
+        return Receiver(kind, [RELEASE / "examples" / example, str(port)],
                         lambda l: int(l) if l.strip().isdigit() else None)
-    if kind == "tally":
-        def parse(line):
-            report = json.loads(line)
-            return next(s["received"] for s in report["sources"] if s["kind"] == "udp")
-        return Receiver("tally", [RELEASE / "tally", "stat", "--json", "--interval", "100ms", "--no-udp",
-                                  "--udp", f"127.0.0.1:{port}", "--udp-threads", "1"], parse, threads="udp-")
     if kind == "statsd":
         return start_statsd(port)
-    raise ValueError(kind)
+
+    def parse(line):
+        report = json.loads(line)
+        return next(s["received"] for s in report["sources"] if s["kind"] == "udp")
+    return Receiver(kind, [binary or RELEASE / "tally", "stat", "--json", "--interval", "100ms", "--no-udp",
+                           "--no-state", "--udp", f"127.0.0.1:{port}", "--udp-threads", "1"], parse, threads="udp-")
 
 
 STATSD_BACKEND = """
@@ -171,44 +177,66 @@ def start_statsd(port):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--reps", type=int, default=30)
+    parser.add_argument("--reps", type=int, default=15)
     parser.add_argument("--statsd", action="store_true", help="also measure the npm statsd server")
     parser.add_argument("--skip-loss", action="store_true")
+    parser.add_argument("--compare", action="append", default=[], metavar="NAME=PATH",
+                        help="also measure another tally binary (e.g. an earlier build)")
     args = parser.parse_args()
-    subprocess.run(["cargo", "build", "--release", "--quiet", "-p", "tally-tui", "-p", "tally-collector", "--examples"],
+    subprocess.run(["cargo", "build", "--release", "--quiet", "-p", "tally", "-p", "tally-collector", "--examples"],
                    cwd=ROOT, check=True)
-    subprocess.run(["cargo", "build", "--release", "--quiet", "-p", "tally-tui"], cwd=ROOT, check=True)
-    kinds = ["drain", "tally"] + (["statsd"] if args.statsd else [])
-    results = {}
-    for kind in kinds:
+    subprocess.run(["cargo", "build", "--release", "--quiet", "-p", "tally"], cwd=ROOT, check=True)
+    kinds = [("drain", None), ("minimal", None)]
+    kinds += [tuple(c.split("=", 1)) for c in args.compare] + [("tally", None)]
+    kinds += [("statsd", None)] if args.statsd else []
+    receivers = {}
+    for kind, binary in kinds:
         port = free_port()
-        receiver = start(kind, port)
-        time.sleep(1.5)
-        row = {}
-        for lines in (1, 20):
-            row[f"cost_{lines}"] = saturated_cost(receiver, port, lines, args.reps)
-        if not args.skip_loss:
-            row["blast"] = loss(receiver, port, 1_000_000, 0)
+        receivers[kind] = (start(kind if kind in ("drain", "minimal", "statsd") else kind, port, binary), port)
+    time.sleep(1.5)
+    costs = {kind: {case: [] for case, _, _ in CASES} for kind, _ in kinds}
+    for _ in range(args.reps):
+        for case, lines, fmt in CASES:
+            for kind, _ in kinds:
+                if kind == "statsd" and fmt == "json":
+                    continue
+                receiver, port = receivers[kind]
+                costs[kind][case].append(saturated_cost(receiver, port, lines, fmt))
+    losses = {}
+    if not args.skip_loss:
+        for kind, _ in kinds:
+            receiver, port = receivers[kind]
+            row = {"blast": loss(receiver, port, 1_000_000, 0)}
             for rate in (20_000, 40_000, 60_000, 80_000, 120_000):
                 row[f"paced_{rate}"] = loss(receiver, port, rate * 3, rate)
+            losses[kind] = row
+    for receiver, _ in receivers.values():
         receiver.stop()
-        results[kind] = row
-        print(f"{receiver.name}: {row}", file=sys.stderr)
+    print(json.dumps(costs), file=sys.stderr)
 
-    drain = results["drain"]
-    print("| receiver | ns CPU / datagram, 1 line | ratio to drain | ns CPU / datagram, 20 lines | per line | ratio to drain |")
-    print("| --- | --- | --- | --- | --- | --- |")
-    for kind in kinds:
-        r = results[kind]
-        one, twenty = r["cost_1"][0], r["cost_20"][0]
-        print(f"| {kind} | {one:.0f} | {drain['cost_1'][0] / one:.2f}x | {twenty:.0f} | {twenty / 20:.0f} | "
-              f"{drain['cost_20'][0] / twenty:.2f}x |")
-    if not args.skip_loss:
+    drain = costs["drain"]
+    print(f"Medians of {args.reps} interleaved repetitions; ratio: the drain's cost over the receiver's, "
+          "median of the per-repetition ratios (min-max).")
+    print()
+    print("| receiver | " + " | ".join(f"{case}: ns / {'metric' if lines > 1 else 'datagram'} | ratio"
+                                         for case, lines, _ in CASES) + " |")
+    print("| --- |" + " --- | --- |" * len(CASES))
+    for kind, _ in kinds:
+        cells = []
+        for case, lines, _ in CASES:
+            mine = costs[kind][case]
+            if not mine:
+                cells += ["-", "-"]
+                continue
+            ratios = [d / m for d, m in zip(drain[case], mine)]
+            cells += [f"{statistics.median(mine) / lines:.0f}",
+                      f"{statistics.median(ratios):.2f}x ({min(ratios):.2f}-{max(ratios):.2f})"]
+        print(f"| {kind} | " + " | ".join(cells) + " |")
+    if losses:
         print()
         print("| receiver | blast 1M: counted | kernel drops | " + " | ".join(f"{r // 1000}k/s x 3 s" for r in (20_000, 40_000, 60_000, 80_000, 120_000)) + " |")
         print("| --- | --- | --- |" + " --- |" * 5)
-        for kind in kinds:
-            r = results[kind]
+        for kind, r in losses.items():
             paced = " | ".join(f"{r[f'paced_{rate}'][0] / (rate * 3):.4f} ({r[f'paced_{rate}'][1]} dropped)"
                                for rate in (20_000, 40_000, 60_000, 80_000, 120_000))
             print(f"| {kind} | {r['blast'][0] / 1e6:.4f} | {r['blast'][1]} | {paced} |")

@@ -1,22 +1,30 @@
-//! The sender for the ingest benchmark (bench/udp_ingest.py): pre-built StatsD payloads (1000
-//! keys round-robin, LINES lines per datagram), COUNT datagrams to 127.0.0.1:PORT, either as
-//! fast as possible (RATE 0) or paced at RATE datagrams per second. Prints what it sent.
+//! The sender for the ingest benchmark (bench/udp_ingest.py): pre-built payloads (1000 keys
+//! round-robin: StatsD counters, LINES lines per datagram, or with FORMAT `json` one classic
+//! events-hub JSON event per datagram), COUNT datagrams to 127.0.0.1:PORT, either as fast as
+//! possible (RATE 0) or paced at RATE datagrams per second. Prints what it sent.
 //!
-//! `cargo run --release -p tally-collector --example udp_send -- PORT COUNT LINES RATE`
+//! `cargo run --release -p tally-collector --example udp_send -- PORT COUNT LINES RATE [FORMAT]`
 
 use std::net::UdpSocket;
 use std::time::{Duration, Instant};
 
 fn main() {
-    let args: Vec<u64> = std::env::args()
-        .skip(1)
-        .map(|a| a.parse().expect("numbers"))
-        .collect();
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let json = args.len() == 5 && args.pop().as_deref() == Some("json");
+    let args: Vec<u64> = args.iter().map(|a| a.parse().expect("numbers")).collect();
     let [port, count, lines, rate] = args[..] else {
-        panic!("usage: udp_send PORT COUNT LINES RATE");
+        panic!("usage: udp_send PORT COUNT LINES RATE [FORMAT]");
     };
     let payloads: Vec<Vec<u8>> = (0..1000)
         .map(|k| {
+            if json {
+                let event = format!(
+                    r#"{{"type":"key{}","data":{{"account":"acct{}","app":"shop"}}}}"#,
+                    k % 1000,
+                    k % 50
+                );
+                return event.into_bytes();
+            }
             let lines: Vec<String> = (0..lines)
                 .map(|l| format!("acct{}.key{}:1|c", (k + l) % 50, (k + l) % 1000))
                 .collect();

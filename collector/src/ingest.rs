@@ -65,6 +65,7 @@ impl Ingest {
             health: Arc::clone(health),
             decode: self.decode.clone(),
             outputs: Arc::clone(&self.outputs),
+            deferring: false,
         }
     }
 
@@ -84,9 +85,26 @@ pub struct Intake {
     health: Arc<Health>,
     decode: DecodeOptions,
     outputs: Outputs,
+    /// Publishes counts every [`tally_core::PUBLISH_EVERY_MS`] rather than after each batch.
+    deferring: bool,
 }
 
 impl Intake {
+    /// An intake whose batches publish their counts every [`tally_core::PUBLISH_EVERY_MS`]
+    /// instead of each one at its end: for a receiver of many small batches back to back (a
+    /// busy UDP socket), which must call [`Intake::publish`] when it runs dry.
+    pub fn deferring(self) -> Self {
+        Intake {
+            deferring: true,
+            ..self
+        }
+    }
+
+    /// Publishes what the recorder holds (a deferring receiver whose input ran dry).
+    pub fn publish(&mut self) {
+        self.recorder.flush();
+    }
+
     /// One receive batch: `fill` decodes what arrived into the [`Batch`]; then the recorder
     /// flushes to the engine and the health counts the batch (if anything came).
     pub fn batch<R>(&mut self, fill: impl FnOnce(&mut Batch<'_>) -> R) -> R {
@@ -104,7 +122,11 @@ impl Intake {
             bytes,
             ..
         } = batch;
-        self.recorder.flush();
+        if self.deferring {
+            self.recorder.publish_if_due(time);
+        } else {
+            self.recorder.flush();
+        }
         if messages > 0 || bytes > 0 || bad > 0 {
             self.health.received(messages, bytes, events, bad, time);
         }

@@ -199,6 +199,7 @@ impl Engine {
         Recorder {
             engine: Arc::clone(self),
             names: HashMap::new(),
+            cached: Vec::new(),
             max_names: names.max(1),
             buckets: self.layout.levels().iter().map(|level| level.bucket(0)).collect(),
             // Empty spans: the first event computes real ones.
@@ -208,8 +209,9 @@ impl Engine {
                 .iter()
                 .map(|_| BucketSpan::default())
                 .collect(),
-            pending: Vec::with_capacity(PENDING_KEYS),
-            pending_events: 0,
+            pending: Vec::new(),
+            pending_all: 0,
+            published_ms: 0,
         }
     }
 
@@ -462,37 +464,51 @@ struct Key {
     overall: u32,
 }
 
-/// Counts buffered by a recorder before they are added to the shared rings.
+/// A cached (account, type) pair: where its events go, and its count not yet published.
 #[derive(Clone, Copy, Debug)]
-struct Pending {
+struct Cached {
     key: Key,
-    count: u64,
+    pending: u64,
 }
 
-/// Distinct (account, type) pairs a recorder buffers before flushing.
-const PENDING_KEYS: usize = 16;
-/// Events a recorder buffers before flushing, so readers never lag far behind.
-const PENDING_EVENTS: u32 = 256;
+/// Where a recorded pair's count goes: a cached pair's pending count, or (for an account
+/// folded into `(other)`, whose names are not cached) straight into the rings.
+#[derive(Clone, Copy, Debug)]
+enum Target {
+    Cached(u32),
+    Folded(Key),
+}
+
+/// How long a deferring caller lets counts wait in a recorder ([`Recorder::publish_if_due`]):
+/// the dashboards draw a few times a second, so a lag this short is not seen.
+pub const PUBLISH_EVERY_MS: u64 = 50;
 
 /// Records events for one ingest thread. Not shared: each thread makes its own with
 /// [`Engine::recorder`].
 ///
-/// Counts are buffered per (account, type) and added to the shared rings in one go: when the
-/// time moves to another bucket, after [`PENDING_EVENTS`] events or [`PENDING_KEYS`] distinct
-/// pairs, on [`Recorder::flush`], and on drop. A hot account thus costs a few atomic operations
-/// per batch instead of per event, and threads recording the same account rarely contend.
-/// Ingest loops call `flush` after each receive batch, so snapshots lag by microseconds.
-/// Timings, gauges and set members are recorded at once (their counts are buffered too).
+/// Counts are added up per (account, type) in the recorder and published to the shared rings
+/// together: when the time moves to another bucket, on [`Recorder::flush`] (which most inputs
+/// call after each receive), when [`Recorder::publish_if_due`] finds [`PUBLISH_EVERY_MS`]
+/// passed (a busy UDP receiver, which flushes only when its socket drains), and on drop. So a
+/// pair costs a few atomic operations per publication instead of per event, however many
+/// pairs a stream rotates through, and threads recording the same account rarely contend.
+/// Timings, gauges and set members are recorded at once (their counts are added up too).
 pub struct Recorder {
     engine: Arc<Engine>,
-    /// (account, type) -> where its events go; bounded because folded accounts are never cached.
-    names: HashMap<NameKey, Key>,
+    /// (account, type) -> its place in `cached`; bounded because folded accounts are never
+    /// cached.
+    names: HashMap<NameKey, u32>,
+    cached: Vec<Cached>,
     max_names: usize,
     /// The bucket of each resolution for the latest event time, and the span it covers.
     buckets: Box<[Bucket]>,
     spans: Box<[BucketSpan]>,
-    pending: Vec<Pending>,
-    pending_events: u32,
+    /// Places in `cached` with a pending count.
+    pending: Vec<u32>,
+    /// Events not yet published to the all-events series.
+    pending_all: u64,
+    /// When [`Recorder::publish_if_due`] last published (ms since the Unix epoch).
+    published_ms: u64,
 }
 
 impl std::fmt::Debug for Recorder {
@@ -511,7 +527,10 @@ impl Recorder {
     /// The most memory a name cache of `names` pairs takes: the longest names, in a table at
     /// its worst load factor.
     pub const fn cache_ceiling(names: usize) -> u64 {
-        let pair = std::mem::size_of::<(NameKey, Key)>() + 1 + 2 * (crate::event::MAX_NAME_BYTES + 32);
+        let pair = std::mem::size_of::<(NameKey, u32)>()
+            + 1
+            + std::mem::size_of::<Cached>()
+            + 2 * (crate::event::MAX_NAME_BYTES + 32);
         (2 * names * pair) as u64
     }
 
@@ -522,8 +541,8 @@ impl Recorder {
     pub fn record(&mut self, event: &Event<'_>) {
         let account_name = clamp_name(event.account);
         let type_name = clamp_name(event.event_type);
-        let key = match self.names.get(&(account_name, type_name)) {
-            Some(&key) => key,
+        let target = match self.names.get(&(account_name, type_name)) {
+            Some(&index) => Target::Cached(index),
             None => self.resolve(account_name, type_name),
         };
         if !self.in_current_buckets(event.time) {
@@ -533,6 +552,10 @@ impl Recorder {
                 return;
             }
         }
+        let key = match target {
+            Target::Cached(index) => self.cached[index as usize].key,
+            Target::Folded(key) => key,
+        };
         if let Some(app) = event.app
             && let Some(account) = self.engine.accounts.get(key.account as usize)
         {
@@ -540,44 +563,50 @@ impl Recorder {
         }
         let n = event.value.events();
         if n > 0 {
-            self.buffer(key, n);
+            match target {
+                Target::Cached(index) => {
+                    let cached = &mut self.cached[index as usize];
+                    if cached.pending == 0 {
+                        self.pending.push(index);
+                    }
+                    cached.pending = cached.pending.saturating_add(n);
+                }
+                Target::Folded(key) => self.engine.add_count(key, &self.buckets, n),
+            }
+            self.pending_all = self.pending_all.saturating_add(n);
         }
         if !matches!(event.value, Value::Count(_)) {
             self.engine.add_measure(key, &self.buckets, &event.value);
         }
     }
 
-    fn buffer(&mut self, key: Key, n: u64) {
-        let found = self.pending.iter_mut().find(|p| p.key == key);
-        match found {
-            Some(pending) => pending.count = pending.count.saturating_add(n),
-            None => {
-                if self.pending.len() == PENDING_KEYS {
-                    self.flush();
-                }
-                self.pending.push(Pending { key, count: n });
-            }
+    /// Publishes the pending counts to the shared rings, where snapshots see them.
+    pub fn flush(&mut self) {
+        let engine = &*self.engine;
+        for index in self.pending.drain(..) {
+            let cached = &mut self.cached[index as usize];
+            engine.add_count(cached.key, &self.buckets, cached.pending);
+            cached.pending = 0;
         }
-        self.pending_events += 1;
-        if self.pending_events >= PENDING_EVENTS {
-            self.flush();
+        if self.pending_all > 0 {
+            (engine.all).record(
+                &engine.layout,
+                &self.buckets,
+                self.pending_all,
+                &mut Misses::default(),
+            );
+            self.pending_all = 0;
         }
     }
 
-    /// Adds the buffered counts to the shared rings, where snapshots see them.
-    pub fn flush(&mut self) {
-        let mut flushed = 0u64;
-        for pending in self.pending.drain(..) {
-            self.engine.add_count(pending.key, &self.buckets, pending.count);
-            flushed = flushed.saturating_add(pending.count);
+    /// Publishes the pending counts if [`PUBLISH_EVERY_MS`] passed since it last did, as of
+    /// `now`.
+    pub fn publish_if_due(&mut self, now: Timestamp) {
+        let now = now.as_millis();
+        if now.saturating_sub(self.published_ms) >= PUBLISH_EVERY_MS || now < self.published_ms {
+            self.flush();
+            self.published_ms = now;
         }
-        if flushed > 0 {
-            let engine = &*self.engine;
-            engine
-                .all
-                .record(&engine.layout, &self.buckets, flushed, &mut Misses::default());
-        }
-        self.pending_events = 0;
     }
 
     fn in_current_buckets(&self, time: Timestamp) -> bool {
@@ -604,7 +633,7 @@ impl Recorder {
         true
     }
 
-    fn resolve(&mut self, account_name: &str, type_name: &str) -> Key {
+    fn resolve(&mut self, account_name: &str, type_name: &str) -> Target {
         let engine = &*self.engine;
         let (account, folded) = engine.resolve_account(account_name);
         let (type_index, overall) = engine.accounts.get(account).map_or((0, 0), |a| {
@@ -619,18 +648,24 @@ impl Recorder {
             type_index: type_index as u32,
             overall: overall as u32,
         };
-        if !folded {
-            if self.names.len() >= self.max_names {
-                // A cache, not a record: start again rather than grow without bound.
-                self.names.clear();
-            }
-            let name = NameKey {
-                account: account_name.into(),
-                event_type: type_name.into(),
-            };
-            self.names.insert(name, key);
+        if folded {
+            return Target::Folded(key);
         }
-        key
+        if self.names.len() >= self.max_names {
+            // A cache, not a record: start again rather than grow without bound (what it
+            // holds pending goes out first).
+            self.flush();
+            self.names.clear();
+            self.cached.clear();
+        }
+        let index = self.cached.len() as u32;
+        self.cached.push(Cached { key, pending: 0 });
+        let name = NameKey {
+            account: account_name.into(),
+            event_type: type_name.into(),
+        };
+        self.names.insert(name, index);
+        Target::Cached(index)
     }
 }
 

@@ -37,7 +37,7 @@ mod time;
 mod windows;
 
 pub use budget::BudgetError;
-pub use engine::{Engine, EngineConfig, Recorder};
+pub use engine::{Engine, EngineConfig, PUBLISH_EVERY_MS, Recorder};
 pub use event::{Event, MAX_COUNT, MAX_NAME_BYTES, OTHER, SampleError, Value, clamp_name, scale_sampled};
 pub use format::{human_duration, is_unprintable, printable, short_number};
 pub use histogram::{TimingCopy, TimingSummary};

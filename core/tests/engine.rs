@@ -568,23 +568,31 @@ fn buffered_counts_reach_the_rings_without_an_explicit_flush() {
     let engine = engine();
     let mut recorder = engine.recorder();
     let total = |engine: &Engine| engine.snapshot(&last_minute(), at(900)).totals.total;
-    for _ in 0..255 {
-        recorder.record(&count("acme", "x", 1, at(100)));
+    // Many pairs, many events: all added up in the recorder.
+    for i in 0..1000 {
+        recorder.record(&count("acme", &format!("x{}", i % 100), 1, at(100)));
     }
     assert_eq!(total(&engine), 0, "buffered in the recorder");
+    recorder.publish_if_due(at(100));
+    assert_eq!(total(&engine), 1000, "published when due");
     recorder.record(&count("acme", "x", 1, at(100)));
-    assert_eq!(total(&engine), 256, "flushed after 256 events");
-    recorder.record(&count("acme", "x", 1, at(100)));
+    recorder.publish_if_due(at(100 + tally_core::PUBLISH_EVERY_MS - 1));
+    assert_eq!(total(&engine), 1000, "not due yet");
+    recorder.publish_if_due(at(100 + tally_core::PUBLISH_EVERY_MS));
+    assert_eq!(total(&engine), 1001, "due");
+    for _ in 0..256 {
+        recorder.record(&count("acme", "x", 1, at(100)));
+    }
     recorder.record(&count("acme", "x", 1, at(1100)));
-    assert_eq!(total(&engine), 257, "flushed when time moved to the next bucket");
+    assert_eq!(total(&engine), 1257, "flushed when time moved to the next bucket");
     let window = engine.snapshot(&last_minute(), at(1500));
     assert_eq!(
         window.stack.totals[58..],
-        [257, 0],
+        [1257, 0],
         "each count in its own bucket"
     );
     drop(recorder);
-    assert_eq!(total(&engine), 258, "flushed on drop");
+    assert_eq!(total(&engine), 1258, "flushed on drop");
 }
 
 #[test]

@@ -291,6 +291,7 @@ pub fn clean_name(name: &str) -> Cow<'_, str> {
 /// A StatsD key as etsy statsd keeps it: whitespace becomes `_`, `/` becomes `-`, and
 /// characters outside `[A-Za-z0-9_.;=-]` are dropped. Borrows when nothing changes.
 pub fn clean_key(key: &str) -> Cow<'_, str> {
+    // The same set as the StatsD fast path's.
     let keep = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | ';' | '=' | '-');
     // Every character kept is ASCII, so the common, clean case is a byte scan.
     if key.bytes().all(|b| keep(b as char)) {

@@ -40,6 +40,23 @@ struct Metric<'a> {
 }
 
 fn decode_line(line: &str, time: Timestamp, accounts: &AccountFrom, sink: &mut impl Sink) {
+    match common_line(line) {
+        Some((bucket, value)) => {
+            let (account, event_type) = accounts.split(bucket, None);
+            sink.event(&Event {
+                account,
+                event_type,
+                app: None,
+                value,
+                time,
+            });
+        }
+        None => decode_any_line(line, time, accounts, sink),
+    }
+}
+
+/// Any line: a DogStatsD event or service check, or metrics with every option StatsD has.
+fn decode_any_line(line: &str, time: Timestamp, accounts: &AccountFrom, sink: &mut impl Sink) {
     let notice = if line.starts_with("_e{") {
         Some(dogstatsd::event(line, time))
     } else if line.starts_with("_sc|") {
@@ -74,6 +91,40 @@ fn decode_line(line: &str, time: Timestamp, accounts: &AccountFrom, sink: &mut i
             None => return,
         }
     }
+}
+
+/// The common line, `name:<digits>|c` or `name:<number>|ms`, read in one pass over its bytes:
+/// a clean name, one value, no rate, tags or further fields. Anything else is `None`, for the
+/// full parser, which gives the same event for every line this reads.
+fn common_line(line: &str) -> Option<(&str, Value<'_>)> {
+    let bytes = line.as_bytes();
+    let colon = bytes.iter().position(|&b| !is_key_byte(b))?;
+    if colon == 0 || bytes[colon] != b':' {
+        return None;
+    }
+    let rest = &bytes[colon + 1..];
+    let bar = rest.iter().position(|&b| b == b'|')?;
+    let (value, kind) = (&rest[..bar], &rest[bar + 1..]);
+    let value = match kind {
+        // Up to 15 digits: below 2^53, so exactly what the full parser's f64 reads.
+        b"c" if (1..=15).contains(&value.len()) && value.iter().all(u8::is_ascii_digit) => {
+            Value::Count(value.iter().fold(0, |n, &d| n * 10 + u64::from(d - b'0')))
+        }
+        b"ms" if !value.is_empty() && value.iter().all(|&b| b.is_ascii_digit() || b == b'.') => {
+            let ms: f64 = line[colon + 1..colon + 1 + bar]
+                .parse()
+                .ok()
+                .filter(|ms: &f64| ms.is_finite())?;
+            Value::Timing { ms, count: 1 }
+        }
+        _ => return None,
+    };
+    Some((&line[..colon], value))
+}
+
+/// What a StatsD name keeps as it is ([`clean_key`]).
+fn is_key_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b';' | b'=' | b'-')
 }
 
 /// Splits off the first metric of `rest` (what follows `bucket:`), and what comes after it
@@ -198,8 +249,9 @@ fn number(raw: &str, empty_is_one: bool) -> Result<f64, (Rejection, &'static str
 
 #[cfg(test)]
 mod tests {
-    use crate::decode::testing::run;
-    use tally_core::Rejection;
+    use super::*;
+    use crate::decode::testing::{Collected, run};
+    use proptest::prelude::*;
 
     fn values(payload: &str) -> Vec<String> {
         let got = run(payload.as_bytes());
@@ -216,6 +268,34 @@ mod tests {
             .into_iter()
             .map(|(r, _)| r)
             .collect()
+    }
+
+    proptest! {
+        /// The one-pass reader of common lines gives what the full parser gives, and takes
+        /// the lines it was made for.
+        #[test]
+        fn the_fast_path_agrees_with_the_full_parser(
+            name in "[a-z0-9._;=/ -]{0,10}",
+            value in prop_oneof!["[0-9]{1,17}", "[0-9.]{0,6}", "[+-]?[0-9e.]{0,5}", Just(String::new())],
+            kind in prop::sample::select(vec!["c", "ms", "g", "s", "h", "c|@0.5", "ms|#a:b", "", "c:2|ms", "C"]),
+        ) {
+            let line = format!("{name}:{value}|{kind}");
+            let time = Timestamp::from_secs(1);
+            let mut full = Collected::default();
+            decode_any_line(&line, time, &AccountFrom::FirstSegment, &mut full);
+            if let Some((bucket, value)) = common_line(&line) {
+                let (account, kind) = AccountFrom::FirstSegment.split(bucket, None);
+                let fast = (account.to_owned(), kind.to_owned(), None, format!("{value:?}"));
+                prop_assert!(full.rejects.is_empty(), "{line}: {:?}", full.rejects);
+                prop_assert_eq!(full.events, vec![fast]);
+            }
+            let common = !name.is_empty()
+                && name.bytes().all(is_key_byte)
+                && (1..=15).contains(&value.len())
+                && value.bytes().all(|b| b.is_ascii_digit())
+                && kind == "c";
+            prop_assert!(!common || common_line(&line).is_some(), "{line} takes the fast path");
+        }
     }
 
     #[test]

@@ -122,7 +122,7 @@ impl UdpListener {
             .map(|(i, socket)| {
                 let receiver = Receiver {
                     socket: socket.into(),
-                    intake: ingest.intake(&health),
+                    intake: ingest.intake(&health).deferring(),
                     stop: Arc::clone(&ingest.stop),
                 };
                 std::thread::Builder::new()
@@ -207,7 +207,10 @@ impl Receiver {
                         }
                         n
                     }
-                    Err(Errno::EAGAIN | Errno::EINTR) => continue,
+                    Err(Errno::EAGAIN | Errno::EINTR) => {
+                        self.intake.publish();
+                        continue;
+                    }
                     Err(error) => {
                         tracing::error!("UDP receive failed: {error}");
                         std::thread::sleep(STOP_CHECK);
@@ -222,6 +225,10 @@ impl Receiver {
                     batch.received(length);
                 }
             });
+            if received < BATCH {
+                // The socket ran dry: what is pending is all there is for now.
+                self.intake.publish();
+            }
         }
     }
 }
