@@ -248,6 +248,132 @@ fn is_array(payload: &[u8], markers: std::ops::RangeInclusive<u8>, alt: &[u8]) -
 }
 
 pub(super) fn decode_json(payload: &[u8], time: Timestamp, tokens: Option<&Tokens>, sink: &mut impl Sink) {
+    match common_event(payload).filter(|_| tokens.is_none()) {
+        Some(common) => sink.event(&Event {
+            account: &clean_name(common.account),
+            event_type: &clean_name(common.kind),
+            app: common.app.map(clean_name).as_deref(),
+            value: Value::Count(1),
+            time,
+        }),
+        None => decode_any_json(payload, time, tokens, sink),
+    }
+}
+
+/// A classic event in its common form (see [`common_event`]).
+#[derive(Debug, PartialEq, Eq)]
+struct Common<'a> {
+    kind: &'a str,
+    account: &'a str,
+    app: Option<&'a str>,
+}
+
+/// The classic event in its common form, read in one pass: an object of `type` (a string),
+/// `time` (a string) and `data` (an object of strings, a non-empty `account` among them), each
+/// key once, every string free of escapes. Anything else is `None`, for serde, which gives the
+/// same event for everything this reads.
+fn common_event(payload: &[u8]) -> Option<Common<'_>> {
+    let mut scan = Scan {
+        bytes: payload,
+        at: 0,
+    };
+    scan.eat(b'{')?;
+    let (mut kind, mut time, mut data) = (None, None, None);
+    loop {
+        let key = scan.string()?;
+        scan.eat(b':')?;
+        let field = match key {
+            "type" => &mut kind,
+            "time" => &mut time,
+            "data" => {
+                if data.replace(scan.data()?).is_some() {
+                    return None;
+                }
+                if scan.eat(b',').is_none() {
+                    break;
+                }
+                continue;
+            }
+            _ => return None,
+        };
+        if field.replace(scan.string()?).is_some() {
+            return None;
+        }
+        if scan.eat(b',').is_none() {
+            break;
+        }
+    }
+    scan.eat(b'}')?;
+    scan.skip_space();
+    let (account, app) = data?;
+    (scan.at == payload.len()).then_some(Common {
+        kind: kind?,
+        account: account.filter(|a: &&str| !a.is_empty())?,
+        app,
+    })
+}
+
+/// A cursor over a JSON document, for [`common_event`].
+struct Scan<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Scan<'a> {
+    fn skip_space(&mut self) {
+        while matches!(self.bytes.get(self.at), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+            self.at += 1;
+        }
+    }
+
+    /// Skips space, then `byte`.
+    fn eat(&mut self, byte: u8) -> Option<()> {
+        self.skip_space();
+        (self.bytes.get(self.at) == Some(&byte)).then(|| self.at += 1)
+    }
+
+    /// A string without escapes (or control characters, which JSON does not allow in one).
+    fn string(&mut self) -> Option<&'a str> {
+        self.eat(b'"')?;
+        let rest = &self.bytes[self.at..];
+        let end = rest.iter().position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
+        if rest[end] != b'"' {
+            return None;
+        }
+        self.at += end + 1;
+        std::str::from_utf8(&rest[..end]).ok()
+    }
+
+    /// `data`: an object of strings; its `account` and `app` (each at most once).
+    fn data(&mut self) -> Option<(Option<&'a str>, Option<&'a str>)> {
+        self.eat(b'{')?;
+        let (mut account, mut app) = (None, None);
+        if self.eat(b'}').is_some() {
+            return Some((None, None));
+        }
+        loop {
+            let key = self.string()?;
+            self.eat(b':')?;
+            let value = self.string()?;
+            let field = match key {
+                "account" => &mut account,
+                "app" => &mut app,
+                _ => &mut None,
+            };
+            if field.replace(value).is_some() {
+                return None;
+            }
+            if self.eat(b',').is_none() {
+                break;
+            }
+        }
+        self.eat(b'}')?;
+        Some((account, app))
+    }
+}
+
+/// Any JSON document: one event or an array of them, in every shape the decoder takes.
+fn decode_any_json(payload: &[u8], time: Timestamp, tokens: Option<&Tokens>, sink: &mut impl Sink) {
     let parsed = if is_array(payload, b'['..=b'[', &[]) {
         serde_json::from_slice::<Vec<HubEvent<'_>>>(payload)
             .map(|events| emit_all(&events, time, tokens, payload, sink))
@@ -339,9 +465,86 @@ pub(super) fn decode_msgpack(payload: &[u8], time: Timestamp, tokens: Option<&To
 
 #[cfg(test)]
 mod tests {
-    use crate::decode::testing::run;
+    use super::*;
+    use crate::decode::testing::{Collected, run};
+    use proptest::prelude::*;
     use serde::Serialize;
-    use tally_core::Rejection;
+
+    /// Pieces of JSON documents near the common form: keys, strings with and without escapes,
+    /// other values, space.
+    fn document() -> impl Strategy<Value = String> {
+        let string = prop_oneof![
+            "[a-z]{0,6}",
+            Just(String::new()),
+            Just("a\\\"b".to_owned()),
+            Just("\\u00e9t\\u00e9".to_owned()),
+            Just("é\u{202e}x".to_owned()),
+        ]
+        .prop_map(|s| format!("\"{s}\""));
+        let value = prop_oneof![
+            string.clone(),
+            Just("1".to_owned()),
+            Just("null".to_owned()),
+            Just("{}".to_owned())
+        ];
+        let key = prop::sample::select(vec!["account", "app", "type", "time", "data", "count", "x"]);
+        let space = prop::sample::select(vec!["", " ", "\n\t"]);
+        let data = prop::collection::vec((key.clone(), value.clone()), 0..4).prop_map(|fields| {
+            let fields: Vec<String> = fields.into_iter().map(|(k, v)| format!("\"{k}\":{v}")).collect();
+            format!("{{{}}}", fields.join(","))
+        });
+        let top_value = prop_oneof![value, data];
+        (
+            prop::collection::vec((key, top_value, space), 0..5),
+            prop::sample::select(vec!["", " ", "x", "}"]),
+        )
+            .prop_map(|(fields, tail)| {
+                let fields: Vec<String> = fields
+                    .into_iter()
+                    .map(|(k, v, s)| format!("{s}\"{k}\"{s}:{s}{v}{s}"))
+                    .collect();
+                format!("{{{}}}{tail}", fields.join(","))
+            })
+    }
+
+    proptest! {
+        /// The one-pass reader of the common event gives what serde gives, and takes it.
+        #[test]
+        fn the_fast_path_agrees_with_serde(document in document()) {
+            let time = Timestamp::from_secs(1);
+            let mut full = Collected::default();
+            decode_any_json(document.as_bytes(), time, None, &mut full);
+            let fast = run(document.as_bytes());
+            prop_assert_eq!(&fast.events, &full.events, "{}", document);
+            prop_assert_eq!(fast.rejects.len(), full.rejects.len(), "{}", document);
+        }
+    }
+
+    #[test]
+    fn the_common_event_takes_the_fast_path() {
+        let common = br#"{"type":"pageview","time":"2014-03-09T19:17:27.5Z","data":{"account":"acme","app":"shop","tz":"-3"}}"#;
+        assert_eq!(
+            common_event(common),
+            Some(Common {
+                kind: "pageview",
+                account: "acme",
+                app: Some("shop")
+            })
+        );
+        assert_eq!(
+            common_event(br#" { "data" : { "account" : "acme" } , "type" : "" } "#).map(|c| c.account),
+            Some("acme")
+        );
+        for other in [
+            &br#"{"type":"pageview","data":{"account":"acme","browser":{"name":"Chrome"}}}"#[..],
+            br#"{"type":"pageview","data":{"account":"a\u00e9"}}"#,
+            br#"{"type":"pageview","account":"acme"}"#,
+            br#"{"type":"pageview","type":"x","data":{"account":"acme"}}"#,
+            br#"{"type":"pageview","data":{"account":""}}"#,
+        ] {
+            assert_eq!(common_event(other), None, "{}", String::from_utf8_lossy(other));
+        }
+    }
 
     /// The classic example: acme's pageview, from its app "shop".
     fn acme_shop_pageview() -> (String, String, Option<String>, String) {
