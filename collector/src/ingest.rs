@@ -92,7 +92,7 @@ pub struct Intake {
 impl Intake {
     /// An intake whose batches publish their counts every [`tally_core::PUBLISH_EVERY_MS`]
     /// instead of each one at its end: for a receiver of many small batches back to back (a
-    /// busy UDP socket), which must call [`Intake::publish`] when it runs dry.
+    /// busy UDP socket), which must call [`Intake::publish`] when its input goes quiet.
     pub fn deferring(self) -> Self {
         Intake {
             deferring: true,
@@ -100,9 +100,15 @@ impl Intake {
         }
     }
 
-    /// Publishes what the recorder holds (a deferring receiver whose input ran dry).
+    /// Publishes what the recorder holds (a deferring receiver whose input went quiet).
     pub fn publish(&mut self) {
         self.recorder.flush();
+    }
+
+    /// Publishes what the recorder holds if it is time to (a deferring receiver whose input
+    /// ran dry for a moment).
+    pub fn publish_if_due(&mut self) {
+        self.recorder.publish_if_due(now());
     }
 
     /// One receive batch: `fill` decodes what arrived into the [`Batch`]; then the recorder

@@ -435,23 +435,80 @@ struct BucketSpan {
     end_ms: u64,
 }
 
-/// An (account, type) pair, owned, looked up with borrowed `(&str, &str)`.
+/// An (account, type) pair, owned: both names in one buffer, inline when short (as most are),
+/// so that a lookup compares bytes that sit in the table's own entry instead of following two
+/// pointers to two allocations. Looked up with a borrowed [`Pair`].
 #[derive(Debug, PartialEq, Eq)]
 struct NameKey {
-    account: Box<str>,
-    event_type: Box<str>,
+    /// Where the account's name ends in `names`.
+    split: u32,
+    names: Names,
+}
+
+/// Names up to this many bytes together are kept inline.
+const INLINE_NAMES: usize = 30;
+
+#[derive(Debug, PartialEq, Eq)]
+enum Names {
+    Inline { len: u8, bytes: [u8; INLINE_NAMES] },
+    Heap(Box<[u8]>),
+}
+
+impl NameKey {
+    fn new(account: &str, event_type: &str) -> Self {
+        let len = account.len() + event_type.len();
+        let names = if len <= INLINE_NAMES {
+            let mut bytes = [0; INLINE_NAMES];
+            bytes[..account.len()].copy_from_slice(account.as_bytes());
+            bytes[account.len()..len].copy_from_slice(event_type.as_bytes());
+            Names::Inline {
+                len: len as u8,
+                bytes,
+            }
+        } else {
+            Names::Heap([account.as_bytes(), event_type.as_bytes()].concat().into())
+        };
+        NameKey {
+            split: account.len() as u32,
+            names,
+        }
+    }
+
+    fn bytes(&self) -> &[u8] {
+        match &self.names {
+            Names::Inline { len, bytes } => &bytes[..usize::from(*len)],
+            Names::Heap(bytes) => bytes,
+        }
+    }
+}
+
+/// Hashes a pair unambiguously: 0xff never occurs in UTF-8.
+fn hash_pair<H: Hasher>(account: &[u8], event_type: &[u8], state: &mut H) {
+    state.write(account);
+    state.write_u8(0xff);
+    state.write(event_type);
 }
 
 impl Hash for NameKey {
     fn hash<H: Hasher>(&self, state: &mut H) {
-        // Must hash exactly like `(&str, &str)` for the borrowed lookup below.
-        (&*self.account, &*self.event_type).hash(state);
+        let (account, event_type) = self.bytes().split_at(self.split as usize);
+        hash_pair(account, event_type, state);
     }
 }
 
-impl Equivalent<NameKey> for (&str, &str) {
+/// An (account, type) pair, borrowed: how a recorder looks a [`NameKey`] up.
+struct Pair<'a>(&'a str, &'a str);
+
+impl Hash for Pair<'_> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        hash_pair(self.0.as_bytes(), self.1.as_bytes(), state);
+    }
+}
+
+impl Equivalent<NameKey> for Pair<'_> {
     fn equivalent(&self, key: &NameKey) -> bool {
-        self.0 == &*key.account && self.1 == &*key.event_type
+        let (account, event_type) = key.bytes().split_at(key.split as usize);
+        account == self.0.as_bytes() && event_type == self.1.as_bytes()
     }
 }
 
@@ -541,7 +598,7 @@ impl Recorder {
     pub fn record(&mut self, event: &Event<'_>) {
         let account_name = clamp_name(event.account);
         let type_name = clamp_name(event.event_type);
-        let target = match self.names.get(&(account_name, type_name)) {
+        let target = match self.names.get(&Pair(account_name, type_name)) {
             Some(&index) => Target::Cached(index),
             None => self.resolve(account_name, type_name),
         };
@@ -660,11 +717,7 @@ impl Recorder {
         }
         let index = self.cached.len() as u32;
         self.cached.push(Cached { key, pending: 0 });
-        let name = NameKey {
-            account: account_name.into(),
-            event_type: type_name.into(),
-        };
-        self.names.insert(name, index);
+        self.names.insert(NameKey::new(account_name, type_name), index);
         Target::Cached(index)
     }
 }

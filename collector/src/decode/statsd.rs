@@ -11,8 +11,14 @@ use tally_core::{Event, Rejection, SampleError, Timestamp, Value, scale_sampled}
 
 /// Decodes every line of `text`.
 pub fn decode(text: &str, time: Timestamp, options: &DecodeOptions, sink: &mut impl Sink) {
-    for line in text.split('\n') {
+    for line in lines(text) {
         let line = line.strip_suffix('\r').unwrap_or(line);
+        if options.tokens.is_none()
+            && let Some(common) = common_line(line)
+        {
+            sink.event(&common.event(time));
+            continue;
+        }
         if line.trim().is_empty() {
             continue;
         }
@@ -39,18 +45,25 @@ struct Metric<'a> {
     tags: Option<&'a str>,
 }
 
+/// The lines of `text` (split at each `\n`, as `str::split` would, but with a plain byte loop:
+/// lines are short).
+fn lines(text: &str) -> impl Iterator<Item = &str> {
+    let mut rest = Some(text);
+    std::iter::from_fn(move || {
+        let text = rest?;
+        match text.bytes().position(|b| b == b'\n') {
+            Some(end) => {
+                rest = Some(&text[end + 1..]);
+                Some(&text[..end])
+            }
+            None => rest.take(),
+        }
+    })
+}
+
 fn decode_line(line: &str, time: Timestamp, accounts: &AccountFrom, sink: &mut impl Sink) {
     match common_line(line) {
-        Some((bucket, value)) => {
-            let (account, event_type) = accounts.split(bucket, None);
-            sink.event(&Event {
-                account,
-                event_type,
-                app: None,
-                value,
-                time,
-            });
-        }
+        Some(common) => sink.event(&common.event(time)),
         None => decode_any_line(line, time, accounts, sink),
     }
 }
@@ -96,9 +109,15 @@ fn decode_any_line(line: &str, time: Timestamp, accounts: &AccountFrom, sink: &m
 /// The common line, `name:<digits>|c` or `name:<number>|ms`, read in one pass over its bytes:
 /// a clean name, one value, no rate, tags or further fields. Anything else is `None`, for the
 /// full parser, which gives the same event for every line this reads.
-fn common_line(line: &str) -> Option<(&str, Value<'_>)> {
+fn common_line(line: &str) -> Option<Common<'_>> {
     let bytes = line.as_bytes();
-    let colon = bytes.iter().position(|&b| !is_key_byte(b))?;
+    let mut dot = None;
+    let colon = bytes.iter().enumerate().position(|(i, &b)| {
+        if b == b'.' && dot.is_none() {
+            dot = Some(i);
+        }
+        !is_key_byte(b)
+    })?;
     if colon == 0 || bytes[colon] != b':' {
         return None;
     }
@@ -119,7 +138,35 @@ fn common_line(line: &str) -> Option<(&str, Value<'_>)> {
         }
         _ => return None,
     };
-    Some((&line[..colon], value))
+    // Without tags, the account is the first segment however it is configured.
+    let (account, event_type) = match dot {
+        Some(dot) => (&line[..dot], &line[dot + 1..colon]),
+        None => (&line[..colon], ""),
+    };
+    Some(Common {
+        account,
+        event_type,
+        value,
+    })
+}
+
+/// A common line's metric.
+struct Common<'a> {
+    account: &'a str,
+    event_type: &'a str,
+    value: Value<'a>,
+}
+
+impl Common<'_> {
+    fn event(&self, time: Timestamp) -> Event<'_> {
+        Event {
+            account: self.account,
+            event_type: self.event_type,
+            app: None,
+            value: self.value,
+            time,
+        }
+    }
 }
 
 /// What a StatsD name keeps as it is ([`clean_key`]).
@@ -283,9 +330,8 @@ mod tests {
             let time = Timestamp::from_secs(1);
             let mut full = Collected::default();
             decode_any_line(&line, time, &AccountFrom::FirstSegment, &mut full);
-            if let Some((bucket, value)) = common_line(&line) {
-                let (account, kind) = AccountFrom::FirstSegment.split(bucket, None);
-                let fast = (account.to_owned(), kind.to_owned(), None, format!("{value:?}"));
+            if let Some(common) = common_line(&line) {
+                let fast = (common.account.to_owned(), common.event_type.to_owned(), None, format!("{:?}", common.value));
                 prop_assert!(full.rejects.is_empty(), "{line}: {:?}", full.rejects);
                 prop_assert_eq!(full.events, vec![fast]);
             }

@@ -24,8 +24,9 @@ pub const MAX_DATAGRAM: usize = 64 * 1024;
 const BATCH: usize = 64;
 /// What each receive thread holds for its batch of datagrams.
 pub const UDP_BUFFERS: u64 = (BATCH * MAX_DATAGRAM) as u64;
-/// How often an idle receive thread looks at the stop flag.
-const STOP_CHECK: Duration = Duration::from_millis(200);
+/// How often an idle receive thread looks at the stop flag, and publishes what its recorder
+/// holds.
+const STOP_CHECK: Duration = Duration::from_millis(tally_core::PUBLISH_EVERY_MS);
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct UdpOptions {
@@ -226,8 +227,9 @@ impl Receiver {
                 }
             });
             if received < BATCH {
-                // The socket ran dry: what is pending is all there is for now.
-                self.intake.publish();
+                // The socket ran dry: publish now if it is time (else at the next receive, or
+                // within STOP_CHECK if nothing more comes).
+                self.intake.publish_if_due();
             }
         }
     }
