@@ -3,10 +3,11 @@
 windows) and optionally the reference StatsD server and another tally build, measured in the
 same run with the same sender, as ratios. See docs/PERFORMANCE.md for results.
 
-    bench/udp_ingest.py [--reps 15] [--statsd] [--skip-loss] [--compare NAME=PATH]
+    bench/udp_ingest.py [--reps 15] [--burst 5000] [--statsd] [--skip-loss] [--compare NAME=PATH]
 
 Saturated receive cost: the receiver is stopped (SIGSTOP), a burst that fits its socket buffer
-is sent, the receiver is continued (SIGCONT) and timed until its queue is empty: CPU time of
+(`--burst` datagrams; 5,000 fit the 8 MiB buffers all of them ask for, where the kernel's
+rmem_max allows 4 MiB) is sent, the receiver is continued (SIGCONT) and timed until its queue is empty: CPU time of
 its receiving threads (from /proc/PID/task/*/schedstat, in ns) per datagram; for tally, the
 `udp-*` threads (decode and record included; the `stat` reporter excluded). Three cases: 1
 StatsD counter per datagram, 20 per datagram, and one classic JSON event per datagram (1,000
@@ -129,11 +130,11 @@ def loss(receiver, port, count, rate):
     return receiver.count - before, udp_row(port)[1] - drops_before
 
 
-def start(kind, port, binary=None):
+def start(kind, port, burst, binary=None):
     if kind in ("drain", "minimal"):
         example = "udp_drain" if kind == "drain" else "udp_minimal"
         return Receiver(kind, [RELEASE / "examples" / example, str(port)],
-                        lambda l: int(l) if l.strip().isdigit() else None)
+                        lambda l: int(l) if l.strip().isdigit() else None, burst=burst)
     if kind == "statsd":
         return start_statsd(port)
 
@@ -141,7 +142,8 @@ def start(kind, port, binary=None):
         report = json.loads(line)
         return next(s["received"] for s in report["sources"] if s["kind"] == "udp")
     return Receiver(kind, [binary or RELEASE / "tally", "stat", "--json", "--interval", "100ms", "--no-udp",
-                           "--no-state", "--udp", f"127.0.0.1:{port}", "--udp-threads", "1"], parse, threads="udp-")
+                           "--no-state", "--udp", f"127.0.0.1:{port}", "--udp-threads", "1"], parse, threads="udp-",
+                    burst=burst)
 
 
 STATSD_BACKEND = """
@@ -178,6 +180,7 @@ def start_statsd(port):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=15)
+    parser.add_argument("--burst", type=int, default=5000, help="datagrams per saturated burst")
     parser.add_argument("--statsd", action="store_true", help="also measure the npm statsd server")
     parser.add_argument("--skip-loss", action="store_true")
     parser.add_argument("--compare", action="append", default=[], metavar="NAME=PATH",
@@ -192,7 +195,7 @@ def main():
     receivers = {}
     for kind, binary in kinds:
         port = free_port()
-        receivers[kind] = (start(kind if kind in ("drain", "minimal", "statsd") else kind, port, binary), port)
+        receivers[kind] = (start(kind, port, args.burst, binary), port)
     time.sleep(1.5)
     costs = {kind: {case: [] for case, _, _ in CASES} for kind, _ in kinds}
     for _ in range(args.reps):
@@ -215,8 +218,8 @@ def main():
     print(json.dumps(costs), file=sys.stderr)
 
     drain = costs["drain"]
-    print(f"Medians of {args.reps} interleaved repetitions; ratio: the drain's cost over the receiver's, "
-          "median of the per-repetition ratios (min-max).")
+    print(f"Medians of {args.reps} interleaved repetitions of {args.burst}-datagram bursts; ratio: the drain's "
+          "cost over the receiver's, median of the per-repetition ratios (min-max).")
     print()
     print("| receiver | " + " | ".join(f"{case}: ns / {'metric' if lines > 1 else 'datagram'} | ratio"
                                          for case, lines, _ in CASES) + " |")

@@ -210,6 +210,7 @@ impl Engine {
                 .map(|_| BucketSpan::default())
                 .collect(),
             pending: Vec::new(),
+            account_sums: Vec::new(),
             pending_all: 0,
             published_ms: 0,
         }
@@ -292,11 +293,25 @@ impl Engine {
 
     /// Adds `n` events of `key` at `buckets`.
     fn add_count(&self, key: Key, buckets: &[Bucket], n: u64) {
-        let Some(account) = self.accounts.get(key.account as usize) else {
-            return;
-        };
+        self.add_type_count(key, buckets, n);
+        self.add_account_count(key.account, buckets, n);
+    }
+
+    /// Adds `n` events to account `account`'s own series. A late event is counted as too old
+    /// by its type's rings, not again here.
+    fn add_account_count(&self, account: u32, buckets: &[Bucket], n: u64) {
+        if let Some(account) = self.accounts.get(account as usize) {
+            let mut misses = Misses::default();
+            account.counts.record(&self.layout, buckets, n, &mut misses);
+            misses.too_old = false;
+            self.note_misses(misses);
+        }
+    }
+
+    /// Adds `n` events of `key` at `buckets` to its type's series (the account's own and the
+    /// one over all accounts), not to the account's.
+    fn add_type_count(&self, key: Key, buckets: &[Bucket], n: u64) {
         let mut misses = Misses::default();
-        account.counts.record(&self.layout, buckets, n, &mut misses);
         let (own, overall) = self.entries(key);
         for entry in own.into_iter().chain(overall) {
             entry.counts.record(&self.layout, buckets, n, &mut misses);
@@ -562,6 +577,8 @@ pub struct Recorder {
     spans: Box<[BucketSpan]>,
     /// Places in `cached` with a pending count.
     pending: Vec<u32>,
+    /// (account, pending count) while flushing: each account's sum is published once.
+    account_sums: Vec<(u32, u64)>,
     /// Events not yet published to the all-events series.
     pending_all: u64,
     /// When [`Recorder::publish_if_due`] last published (ms since the Unix epoch).
@@ -637,14 +654,23 @@ impl Recorder {
         }
     }
 
-    /// Publishes the pending counts to the shared rings, where snapshots see them.
+    /// Publishes the pending counts to the shared rings, where snapshots see them: each
+    /// pair's to its type's series, and each account's sum to its own, once.
     pub fn flush(&mut self) {
         let engine = &*self.engine;
+        let accounts = &mut self.account_sums;
         for index in self.pending.drain(..) {
             let cached = &mut self.cached[index as usize];
-            engine.add_count(cached.key, &self.buckets, cached.pending);
+            engine.add_type_count(cached.key, &self.buckets, cached.pending);
+            accounts.push((cached.key.account, cached.pending));
             cached.pending = 0;
         }
+        accounts.sort_unstable_by_key(|&(account, _)| account);
+        for run in accounts.chunk_by(|a, b| a.0 == b.0) {
+            let sum = run.iter().fold(0u64, |sum, &(_, n)| sum.saturating_add(n));
+            engine.add_account_count(run[0].0, &self.buckets, sum);
+        }
+        accounts.clear();
         if self.pending_all > 0 {
             (engine.all).record(
                 &engine.layout,
