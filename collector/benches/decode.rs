@@ -1,6 +1,8 @@
 //! Decoder costs per event, for each format: `cargo bench -p tally-collector --bench decode`.
 //! `decode/*` counts events in a trivial sink (the decoder alone); `decode_record/*` records
-//! them into an engine (the whole per-datagram path minus the socket).
+//! them into an engine (the whole per-datagram path minus the socket); `rotating/*` does so
+//! for 1,000 keys round-robin (the UDP bench's payloads: the hard case for the recorder's
+//! cache and for publishing), publishing every 5,000 payloads (a burst of the UDP bench).
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use flate2::Compression;
@@ -51,6 +53,8 @@ fn payloads() -> Vec<(&'static str, Vec<u8>, u64)> {
     };
     vec![
         ("statsd_1_line", b"acme.checkout:1|c".to_vec(), 1),
+        ("statsd_20_common_lines", common_statsd(0, 20).into_bytes(), 20),
+        ("hub_json_common", common_json(0).into_bytes(), 1),
         ("statsd_20_lines", statsd_20.into_bytes(), 20),
         (
             "hub_json",
@@ -60,6 +64,67 @@ fn payloads() -> Vec<(&'static str, Vec<u8>, u64)> {
         ("hub_msgpack", msgpack, 1),
         ("zlib_list_10", zlib_10, 10),
     ]
+}
+
+/// `lines` StatsD counters from key `k` on, as the UDP bench sends them.
+fn common_statsd(k: usize, lines: usize) -> String {
+    let lines: Vec<String> = (0..lines)
+        .map(|l| format!("acct{}.key{}:1|c", (k + l) % 50, (k + l) % 1000))
+        .collect();
+    lines.join("\n")
+}
+
+/// A classic event of key `k`, as the UDP bench sends it.
+fn common_json(k: usize) -> String {
+    format!(
+        r#"{{"type":"key{}","data":{{"account":"acct{}","app":"shop"}}}}"#,
+        k % 1000,
+        k % 50
+    )
+}
+
+fn rotating(c: &mut Criterion) {
+    let options = DecodeOptions::default();
+    let cases: [(&str, Vec<Vec<u8>>, u64); 3] = [
+        (
+            "statsd_1_line",
+            (0..1000).map(|k| common_statsd(k, 1).into_bytes()).collect(),
+            1,
+        ),
+        (
+            "statsd_20_lines",
+            (0..1000).map(|k| common_statsd(k, 20).into_bytes()).collect(),
+            20,
+        ),
+        (
+            "hub_json",
+            (0..1000).map(|k| common_json(k).into_bytes()).collect(),
+            1,
+        ),
+    ];
+    let mut group = c.benchmark_group("rotating");
+    for (name, payloads, events) in cases {
+        let engine = Engine::new(EngineConfig::default(), NOW).expect("valid");
+        let mut recorder = engine.recorder();
+        let mut next = 0;
+        group.throughput(Throughput::Elements(events));
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                let payload = &payloads[next % payloads.len()];
+                decode(
+                    black_box(payload),
+                    NOW,
+                    &options,
+                    &mut Recording::new(&mut recorder, NOW),
+                );
+                next += 1;
+                if next % 5000 == 0 {
+                    recorder.flush();
+                }
+            })
+        });
+    }
+    group.finish();
 }
 
 fn benches(c: &mut Criterion) {
@@ -96,5 +161,5 @@ fn benches(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(decoders, benches);
+criterion_group!(decoders, benches, rotating);
 criterion_main!(decoders);

@@ -9,32 +9,48 @@
 use super::{AccountFrom, DecodeOptions, Sink, clean_key, dogstatsd};
 use tally_core::{Event, Rejection, SampleError, Timestamp, Value, scale_sampled};
 
-/// Decodes every line of `text`.
+/// Decodes every line of `text`. Common lines are read in one pass as the text is walked;
+/// others are cut at their `\n` and read by the full parser.
 pub fn decode(text: &str, time: Timestamp, options: &DecodeOptions, sink: &mut impl Sink) {
-    for line in lines(text) {
-        let line = line.strip_suffix('\r').unwrap_or(line);
+    let mut rest = text;
+    loop {
         if options.tokens.is_none()
-            && let Some(common) = common_line(line)
+            && let Some((common, used)) = common_prefix(rest)
         {
             sink.event(&common.event(time));
+            rest = &rest[used..];
+            if rest.is_empty() {
+                return;
+            }
             continue;
         }
-        if line.trim().is_empty() {
-            continue;
-        }
-        let line = match options.tokens.as_deref() {
-            None => line,
-            // statsgod: `<token>.<bucket>:<value>|<type>`; the token is stripped.
-            Some(tokens) => match line.split_once('.') {
-                Some((token, rest)) if tokens.contains(token) => rest,
-                _ => {
-                    sink.reject(Rejection::Auth, "missing or unknown token", line.as_bytes());
-                    continue;
-                }
-            },
+        let (line, next) = match rest.bytes().position(|b| b == b'\n') {
+            Some(end) => (&rest[..end], Some(&rest[end + 1..])),
+            None => (rest, None),
         };
-        decode_line(line, time, &options.accounts, sink);
+        decode_other_line(line, time, options, sink);
+        match next {
+            Some(next) => rest = next,
+            None => return,
+        }
     }
+}
+
+/// A line that is not common, or any line when tokens are required.
+fn decode_other_line(line: &str, time: Timestamp, options: &DecodeOptions, sink: &mut impl Sink) {
+    let line = line.strip_suffix('\r').unwrap_or(line);
+    if line.trim().is_empty() {
+        return;
+    }
+    let line = match options.tokens.as_deref() {
+        None => line,
+        // statsgod: `<token>.<bucket>:<value>|<type>`; the token is stripped.
+        Some(tokens) => match line.split_once('.') {
+            Some((token, rest)) if tokens.contains(token) => rest,
+            _ => return sink.reject(Rejection::Auth, "missing or unknown token", line.as_bytes()),
+        },
+    };
+    decode_line(line, time, &options.accounts, sink);
 }
 
 /// One metric of a line, before its values are read.
@@ -45,25 +61,9 @@ struct Metric<'a> {
     tags: Option<&'a str>,
 }
 
-/// The lines of `text` (split at each `\n`, as `str::split` would, but with a plain byte loop:
-/// lines are short).
-fn lines(text: &str) -> impl Iterator<Item = &str> {
-    let mut rest = Some(text);
-    std::iter::from_fn(move || {
-        let text = rest?;
-        match text.bytes().position(|b| b == b'\n') {
-            Some(end) => {
-                rest = Some(&text[end + 1..]);
-                Some(&text[..end])
-            }
-            None => rest.take(),
-        }
-    })
-}
-
 fn decode_line(line: &str, time: Timestamp, accounts: &AccountFrom, sink: &mut impl Sink) {
-    match common_line(line) {
-        Some(common) => sink.event(&common.event(time)),
+    match common_prefix(line) {
+        Some((common, _)) => sink.event(&common.event(time)),
         None => decode_any_line(line, time, accounts, sink),
     }
 }
@@ -106,48 +106,74 @@ fn decode_any_line(line: &str, time: Timestamp, accounts: &AccountFrom, sink: &m
     }
 }
 
-/// The common line, `name:<digits>|c` or `name:<number>|ms`, read in one pass over its bytes:
-/// a clean name, one value, no rate, tags or further fields. Anything else is `None`, for the
-/// full parser, which gives the same event for every line this reads.
-fn common_line(line: &str) -> Option<Common<'_>> {
-    let bytes = line.as_bytes();
+/// Bytes a StatsD name keeps as they are ([`clean_key`]).
+const KEY_BYTES: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        let b = byte as u8;
+        table[byte] = b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b';' | b'=' | b'-');
+        byte += 1;
+    }
+    table
+};
+
+/// The common line at the start of `text`, `name:<digits>|c` or `name:<number>|ms` (then `\n`,
+/// `\r\n` or the end), read in one pass over its bytes: a clean name, one value, no rate, tags
+/// or further fields. Returns its metric and the bytes it took, its `\n` included. Anything
+/// else is `None`, for the full parser, which gives the same event for every line this reads.
+fn common_prefix(text: &str) -> Option<(Common<'_>, usize)> {
+    let bytes = text.as_bytes();
+    let mut at = 0;
     let mut dot = None;
-    let colon = bytes.iter().enumerate().position(|(i, &b)| {
-        if b == b'.' && dot.is_none() {
-            dot = Some(i);
+    while at < bytes.len() && KEY_BYTES[usize::from(bytes[at])] {
+        if bytes[at] == b'.' && dot.is_none() {
+            dot = Some(at);
         }
-        !is_key_byte(b)
-    })?;
-    if colon == 0 || bytes[colon] != b':' {
+        at += 1;
+    }
+    let colon = at;
+    if colon == 0 || bytes.get(colon) != Some(&b':') {
         return None;
     }
-    let rest = &bytes[colon + 1..];
-    let bar = rest.iter().position(|&b| b == b'|')?;
-    let (value, kind) = (&rest[..bar], &rest[bar + 1..]);
+    at += 1;
+    let (mut n, mut whole) = (0u64, true);
+    while at < bytes.len() && bytes[at] != b'|' {
+        match bytes[at] {
+            digit @ b'0'..=b'9' => n = n.wrapping_mul(10).wrapping_add(u64::from(digit - b'0')),
+            b'.' => whole = false,
+            _ => return None,
+        }
+        at += 1;
+    }
+    let value = &text[colon + 1..bytes.len().min(at)];
+    let kind_start = at + 1;
+    while at < bytes.len() && bytes[at] != b'\n' {
+        at += 1;
+    }
+    let used = (at + 1).min(bytes.len());
+    let kind = bytes.get(kind_start..at)?;
+    let kind = kind.strip_suffix(b"\r").unwrap_or(kind);
     let value = match kind {
         // Up to 15 digits: below 2^53, so exactly what the full parser's f64 reads.
-        b"c" if (1..=15).contains(&value.len()) && value.iter().all(u8::is_ascii_digit) => {
-            Value::Count(value.iter().fold(0, |n, &d| n * 10 + u64::from(d - b'0')))
-        }
-        b"ms" if !value.is_empty() && value.iter().all(|&b| b.is_ascii_digit() || b == b'.') => {
-            let ms: f64 = line[colon + 1..colon + 1 + bar]
-                .parse()
-                .ok()
-                .filter(|ms: &f64| ms.is_finite())?;
+        b"c" if whole && (1..=15).contains(&value.len()) => Value::Count(n),
+        b"ms" if !value.is_empty() => {
+            let ms: f64 = value.parse().ok().filter(|ms: &f64| ms.is_finite())?;
             Value::Timing { ms, count: 1 }
         }
         _ => return None,
     };
     // Without tags, the account is the first segment however it is configured.
     let (account, event_type) = match dot {
-        Some(dot) => (&line[..dot], &line[dot + 1..colon]),
-        None => (&line[..colon], ""),
+        Some(dot) => (&text[..dot], &text[dot + 1..colon]),
+        None => (&text[..colon], ""),
     };
-    Some(Common {
+    let common = Common {
         account,
         event_type,
         value,
-    })
+    };
+    Some((common, used))
 }
 
 /// A common line's metric.
@@ -167,11 +193,6 @@ impl Common<'_> {
             time,
         }
     }
-}
-
-/// What a StatsD name keeps as it is ([`clean_key`]).
-fn is_key_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b';' | b'=' | b'-')
 }
 
 /// Splits off the first metric of `rest` (what follows `bucket:`), and what comes after it
@@ -330,17 +351,53 @@ mod tests {
             let time = Timestamp::from_secs(1);
             let mut full = Collected::default();
             decode_any_line(&line, time, &AccountFrom::FirstSegment, &mut full);
-            if let Some(common) = common_line(&line) {
+            if let Some((common, used)) = common_prefix(&line) {
+                prop_assert_eq!(used, line.len());
                 let fast = (common.account.to_owned(), common.event_type.to_owned(), None, format!("{:?}", common.value));
                 prop_assert!(full.rejects.is_empty(), "{line}: {:?}", full.rejects);
                 prop_assert_eq!(full.events, vec![fast]);
             }
             let common = !name.is_empty()
-                && name.bytes().all(is_key_byte)
+                && name.bytes().all(|b| KEY_BYTES[usize::from(b)])
                 && (1..=15).contains(&value.len())
                 && value.bytes().all(|b| b.is_ascii_digit())
                 && kind == "c";
-            prop_assert!(!common || common_line(&line).is_some(), "{line} takes the fast path");
+            prop_assert!(!common || common_prefix(&line).is_some(), "{line} takes the fast path");
+        }
+
+        /// A payload of many lines, some common, some not, some blank, with `\n` or `\r\n`:
+        /// what the full parser gives line by line.
+        #[test]
+        fn payloads_read_as_the_full_parser_reads_their_lines(
+            lines in prop::collection::vec(
+                prop_oneof![
+                    "[a-z]{1,4}\\.[a-z]{1,4}:[0-9]{1,3}\\|c",
+                    "[a-z]{1,4}:[0-9.]{1,4}\\|ms",
+                    "[a-z.]{0,4}:[0-9]{0,2}\\|[cgs@|0.5]{0,4}",
+                    Just(String::new()),
+                    Just(" ".to_owned()),
+                ],
+                0..8,
+            ),
+            crlf in any::<bool>(),
+            trailing in any::<bool>(),
+        ) {
+            let separator = if crlf { "\r\n" } else { "\n" };
+            let mut text = lines.join(separator);
+            if trailing {
+                text.push_str(separator);
+            }
+            let time = Timestamp::from_secs(1);
+            let mut expected = Collected::default();
+            for line in text.split('\n') {
+                let line = line.strip_suffix('\r').unwrap_or(line);
+                if !line.trim().is_empty() {
+                    decode_any_line(line, time, &AccountFrom::FirstSegment, &mut expected);
+                }
+            }
+            let got = run(text.as_bytes());
+            prop_assert_eq!(&got.events, &expected.events, "{:?}", text);
+            prop_assert_eq!(got.rejects.len(), expected.rejects.len(), "{:?}", text);
         }
     }
 
