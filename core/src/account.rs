@@ -50,10 +50,11 @@ impl Series {
     /// Adds `n` events at `buckets` (one per resolution, finest first). The total saturates
     /// at `u64::MAX` (counted as a saturation) rather than wrap.
     pub(crate) fn record(&self, layout: &Layout, buckets: &[Bucket], n: u64, misses: &mut Misses) {
-        let before = self
-            .total
-            .fetch_update(Relaxed, Relaxed, |total| Some(total.saturating_add(n)));
-        if before.is_ok_and(|total| total.checked_add(n).is_none()) {
+        // One locked add, not a compare-and-swap loop; past u64::MAX (never, in practice) the
+        // total is put back to the maximum.
+        let before = self.total.fetch_add(n, Relaxed);
+        if before.checked_add(n).is_none() {
+            self.total.store(u64::MAX, Relaxed);
             misses.saturated = true;
         }
         for (level, &bucket) in layout.levels().iter().zip(buckets) {
