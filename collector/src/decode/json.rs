@@ -273,10 +273,9 @@ struct Common<'a> {
 /// key once, every string free of escapes. Anything else is `None`, for serde, which gives the
 /// same event for everything this reads.
 fn common_event(payload: &[u8]) -> Option<Common<'_>> {
-    let mut scan = Scan {
-        bytes: payload,
-        at: 0,
-    };
+    // Validated once, whole (serde would refuse a document that is not UTF-8 anywhere).
+    let text = std::str::from_utf8(payload).ok()?;
+    let mut scan = Scan { text, at: 0 };
     scan.eat(b'{')?;
     let (mut kind, mut time, mut data) = (None, None, None);
     loop {
@@ -315,13 +314,16 @@ fn common_event(payload: &[u8]) -> Option<Common<'_>> {
 
 /// A cursor over a JSON document, for [`common_event`].
 struct Scan<'a> {
-    bytes: &'a [u8],
+    text: &'a str,
     at: usize,
 }
 
 impl<'a> Scan<'a> {
     fn skip_space(&mut self) {
-        while matches!(self.bytes.get(self.at), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+        while matches!(
+            self.text.as_bytes().get(self.at),
+            Some(b' ' | b'\t' | b'\n' | b'\r')
+        ) {
             self.at += 1;
         }
     }
@@ -329,19 +331,21 @@ impl<'a> Scan<'a> {
     /// Skips space, then `byte`.
     fn eat(&mut self, byte: u8) -> Option<()> {
         self.skip_space();
-        (self.bytes.get(self.at) == Some(&byte)).then(|| self.at += 1)
+        (self.text.as_bytes().get(self.at) == Some(&byte)).then(|| self.at += 1)
     }
 
     /// A string without escapes (or control characters, which JSON does not allow in one).
     fn string(&mut self) -> Option<&'a str> {
         self.eat(b'"')?;
-        let rest = &self.bytes[self.at..];
+        let start = self.at;
+        let rest = &self.text.as_bytes()[start..];
         let end = rest.iter().position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
         if rest[end] != b'"' {
             return None;
         }
         self.at += end + 1;
-        std::str::from_utf8(&rest[..end]).ok()
+        // Cut at ASCII quotes: on character boundaries.
+        self.text.get(start..start + end)
     }
 
     /// `data`: an object of strings; its `account` and `app` (each at most once).
