@@ -13,6 +13,7 @@ use crate::engine::Engine;
 use crate::histogram::{TimingBody, TimingCopy};
 use crate::hours::SeriesId;
 use crate::rejection::Rejection;
+use crate::ring::Level;
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -200,18 +201,18 @@ impl Engine {
         let Some(entry) = self.type_entry(id) else {
             return;
         };
-        let levels = self.layout.levels().iter();
-        let Some(level) = levels
-            .clone()
-            .find(|l| (l.offset..l.offset + l.buckets()).contains(&saved.slot))
-        else {
+        let holds = |level: &&Level| (level.offset..level.offset + level.buckets()).contains(&saved.slot);
+        let Some(level) = self.layout.levels().iter().find(holds) else {
             return;
         };
+        // A body saved for another slot than its epoch's (another layout) is not taken.
         let bucket = level.bucket(saved.epoch);
         if bucket.slot != saved.slot {
             return;
         }
         let claimed = self.claimed_for(id);
+        // Past the caps on timing and set series, or for a slot recycled meanwhile, the body
+        // is left out, as a new sample would be.
         let _ = match &saved.body {
             BodyCopy::Timing(copy) => (self.timing_rings(entry, claimed))
                 .and_then(|rings| rings.update(bucket, |body| body.restore(copy))),
