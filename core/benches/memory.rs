@@ -1,6 +1,7 @@
 //! Memory per account at the default windows: what the engine allocates (its own count) and
-//! what the process actually has resident (RSS from /proc), for 10,000 accounts x 5 types.
-//! `cargo bench -p tally-core --bench memory`.
+//! what the process actually has resident (RSS from /proc), for 10,000 accounts x 5 types, or
+//! as many accounts as the argument says (the account cap raised to fit them).
+//! `cargo bench -p tally-core --bench memory [-- 100000]`.
 
 use std::hint::black_box;
 use tally_core::{Engine, EngineConfig, Event, Timestamp, Value};
@@ -16,9 +17,17 @@ fn resident_bytes() -> Option<usize> {
 }
 
 fn main() {
-    let names: Vec<String> = (0..ACCOUNTS).map(|i| format!("account-{i:05}")).collect();
+    // `cargo bench` passes `--bench` too: the first number is the count.
+    let accounts = (std::env::args().skip(1))
+        .find_map(|arg| arg.parse::<usize>().ok())
+        .unwrap_or(ACCOUNTS);
+    let names: Vec<String> = (0..accounts).map(|i| format!("account-{i:06}")).collect();
     let before = resident_bytes();
-    let engine = Engine::new(EngineConfig::default(), Timestamp::from_millis(T0)).expect("valid");
+    let config = EngineConfig {
+        max_accounts: accounts.max(EngineConfig::default().max_accounts),
+        ..EngineConfig::default()
+    };
+    let engine = Engine::new(config, Timestamp::from_millis(T0)).expect("valid");
     let mut recorder = engine.recorder();
     // Touch every bucket of every resolution (a day of traffic), so all of it is resident.
     let day_ms = 24 * 3_600_000;
@@ -38,16 +47,16 @@ fn main() {
     }
     let after = resident_bytes();
     let heap = engine.heap_bytes();
-    println!("accounts: {ACCOUNTS}, types per account: {}", TYPES.len());
+    println!("accounts: {accounts}, types per account: {}", TYPES.len());
     println!(
         "engine heap: {heap} bytes = {:.0} bytes per account",
-        heap as f64 / ACCOUNTS as f64
+        heap as f64 / accounts as f64
     );
     if let (Some(before), Some(after)) = (before, after) {
         let grown = after - before;
         println!(
             "resident growth (engine + recorder cache): {grown} bytes = {:.0} bytes per account",
-            grown as f64 / ACCOUNTS as f64
+            grown as f64 / accounts as f64
         );
     }
     black_box((&engine, &recorder));
