@@ -211,6 +211,7 @@ impl Engine {
                 .collect(),
             pending: Vec::new(),
             account_sums: Vec::new(),
+            type_sums: Vec::new(),
             pending_all: 0,
             published_ms: 0,
         }
@@ -293,7 +294,8 @@ impl Engine {
 
     /// Adds `n` events of `key` at `buckets`.
     fn add_count(&self, key: Key, buckets: &[Bucket], n: u64) {
-        self.add_type_count(key, buckets, n);
+        self.add_own_type_count(key, buckets, n);
+        self.add_overall_count(key.overall, buckets, n);
         self.add_account_count(key.account, buckets, n);
     }
 
@@ -308,15 +310,24 @@ impl Engine {
         }
     }
 
-    /// Adds `n` events of `key` at `buckets` to its type's series (the account's own and the
-    /// one over all accounts), not to the account's.
-    fn add_type_count(&self, key: Key, buckets: &[Bucket], n: u64) {
-        let mut misses = Misses::default();
-        let (own, overall) = self.entries(key);
-        for entry in own.into_iter().chain(overall) {
-            entry.counts.record(&self.layout, buckets, n, &mut misses);
+    /// Adds `n` events of `key` at `buckets` to the account's series of its type.
+    fn add_own_type_count(&self, key: Key, buckets: &[Bucket], n: u64) {
+        if let (Some(own), _) = self.entries(key) {
+            let mut misses = Misses::default();
+            own.counts.record(&self.layout, buckets, n, &mut misses);
+            self.note_misses(misses);
         }
-        self.note_misses(misses);
+    }
+
+    /// Adds `n` events to the series of type `overall` over all accounts (a late event is
+    /// counted as too old by its account's type, not again here).
+    fn add_overall_count(&self, overall: u32, buckets: &[Bucket], n: u64) {
+        if let Some(entry) = self.types.entries.get(overall as usize) {
+            let mut misses = Misses::default();
+            entry.counts.record(&self.layout, buckets, n, &mut misses);
+            misses.too_old = false;
+            self.note_misses(misses);
+        }
     }
 
     /// The account's entry for the key's type, and the type's entry over all accounts.
@@ -577,8 +588,10 @@ pub struct Recorder {
     spans: Box<[BucketSpan]>,
     /// Places in `cached` with a pending count.
     pending: Vec<u32>,
-    /// (account, pending count) while flushing: each account's sum is published once.
+    /// (account, pending count) and (type over all accounts, pending count) while flushing:
+    /// each sum is published once.
     account_sums: Vec<(u32, u64)>,
+    type_sums: Vec<(u32, u64)>,
     /// Events not yet published to the all-events series.
     pending_all: u64,
     /// When [`Recorder::publish_if_due`] last published (ms since the Unix epoch).
@@ -655,22 +668,23 @@ impl Recorder {
     }
 
     /// Publishes the pending counts to the shared rings, where snapshots see them: each
-    /// pair's to its type's series, and each account's sum to its own, once.
+    /// pair's to its account's series of its type, and the sums of each account and of each
+    /// type over all accounts once (thousands of accounts of one type cost one write there).
     pub fn flush(&mut self) {
         let engine = &*self.engine;
-        let accounts = &mut self.account_sums;
+        let (accounts, types) = (&mut self.account_sums, &mut self.type_sums);
         for index in self.pending.drain(..) {
             let cached = &mut self.cached[index as usize];
-            engine.add_type_count(cached.key, &self.buckets, cached.pending);
+            engine.add_own_type_count(cached.key, &self.buckets, cached.pending);
             accounts.push((cached.key.account, cached.pending));
+            types.push((cached.key.overall, cached.pending));
             cached.pending = 0;
         }
-        accounts.sort_unstable_by_key(|&(account, _)| account);
-        for run in accounts.chunk_by(|a, b| a.0 == b.0) {
-            let sum = run.iter().fold(0u64, |sum, &(_, n)| sum.saturating_add(n));
-            engine.add_account_count(run[0].0, &self.buckets, sum);
-        }
-        accounts.clear();
+        let buckets = &self.buckets;
+        publish_sums(accounts, |account, n| {
+            engine.add_account_count(account, buckets, n)
+        });
+        publish_sums(types, |overall, n| engine.add_overall_count(overall, buckets, n));
         if self.pending_all > 0 {
             (engine.all).record(
                 &engine.layout,
@@ -746,6 +760,16 @@ impl Recorder {
         self.names.insert(NameKey::new(account_name, type_name), index);
         Target::Cached(index)
     }
+}
+
+/// Adds up the counts of each id in `sums` and passes each total to `publish`, once; leaves
+/// `sums` empty.
+fn publish_sums(sums: &mut Vec<(u32, u64)>, mut publish: impl FnMut(u32, u64)) {
+    sums.sort_unstable_by_key(|&(id, _)| id);
+    for run in sums.chunk_by(|a, b| a.0 == b.0) {
+        publish(run[0].0, run.iter().fold(0, |sum, &(_, n)| sum.saturating_add(n)));
+    }
+    sums.clear();
 }
 
 impl Drop for Recorder {
