@@ -132,8 +132,8 @@ def loss(receiver, port, count, rate):
 
 def start(kind, port, burst, binary=None):
     if kind in ("drain", "minimal"):
-        example = "udp_drain" if kind == "drain" else "udp_minimal"
-        return Receiver(kind, [RELEASE / "examples" / example, str(port)],
+        mode = ["aggregate"] if kind == "minimal" else []
+        return Receiver(kind, [RELEASE / "examples" / "udp_drain", str(port)] + mode,
                         lambda l: int(l) if l.strip().isdigit() else None, burst=burst)
     if kind == "statsd":
         return start_statsd(port)

@@ -20,7 +20,7 @@ use hashbrown::{Equivalent, HashMap};
 use serde::{Deserialize, Serialize};
 use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 /// What the engine keeps, fixed at start-up.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -373,11 +373,11 @@ impl Engine {
         entry: &'a TypeEntry,
         claimed: &Claimed,
     ) -> Option<&'a BodyRings<TimingBody>> {
-        let rings = entry.timings.get_or_init(|| {
-            Self::claim(&claimed.timing_series, self.config.max_timing_series)
-                .then(|| BodyRings::new(self.layout.slots()))
-        });
-        rings.as_ref()
+        self.body_rings(
+            &entry.timings,
+            &claimed.timing_series,
+            self.config.max_timing_series,
+        )
     }
 
     /// `entry`'s set registers, allocated likewise.
@@ -386,10 +386,18 @@ impl Engine {
         entry: &'a TypeEntry,
         claimed: &Claimed,
     ) -> Option<&'a BodyRings<AtomicHll>> {
-        let rings = entry.sets.get_or_init(|| {
-            Self::claim(&claimed.set_series, self.config.max_set_series)
-                .then(|| BodyRings::new(self.layout.slots()))
-        });
+        self.body_rings(&entry.sets, &claimed.set_series, self.config.max_set_series)
+    }
+
+    /// The rings in `cell`, allocated on first use if `claimed` is still under `cap`.
+    fn body_rings<'a, B: crate::bodies::Body>(
+        &self,
+        cell: &'a OnceLock<Option<BodyRings<B>>>,
+        claimed: &AtomicUsize,
+        cap: usize,
+    ) -> Option<&'a BodyRings<B>> {
+        let rings =
+            cell.get_or_init(|| Self::claim(claimed, cap).then(|| BodyRings::new(self.layout.slots())));
         rings.as_ref()
     }
 

@@ -100,26 +100,31 @@ impl Engine {
 
     /// Everything series `id` keeps but its bodies.
     pub fn copy_series(&self, id: WindowId) -> Option<SeriesCopy> {
-        let (total, last_active, rings) = match id {
-            WindowId::All => self.all.copy(&self.layout),
-            WindowId::Account(index) => self.accounts.get(index as usize)?.counts.copy(&self.layout),
-            WindowId::Type(id) => self.type_entry(id)?.counts.copy(&self.layout),
-        };
-        let mut copy = SeriesCopy {
-            total,
-            last_active,
-            rings,
-            ..SeriesCopy::default()
-        };
-        match id {
+        let (series, gauge, apps) = match id {
+            WindowId::All => (&self.all, None, vec![]),
             WindowId::Account(index) => {
                 let account = self.accounts.get(index as usize)?;
-                copy.apps = account.apps.iter().map(|app| app.to_string()).collect();
+                let apps = account.apps.iter().map(|app| app.to_string()).collect();
+                (&account.counts, None, apps)
             }
-            WindowId::Type(id @ SeriesId::Account { .. }) => copy.gauge = self.type_entry(id)?.gauge.get(),
-            WindowId::All | WindowId::Type(SeriesId::Overall { .. }) => {}
-        }
-        Some(copy)
+            WindowId::Type(id) => {
+                let entry = self.type_entry(id)?;
+                // A gauge's last value over all accounts means nothing: only an account's.
+                let gauge = entry
+                    .gauge
+                    .get()
+                    .filter(|_| matches!(id, SeriesId::Account { .. }));
+                (&entry.counts, gauge, vec![])
+            }
+        };
+        let (total, last_active, rings) = series.copy(&self.layout);
+        Some(SeriesCopy {
+            total,
+            last_active,
+            gauge,
+            apps,
+            rings,
+        })
     }
 
     /// Passes each timing and set body of series `id` updated since the last call to `each`.

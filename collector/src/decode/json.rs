@@ -248,7 +248,8 @@ fn is_array(payload: &[u8], markers: std::ops::RangeInclusive<u8>, alt: &[u8]) -
 }
 
 pub(super) fn decode_json(payload: &[u8], time: Timestamp, tokens: Option<&Tokens>, sink: &mut impl Sink) {
-    match common_event(payload).filter(|_| tokens.is_none()) {
+    // With tokens, every event must carry one: serde reads `token`.
+    match tokens.is_none().then(|| common_event(payload)).flatten() {
         Some(common) => sink.event(&Event {
             account: &clean_name(common.account),
             event_type: &clean_name(common.kind),

@@ -42,15 +42,15 @@ fn decode_other_line(line: &str, time: Timestamp, options: &DecodeOptions, sink:
     if line.trim().is_empty() {
         return;
     }
-    let line = match options.tokens.as_deref() {
-        None => line,
+    match options.tokens.as_deref() {
+        // Not common (that was tried first).
+        None => decode_any_line(line, time, &options.accounts, sink),
         // statsgod: `<token>.<bucket>:<value>|<type>`; the token is stripped.
         Some(tokens) => match line.split_once('.') {
-            Some((token, rest)) if tokens.contains(token) => rest,
-            _ => return sink.reject(Rejection::Auth, "missing or unknown token", line.as_bytes()),
+            Some((token, rest)) if tokens.contains(token) => decode_line(rest, time, &options.accounts, sink),
+            _ => sink.reject(Rejection::Auth, "missing or unknown token", line.as_bytes()),
         },
-    };
-    decode_line(line, time, &options.accounts, sink);
+    }
 }
 
 /// One metric of a line, before its values are read.

@@ -667,8 +667,9 @@ impl Checkpointer {
                     }
                     (None, None) => continue,
                 };
-                let mut chunks = before.map(|seen| seen.chunks.clone()).unwrap_or_default();
-                chunks_written += windows::write_series(&transaction, row, &copy, &mut chunks)?;
+                let kept = before.map_or(&[][..], |seen| &seen.chunks);
+                let (chunks, written) = windows::write_series(&transaction, row, &copy, kept)?;
+                chunks_written += written;
                 let mut hours = None;
                 if let WindowId::Type(series) = id {
                     let bodies = taken_bodies.entry(row).or_default();

@@ -223,14 +223,14 @@ pub(super) fn insert_series(
 }
 
 /// Writes a series' totals and the chunks of its rings whose hashes differ from `kept`'s
-/// (updated to the new ones; none kept: a series not written before, whose empty chunks need
-/// no row); returns the chunks written.
+/// (none kept: a series not written before, whose empty chunks need no row); returns the new
+/// hashes and the chunks written.
 pub(super) fn write_series(
     tx: &Transaction<'_>,
     row: i64,
     copy: &SeriesCopy,
-    kept: &mut Vec<u64>,
-) -> rusqlite::Result<usize> {
+    kept: &[u64],
+) -> rusqlite::Result<(Vec<u64>, usize)> {
     let mut update = tx.prepare_cached(
         "UPDATE series SET total = ?2, last_active = ?3, gauge = ?4, apps = ?5 WHERE id = ?1",
     )?;
@@ -239,12 +239,16 @@ pub(super) fn write_series(
     update.execute(params![row, copy.total as i64, last_active, copy.gauge, apps])?;
     let mut upsert = tx.prepare_cached("INSERT OR REPLACE INTO ring_chunks VALUES (?1, ?2, ?3, ?4)")?;
     let hashes = chunk_hashes(&copy.rings);
-    if kept.is_empty() {
-        let empty: Vec<Vec<SavedBucket>> = (copy.rings.iter())
+    let empty;
+    let kept = if kept.is_empty() {
+        let rings: Vec<Vec<SavedBucket>> = (copy.rings.iter())
             .map(|ring| vec![SavedBucket::default(); ring.len()])
             .collect();
-        *kept = chunk_hashes(&empty);
-    }
+        empty = chunk_hashes(&rings);
+        &empty
+    } else {
+        kept
+    };
     let chunks = (copy.rings.iter().enumerate())
         .flat_map(|(level, ring)| ring.chunks(CHUNK).enumerate().map(move |(i, c)| (level, i, c)));
     let mut written = 0;
@@ -254,8 +258,7 @@ pub(super) fn write_series(
             written += 1;
         }
     }
-    *kept = hashes;
-    Ok(written)
+    Ok((hashes, written))
 }
 
 /// Writes bodies updated since the last checkpoint.
