@@ -1,4 +1,4 @@
-//! Engine costs: recording (1 and 2 threads) and snapshots of 10,000 accounts.
+//! Engine costs: recording (1 and 2 threads) and snapshots of 10,000 and 100,000 accounts.
 //! `cargo bench -p tally-core --bench engine`; figures go to docs/PERFORMANCE.md.
 
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -49,7 +49,7 @@ fn record(c: &mut Criterion) {
 
     // A UI snapshotting 10,000 accounts back to back on the other core (far more often than
     // any UI does): recording must not slow down beyond cache effects.
-    let (busy, busy_now) = busy_engine();
+    let (busy, busy_now) = busy_engine(10_000);
     let mut busy_recorder = busy.recorder();
     let stop = Arc::new(AtomicBool::new(false));
     let reader = {
@@ -61,7 +61,7 @@ fn record(c: &mut Criterion) {
         })
     };
     group.bench_function("warm_account_while_snapshotting", |b| {
-        b.iter(|| busy_recorder.record(black_box(&count("account-00042", "pageview", busy_now))))
+        b.iter(|| busy_recorder.record(black_box(&count("account-000042", "pageview", busy_now))))
     });
     stop.store(true, Ordering::Relaxed);
     reader.join().expect("reader");
@@ -107,11 +107,11 @@ fn two_threads(engine: &Arc<Engine>, iters: u64, same_account: bool, now: Timest
         .unwrap_or_default()
 }
 
-/// 10,000 accounts, each with events in the last 5 minutes and the last day.
-fn busy_engine() -> (Arc<Engine>, Timestamp) {
+/// `accounts` accounts, each with events in the last 5 minutes and the last day.
+fn busy_engine(accounts: usize) -> (Arc<Engine>, Timestamp) {
     let engine = engine();
     let mut recorder = engine.recorder();
-    let names: Vec<String> = (0..10_000).map(|i| format!("account-{i:05}")).collect();
+    let names: Vec<String> = (0..accounts).map(|i| format!("account-{i:06}")).collect();
     let now_ms = T0 + 3 * 3_600_000;
     for (i, name) in names.iter().enumerate() {
         for step in 0..40u64 {
@@ -134,7 +134,7 @@ fn busy_engine() -> (Arc<Engine>, Timestamp) {
 fn snapshot(c: &mut Criterion) {
     let mut group = c.benchmark_group("snapshot_10000_accounts");
     group.sample_size(30);
-    let (engine, now) = busy_engine();
+    let (engine, now) = busy_engine(10_000);
     for window in engine.window_presets() {
         let request = SnapshotRequest {
             window,
@@ -173,5 +173,30 @@ fn snapshot(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, record, snapshot);
+/// The terminal frame's snapshot (5 minutes, top 20) of 100,000 active accounts.
+fn snapshot_100000(c: &mut Criterion) {
+    let mut group = c.benchmark_group("snapshot_100000_accounts");
+    group.sample_size(20);
+    let (engine, now) = busy_engine(100_000);
+    let five_minutes = SnapshotRequest {
+        window: Window {
+            level: 0,
+            buckets: 300,
+        },
+        top: 20,
+        ..SnapshotRequest::default()
+    };
+    let mid_minute = Timestamp::from_millis(now.as_millis() + 30_500);
+    for (label, at) in [
+        ("top20_5min_whole_minute", now),
+        ("top20_5min_mid_minute", mid_minute),
+    ] {
+        group.bench_function(label, |b| {
+            b.iter(|| black_box(engine.snapshot(&five_minutes, at)))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, record, snapshot, snapshot_100000);
 criterion_main!(benches);

@@ -3,7 +3,7 @@
 use crate::bodies::BodyRings;
 use crate::histogram::TimingBody;
 use crate::hll::AtomicHll;
-use crate::ring::{Bucket, CountRings, Layout, Write};
+use crate::ring::{Bucket, CountRings, Layout, RingReader, WideSeries, Write};
 use crate::table::AppendOnly;
 use crate::windows::SavedBucket;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -15,9 +15,6 @@ pub(crate) const MAX_APPS: usize = 8;
 /// An event count kept exactly since start and in rolling buckets at every resolution.
 pub(crate) struct Series {
     total: AtomicU64,
-    /// 1 + the finest-resolution epoch of the latest write (0: never written). Lets snapshots
-    /// skip series that were idle for the whole window without reading their buckets.
-    last_active: AtomicU64,
     pub(crate) rings: CountRings,
 }
 
@@ -42,27 +39,30 @@ impl Series {
     pub(crate) fn new(layout: &Layout) -> Self {
         Series {
             total: AtomicU64::new(0),
-            last_active: AtomicU64::new(0),
             rings: CountRings::new(layout),
         }
     }
 
     /// Adds `n` events at `buckets` (one per resolution, finest first). The total saturates
     /// at `u64::MAX` (counted as a saturation) rather than wrap.
-    pub(crate) fn record(&self, layout: &Layout, buckets: &[Bucket], n: u64, misses: &mut Misses) {
-        // One locked add, not a compare-and-swap loop; past u64::MAX (never, in practice) the
-        // total is put back to the maximum.
-        let before = self.total.fetch_add(n, Relaxed);
-        if before.checked_add(n).is_none() {
-            self.total.store(u64::MAX, Relaxed);
+    pub(crate) fn record(
+        &self,
+        layout: &Layout,
+        buckets: &[Bucket],
+        n: u64,
+        wide: &WideSeries,
+        misses: &mut Misses,
+    ) {
+        let mut writer = self.rings.writer();
+        // Under the write lock: a plain load and store, not a locked add.
+        let total = self.total.load(Relaxed).checked_add(n).unwrap_or_else(|| {
             misses.saturated = true;
-        }
+            u64::MAX
+        });
+        self.total.store(total, Relaxed);
+        writer.advance(layout, buckets[0].epoch);
         for (level, &bucket) in layout.levels().iter().zip(buckets) {
-            misses.note(self.rings.add(level, bucket, n));
-        }
-        let active = buckets[0].epoch + 1;
-        if self.last_active.load(Relaxed) < active {
-            self.last_active.fetch_max(active, Relaxed);
+            misses.note(writer.add(level, bucket, n, wide));
         }
     }
 
@@ -72,7 +72,12 @@ impl Series {
 
     /// The finest-resolution epoch of the latest write.
     pub(crate) fn last_active(&self) -> Option<u64> {
-        self.last_active.load(Relaxed).checked_sub(1)
+        self.rings.newest()
+    }
+
+    /// Runs `read` on a consistent view of the rings (see [`CountRings::read`]).
+    pub(crate) fn read<R>(&self, read: impl FnMut(&RingReader<'_>) -> R) -> R {
+        self.rings.read(read)
     }
 
     pub(crate) fn heap_bytes(&self) -> usize {
@@ -81,9 +86,9 @@ impl Series {
 
     /// The total, the latest finest epoch and every ring, as a checkpoint saves them.
     pub(crate) fn copy(&self, layout: &Layout) -> (u64, Option<u64>, Vec<Vec<SavedBucket>>) {
-        let total = self.total();
-        let rings = layout.levels().iter().map(|level| self.rings.copy(level));
-        (total, self.last_active(), rings.collect())
+        let writer = self.rings.writer();
+        let rings = layout.levels().iter().map(|level| writer.copy(level));
+        (self.total(), self.last_active(), rings.collect())
     }
 
     /// Adds what a checkpoint saved (into an engine of the same origin and resolutions).
@@ -93,14 +98,18 @@ impl Series {
         total: u64,
         last_active: Option<u64>,
         rings: &[Vec<SavedBucket>],
+        wide: &WideSeries,
     ) {
-        let _ = (self.total).fetch_update(Relaxed, Relaxed, |t| Some(t.saturating_add(total)));
-        if let Some(epoch) = last_active {
-            self.last_active.fetch_max(epoch + 1, Relaxed);
-        }
+        let mut writer = self.rings.writer();
+        self.total.store(self.total().saturating_add(total), Relaxed);
+        let Some(newest) = last_active else {
+            return;
+        };
+        writer.advance(layout, newest);
         for (level, saved) in layout.levels().iter().zip(rings) {
             for bucket in saved.iter().filter(|b| b.count > 0) {
-                self.rings.add(level, level.bucket(bucket.epoch), bucket.count);
+                // Buckets the ring no longer holds as of `newest` are too old, and left out.
+                writer.add(level, level.bucket(bucket.epoch), bucket.count, wide);
             }
         }
     }
@@ -150,9 +159,9 @@ pub(crate) struct TypeEntry {
     pub(crate) name: Arc<str>,
     pub(crate) counts: Series,
     /// Allocated on the first timing, if the engine's cap on timing series allows (else `None`).
-    pub(crate) timings: OnceLock<Option<BodyRings<TimingBody>>>,
+    pub(crate) timings: OnceLock<Option<Box<BodyRings<TimingBody>>>>,
     /// Allocated on the first set member, likewise capped.
-    pub(crate) sets: OnceLock<Option<BodyRings<AtomicHll>>>,
+    pub(crate) sets: OnceLock<Option<Box<BodyRings<AtomicHll>>>>,
     pub(crate) gauge: Gauge,
 }
 
@@ -171,12 +180,12 @@ impl TypeEntry {
         let timings = self
             .timings
             .get()
-            .and_then(Option::as_ref)
+            .and_then(Option::as_deref)
             .map_or(0, BodyRings::heap_bytes);
         let sets = self
             .sets
             .get()
-            .and_then(Option::as_ref)
+            .and_then(Option::as_deref)
             .map_or(0, BodyRings::heap_bytes);
         self.counts.heap_bytes() + timings + sets + self.name.len()
     }
@@ -208,8 +217,17 @@ impl Account {
         self.types.iter().position(|t| &*t.name == name)
     }
 
-    /// The index of type `name`, adding it (or folding it into `(other)` past `max_types`).
-    pub(crate) fn resolve_type(&self, name: &str, layout: &Layout, max_types: usize) -> usize {
+    /// The index of type `name`, adding it, or folding it into `(other)` past `max_types` or
+    /// when `room` (asked only for a new type) says the engine has no more series for types. A
+    /// new entry's name comes from `shared`, so that accounts share one copy of each name.
+    pub(crate) fn resolve_type(
+        &self,
+        name: &str,
+        layout: &Layout,
+        max_types: usize,
+        room: impl FnOnce() -> bool,
+        shared: impl FnOnce(&str) -> Arc<str>,
+    ) -> usize {
         if let Some(index) = self.find_type(name) {
             return index;
         }
@@ -217,7 +235,7 @@ impl Account {
         if let Some(index) = self.find_type(name) {
             return index;
         }
-        let name = if self.types.len() < max_types {
+        let name = if self.types.len() < max_types && room() {
             name
         } else {
             if let Some(index) = self.find_type(crate::OTHER) {
@@ -225,7 +243,7 @@ impl Account {
             }
             crate::OTHER
         };
-        let entry = Box::new(TypeEntry::new(Arc::from(name), layout));
+        let entry = Box::new(TypeEntry::new(shared(name), layout));
         match self.types.push(entry) {
             Ok(index) => index,
             // Unreachable by construction: capacity is max_types + 1 and (other) comes last.
@@ -249,8 +267,7 @@ impl Account {
             .iter()
             .map(|t| std::mem::size_of::<TypeEntry>() + t.heap_bytes())
             .sum();
-        let table = self.types.capacity() * std::mem::size_of::<OnceLock<Box<TypeEntry>>>()
-            + self.apps.capacity() * std::mem::size_of::<OnceLock<Arc<str>>>();
+        let table = self.types.heap_bytes() + self.apps.heap_bytes();
         self.counts.heap_bytes() + types + table + self.name.len()
     }
 }

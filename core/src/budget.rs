@@ -19,6 +19,8 @@ use std::sync::{Arc, OnceLock};
 const ALLOCATION: u64 = 32;
 /// One name as the engine holds it: at most [`MAX_NAME_BYTES`] in an `Arc<str>`.
 const NAME: u64 = MAX_NAME_BYTES as u64 + 16 + ALLOCATION;
+/// A series' slot: 4 bytes (and 8 more in the series allowed to outgrow them, counted apart).
+const SLOT: u64 = 4;
 /// One entry of a name index (`HashMap<Arc<str>, usize>` at its worst load factor).
 const INDEX_ENTRY: u64 = 2 * (size_of::<(Arc<str>, usize)>() as u64 + 1);
 
@@ -52,21 +54,44 @@ impl EngineConfig {
 
     /// One type entry (an account's, or a type's over all accounts) with its counts.
     fn type_entry_bytes(&self) -> u64 {
-        size_of::<TypeEntry>() as u64 + self.slots() * 8 + NAME + 2 * ALLOCATION
+        size_of::<TypeEntry>() as u64 + self.slots() * SLOT + NAME + 2 * ALLOCATION
     }
 
-    /// One tracked account at its worst: every type in use, every app name remembered.
+    /// One tracked account at its worst, its named types apart (see [`Self::type_series`]):
+    /// its own series, its `(other)` type, its table of types full, every app name remembered.
     pub fn account_ceiling(&self) -> u64 {
         let types = self.max_types_per_account as u64 + 1;
-        let type_slot = size_of::<OnceLock<Box<TypeEntry>>>() as u64 + self.type_entry_bytes() + ALLOCATION;
+        let table = types * size_of::<OnceLock<Box<TypeEntry>>>() as u64;
         let apps = crate::account::MAX_APPS as u64 * (size_of::<OnceLock<Arc<str>>>() as u64 + NAME);
         size_of::<OnceLock<Account>>() as u64
-            + self.slots() * 8
-            + types * type_slot
+            + self.slots() * SLOT
+            + table
+            + self.type_series_bytes()
             + apps
             + NAME
             + INDEX_ENTRY
-            + 4 * ALLOCATION
+            + 8 * ALLOCATION
+    }
+
+    /// Named account x type series at most: the engine-wide cap, or every account full.
+    fn type_series(&self) -> u64 {
+        (self.max_type_series as u64).min(self.max_accounts as u64 * self.max_types_per_account as u64)
+    }
+
+    fn type_series_bytes(&self) -> u64 {
+        self.type_entry_bytes() + ALLOCATION
+    }
+
+    /// What the series allowed 8-byte buckets add.
+    fn wide_ceiling(&self) -> u64 {
+        self.max_wide_series as u64 * (self.slots() * 8 + ALLOCATION)
+    }
+
+    /// Every account and its types at their worst.
+    fn accounts_ceiling(&self) -> u64 {
+        // `(other)` is an account on top of the cap.
+        (self.max_accounts as u64 + 1) * self.account_ceiling()
+            + self.type_series() * self.type_series_bytes()
     }
 
     /// What does not grow with accounts: the types over all accounts, the histograms and
@@ -80,7 +105,7 @@ impl EngineConfig {
         types
             + 2 * self.max_timing_series as u64 * timing_series
             + 2 * self.max_set_series as u64 * set_series
-            + slots * 8
+            + slots * SLOT
     }
 
     /// A series' bodies, every bucket in use, and its bitmap of changed ones.
@@ -100,13 +125,12 @@ impl EngineConfig {
     /// The most memory an engine with these caps can hold, in bytes. Each ingest thread's
     /// name cache comes on top ([`crate::Recorder::cache_ceiling`]).
     pub fn memory_ceiling(&self) -> u64 {
-        // `(other)` is an account on top of the cap.
-        self.fixed_ceiling() + (self.max_accounts as u64 + 1) * self.account_ceiling()
+        self.fixed_ceiling() + self.accounts_ceiling() + self.wide_ceiling()
     }
 
     /// These caps lowered (never raised) so that the ceiling fits `budget`: the timing and set
     /// series first, if their histograms and registers would take more than half of it, then
-    /// `max_accounts`, to what is left.
+    /// `max_accounts` to what is left, with `max_type_series` in proportion.
     pub fn within_budget(&self, budget: u64) -> Result<EngineConfig, BudgetError> {
         let mut config = self.clone();
         let bodies = 2
@@ -119,7 +143,11 @@ impl EngineConfig {
             config.max_timing_series = scale(config.max_timing_series);
             config.max_set_series = scale(config.max_set_series);
         }
-        let (fixed, per_account) = (config.fixed_ceiling(), config.account_ceiling());
+        // Each account with its share of the named types.
+        let types_each = config.type_series() as f64 / config.max_accounts.max(1) as f64;
+        let per_account =
+            config.account_ceiling() + (types_each * config.type_series_bytes() as f64).ceil() as u64;
+        let fixed = config.fixed_ceiling() + config.wide_ceiling();
         let room = budget.saturating_sub(fixed) / per_account;
         // At least one named account besides `(other)`.
         if room < 2 {
@@ -130,6 +158,9 @@ impl EngineConfig {
             });
         }
         config.max_accounts = config.max_accounts.min((room - 1) as usize);
+        let type_series = (config.max_accounts as f64 * types_each) as usize;
+        config.max_type_series = config.max_type_series.min(type_series);
+        debug_assert!(config.memory_ceiling() <= budget);
         Ok(config)
     }
 }
@@ -176,6 +207,9 @@ mod filled {
             // Every account x type gets its histograms and registers.
             max_timing_series: 31 * 5,
             max_set_series: 31 * 5,
+            max_type_series: 30 * 4,
+            // Every account's series, and the all-events series and the 7 types' over all accounts.
+            max_wide_series: 31 * 6 + 8,
         };
         let start = Timestamp::from_millis(1_700_000_000_000);
         let engine = Engine::new(config.clone(), start).expect("valid");
@@ -186,7 +220,13 @@ mod filled {
             for account in 0..31 {
                 for kind in 0..5 {
                     let (account, event_type) = (long("a", account), long("t", kind));
-                    for value in [Value::Timing { ms: 3.0, count: 1 }, Value::SetMember("m")] {
+                    // A count too large for 4-byte buckets moves every series to 8.
+                    let values = [
+                        Value::Timing { ms: 3.0, count: 1 },
+                        Value::SetMember("m"),
+                        Value::Count(1 << 30),
+                    ];
+                    for value in values {
                         let event = Event {
                             account: &account,
                             event_type: &event_type,
@@ -203,7 +243,8 @@ mod filled {
         // What `heap_bytes` counts: the accounts, with their series' bodies.
         let held = engine.heap_bytes() as u64;
         let series = config.max_timing_series as u64;
-        let ceiling = (config.max_accounts as u64 + 1) * config.account_ceiling()
+        let ceiling = config.accounts_ceiling()
+            + config.wide_ceiling()
             + series * (config.timing_series_bytes() + config.set_series_bytes());
         assert!(held <= ceiling, "{held} > {ceiling}");
         assert!(

@@ -13,7 +13,7 @@ use crate::hll::AtomicHll;
 use crate::hours::SeriesId;
 use crate::notice::{Annotation, Notice, Notices, ServiceCheck};
 use crate::rejection::{RejectLog, RejectSample, Rejection};
-use crate::ring::{Bucket, Layout, LayoutError};
+use crate::ring::{Bucket, Layout, LayoutError, WideSeries};
 use crate::table::AppendOnly;
 use crate::time::{Resolution, Timestamp};
 use hashbrown::{Equivalent, HashMap};
@@ -40,6 +40,12 @@ pub struct EngineConfig {
     pub max_timing_series: usize,
     /// Series that keep set registers (256 bytes per bucket in use), capped likewise.
     pub max_set_series: usize,
+    /// Account x type series over all accounts; past it an account's new types are counted
+    /// under its type `(other)`.
+    pub max_type_series: usize,
+    /// Series whose buckets may move from 4 to 8 bytes when a count outgrows 2^30; past it
+    /// such counts stop there (counted as saturated).
+    pub max_wide_series: usize,
 }
 
 impl Default for EngineConfig {
@@ -50,11 +56,13 @@ impl Default for EngineConfig {
                 Resolution::new(60_000, 60),
                 Resolution::new(3_600_000, 24),
             ],
-            max_accounts: 10_000,
+            max_accounts: 100_000,
             max_types_per_account: 32,
             max_types: 1_000,
             max_timing_series: 256,
             max_set_series: 256,
+            max_type_series: 500_000,
+            max_wide_series: 10_000,
         }
     }
 }
@@ -102,6 +110,15 @@ impl TypeTotals {
         }
     }
 
+    /// The name of the entry for type `name` if there is one (one copy for every account), else
+    /// a new copy.
+    pub(crate) fn shared_name(&self, name: &str) -> Arc<str> {
+        let found = lock(&self.index)
+            .get(name)
+            .and_then(|&index| self.entries.get(index));
+        found.map_or_else(|| Arc::from(name), |entry| Arc::clone(&entry.name))
+    }
+
     /// The entry for type `name`, added if there is room, else `(other)`'s.
     pub(crate) fn resolve(&self, name: &str, layout: &Layout) -> usize {
         let mut index = lock(&self.index);
@@ -141,6 +158,9 @@ pub struct Engine {
     rejects: Mutex<RejectLog>,
     notices: Mutex<Notices>,
     claimed: Claimed,
+    /// Account x type series given so far, against `max_type_series`.
+    type_series: AtomicUsize,
+    pub(crate) wide: WideSeries,
 }
 
 impl std::fmt::Debug for Engine {
@@ -163,6 +183,7 @@ impl Engine {
     pub fn new(config: EngineConfig, start: Timestamp) -> Result<Arc<Self>, LayoutError> {
         let layout = Layout::new(&config.resolutions, start)?;
         let all = Series::new(&layout);
+        let wide = WideSeries::new(config.max_wide_series);
         Ok(Arc::new(Engine {
             layout,
             // One more than the cap: room for `(other)`.
@@ -179,6 +200,8 @@ impl Engine {
             rejects: Mutex::new(RejectLog::default()),
             notices: Mutex::new(Notices::default()),
             claimed: Claimed::default(),
+            type_series: AtomicUsize::new(0),
+            wide,
         }))
     }
 
@@ -286,6 +309,11 @@ impl Engine {
         (slot, true)
     }
 
+    /// Takes one of the `max_type_series` when called: for an account's new type.
+    pub(crate) fn type_series_room(&self) -> impl FnOnce() -> bool {
+        || Self::claim(&self.type_series, self.config.max_type_series)
+    }
+
     fn claim(counter: &AtomicUsize, cap: usize) -> bool {
         counter
             .fetch_update(Relaxed, Relaxed, |n| (n < cap).then_some(n + 1))
@@ -304,7 +332,9 @@ impl Engine {
     fn add_account_count(&self, account: u32, buckets: &[Bucket], n: u64) {
         if let Some(account) = self.accounts.get(account as usize) {
             let mut misses = Misses::default();
-            account.counts.record(&self.layout, buckets, n, &mut misses);
+            account
+                .counts
+                .record(&self.layout, buckets, n, &self.wide, &mut misses);
             misses.too_old = false;
             self.note_misses(misses);
         }
@@ -314,7 +344,8 @@ impl Engine {
     fn add_own_type_count(&self, key: Key, buckets: &[Bucket], n: u64) {
         if let (Some(own), _) = self.entries(key) {
             let mut misses = Misses::default();
-            own.counts.record(&self.layout, buckets, n, &mut misses);
+            own.counts
+                .record(&self.layout, buckets, n, &self.wide, &mut misses);
             self.note_misses(misses);
         }
     }
@@ -324,7 +355,9 @@ impl Engine {
     fn add_overall_count(&self, overall: u32, buckets: &[Bucket], n: u64) {
         if let Some(entry) = self.types.entries.get(overall as usize) {
             let mut misses = Misses::default();
-            entry.counts.record(&self.layout, buckets, n, &mut misses);
+            entry
+                .counts
+                .record(&self.layout, buckets, n, &self.wide, &mut misses);
             misses.too_old = false;
             self.note_misses(misses);
         }
@@ -392,13 +425,13 @@ impl Engine {
     /// The rings in `cell`, allocated on first use if `claimed` is still under `cap`.
     fn body_rings<'a, B: crate::bodies::Body>(
         &self,
-        cell: &'a OnceLock<Option<BodyRings<B>>>,
+        cell: &'a OnceLock<Option<Box<BodyRings<B>>>>,
         claimed: &AtomicUsize,
         cap: usize,
     ) -> Option<&'a BodyRings<B>> {
-        let rings =
-            cell.get_or_init(|| Self::claim(claimed, cap).then(|| BodyRings::new(self.layout.slots())));
-        rings.as_ref()
+        let rings = cell
+            .get_or_init(|| Self::claim(claimed, cap).then(|| Box::new(BodyRings::new(self.layout.slots()))));
+        rings.as_deref()
     }
 
     /// Adds a timing or a set member to `entry`'s histograms or registers.
@@ -457,8 +490,7 @@ impl Engine {
     /// memory-per-account benchmark and the UIs' health line. The types over all accounts are
     /// left out: they are bounded by the number of type names, not accounts.
     pub fn heap_bytes(&self) -> usize {
-        let table = self.accounts.capacity() * std::mem::size_of::<std::sync::OnceLock<Account>>();
-        table + self.accounts.iter().map(Account::heap_bytes).sum::<usize>()
+        self.accounts.heap_bytes() + self.accounts.iter().map(Account::heap_bytes).sum::<usize>()
     }
 }
 
@@ -698,6 +730,7 @@ impl Recorder {
                 &engine.layout,
                 &self.buckets,
                 self.pending_all,
+                &engine.wide,
                 &mut Misses::default(),
             );
             self.pending_all = 0;
@@ -743,7 +776,10 @@ impl Recorder {
         let (account, folded) = engine.resolve_account(account_name);
         let (type_index, overall) = engine.accounts.get(account).map_or((0, 0), |a| {
             let layout = &engine.layout;
-            let index = a.resolve_type(type_name, layout, engine.config.max_types_per_account);
+            let max_types = engine.config.max_types_per_account;
+            let index = a.resolve_type(type_name, layout, max_types, engine.type_series_room(), |name| {
+                engine.types.shared_name(name)
+            });
             // The account's own name for the type: `(other)` past its cap.
             let name = a.types.get(index).map_or(OTHER, |t| &*t.name);
             (index, engine.types.resolve(name, layout))

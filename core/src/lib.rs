@@ -1,4 +1,4 @@
-//! tally's core: the event model, per-account rolling windows in lock-free rings, timing
+//! tally's core: the event model, per-account rolling windows in rings read without locks, timing
 //! histograms, distinct counts, and the [`Snapshot`]s that the terminal view, the desktop app
 //! and `tally stat` draw; with them, the rest of the plain data every view draws: what
 //! sources and outputs report ([`status`]), number and duration formatting ([`format`]), and
@@ -9,9 +9,10 @@
 //! everything here is plain data and maths, testable with unit and property tests.
 //!
 //! The path of one event: a decoder builds an [`Event`] borrowing from its buffer, the ingest
-//! thread's [`Recorder`] resolves the account and type (a cached hash lookup) and adds to
-//! epoch-tagged buckets at every resolution with atomic read-modify-writes. A UI calls
-//! [`Engine::snapshot`] a few times a second; it reads the same buckets without locks.
+//! thread's [`Recorder`] resolves the account and type (a cached hash lookup), adds counts up
+//! and publishes them every few dozen milliseconds into lap-tagged 4-byte buckets at every
+//! resolution, under each series' write lock. A UI calls [`Engine::snapshot`] a few times a
+//! second; it reads the same buckets without locks.
 
 mod account;
 mod bodies;
@@ -47,7 +48,7 @@ pub use notice::{
     AlertType, Annotation, CheckStatus, MAX_ANNOTATIONS, MAX_CHECKS, Notice, Priority, ServiceCheck,
 };
 pub use rejection::{KEPT_SAMPLES, RejectSample, Rejection, escape};
-pub use ring::{HORIZON_MS, LayoutError};
+pub use ring::LayoutError;
 pub use snapshot::{
     AccountDetail, AccountStats, Fingerprint, Layer, RejectionCount, Snapshot, SnapshotRequest, Stack,
     Totals, TypeStats, Window, WindowInfo,

@@ -17,7 +17,7 @@
 //!   up to `last` going back its whole length. The caller checks a series' latest write and
 //!   uses the plan built for quiet series (see [`Plan::new`]) only when it holds.
 
-use crate::ring::{CountRings, Level};
+use crate::ring::{Level, RingReader};
 
 /// Consecutive buckets of one resolution, added to or subtracted from a window's total.
 #[derive(Clone, Copy, Debug)]
@@ -127,11 +127,11 @@ impl<'a> Plan<'a> {
         self.runs.iter().map(Run::len).sum()
     }
 
-    /// The window's total in `rings`.
-    pub(crate) fn sum(&self, rings: &CountRings) -> u64 {
+    /// The window's total in the rings `reader` reads.
+    pub(crate) fn sum(&self, reader: &RingReader<'_>) -> u64 {
         let (mut added, mut subtracted) = (0u64, 0u64);
         for run in &self.runs {
-            let sum = rings.sum(run.level, run.first, run.last);
+            let sum = reader.sum(run.level, run.first, run.last);
             if run.subtract {
                 subtracted += sum;
             } else {

@@ -285,7 +285,7 @@ impl RateFrame<'_> {
             return 0.0;
         }
         let first = self.now - self.complete as u64;
-        series.rings.sum(self.level, first, self.now) as f64 / self.seconds
+        series.read(|r| r.sum(self.level, first, self.now)) as f64 / self.seconds
     }
 }
 
@@ -303,7 +303,7 @@ impl Frame<'_> {
                 } else {
                     &self.plan
                 };
-                plan.sum(&series.rings)
+                series.read(|r| plan.sum(r))
             }
             _ => 0,
         }
@@ -320,7 +320,7 @@ impl Frame<'_> {
     fn values(&self, series: &Series) -> Vec<u64> {
         let mut values = vec![0; self.len];
         if self.active(series) {
-            series.rings.add_window(self.level, self.last, &mut values);
+            series.read(|r| r.window(self.level, self.last, &mut values));
         }
         values
     }
@@ -363,7 +363,7 @@ impl Engine {
             };
             let first = layout.epoch(index, since).unwrap_or(0).min(last);
             if last - first < level.buckets() as u64 {
-                return Some(self.all.rings.sum(level, first, last));
+                return Some(self.all.read(|r| r.sum(level, first, last)));
             }
         }
         None
@@ -425,7 +425,7 @@ impl Engine {
         // cache misses overlap. The bars' heights and the overall numbers come from `all`.
         let mut heights = vec![0u64; len];
         if frame.active(&self.all) {
-            self.all.rings.add_window(level, last, &mut heights);
+            self.all.read(|r| r.window(level, last, &mut heights));
         }
         let mut totals = Totals {
             total: self.all.total(),
@@ -617,7 +617,7 @@ impl Engine {
     }
 
     fn window_histogram(&self, entry: &TypeEntry, frame: &Frame<'_>) -> Option<Histogram> {
-        let rings = entry.timings.get()?.as_ref()?;
+        let rings = entry.timings.get()?.as_deref()?;
         let mut merged = Histogram::default();
         if frame.active(&entry.counts) {
             let first = (frame.last + 1).saturating_sub(frame.len as u64);
@@ -636,7 +636,7 @@ impl Engine {
     }
 
     fn window_distinct(&self, entry: &TypeEntry, frame: &Frame<'_>) -> Option<u64> {
-        let rings = entry.sets.get()?.as_ref()?;
+        let rings = entry.sets.get()?.as_deref()?;
         let mut merged = Hll::default();
         if frame.active(&entry.counts) {
             let first = (frame.last + 1).saturating_sub(frame.len as u64);

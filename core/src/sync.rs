@@ -14,3 +14,8 @@ pub(crate) fn spin() {
     #[cfg(not(loom))]
     std::hint::spin_loop();
 }
+
+#[cfg(loom)]
+pub(crate) use loom::sync::{Mutex, MutexGuard};
+#[cfg(not(loom))]
+pub(crate) use std::sync::{Mutex, MutexGuard};

@@ -165,7 +165,13 @@ impl Engine {
         copy: &SeriesCopy,
     ) -> Option<WindowId> {
         let restore = |series: &crate::account::Series| {
-            series.restore(&self.layout, copy.total, copy.last_active, &copy.rings);
+            series.restore(
+                &self.layout,
+                copy.total,
+                copy.last_active,
+                &copy.rings,
+                &self.wide,
+            );
         };
         match (account, kind) {
             (None, None) => {
@@ -184,7 +190,10 @@ impl Engine {
             (Some(name), Some(kind)) => {
                 let index = self.resolve_account(name).0;
                 let account = self.accounts.get(index)?;
-                let kind = account.resolve_type(kind, &self.layout, self.config.max_types_per_account);
+                let max_types = self.config.max_types_per_account;
+                let shared = |name: &str| self.types.shared_name(name);
+                let kind =
+                    account.resolve_type(kind, &self.layout, max_types, self.type_series_room(), shared);
                 let entry = account.types.get(kind)?;
                 restore(&entry.counts);
                 if let Some(gauge) = copy.gauge {

@@ -213,6 +213,36 @@ fn accounts_past_the_cap_fold_into_other_with_exact_totals() {
 }
 
 #[test]
+fn types_past_the_engine_wide_cap_fold_into_each_accounts_other() {
+    let config = EngineConfig {
+        max_type_series: 3,
+        ..EngineConfig::default()
+    };
+    let engine = Engine::new(config, at(0)).expect("valid");
+    let mut recorder = engine.recorder();
+    for (name, kind) in [
+        ("acme", "a"),
+        ("acme", "b"),
+        ("globex", "a"),
+        ("globex", "b"),
+        ("globex", "c"),
+    ] {
+        recorder.record(&count(name, kind, 2, at(10)));
+    }
+    recorder.flush();
+    let snap = engine.snapshot(&last_minute(), at(1000));
+    let names = |account: &str| -> Vec<(String, u64)> {
+        (types_of(&snap, account).iter())
+            .map(|t| (t.name.to_string(), t.total))
+            .collect()
+    };
+    assert_eq!(names("acme"), [("a".to_string(), 2), ("b".to_string(), 2)]);
+    assert_eq!(names("globex"), [(OTHER.to_string(), 4), ("a".to_string(), 2)]);
+    assert_eq!(account(&snap, "globex").total, 6, "nothing lost to the cap");
+    assert_eq!(snap.totals.total, 10);
+}
+
+#[test]
 fn timings_give_percentiles_per_type_and_account() {
     let engine = engine();
     let mut recorder = engine.recorder();
