@@ -187,7 +187,8 @@ impl TypeEntry {
             .get()
             .and_then(Option::as_deref)
             .map_or(0, BodyRings::heap_bytes);
-        self.counts.heap_bytes() + timings + sets + self.name.len()
+        // The name is shared with the type's entry over all accounts.
+        self.counts.heap_bytes() + timings + sets
     }
 }
 

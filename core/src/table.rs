@@ -9,7 +9,7 @@
 //! 100,000 accounts, or 33 types of an account that uses 5, costs what it holds, not its cap.
 
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
 
 /// Slots in the first segment; each further one is twice the one before.
 const FIRST: usize = 8;
@@ -19,8 +19,9 @@ type Segment<T> = OnceLock<Box<[OnceLock<T>]>>;
 
 pub(crate) struct AppendOnly<T> {
     segments: Box<[Segment<T>]>,
-    capacity: usize,
-    len: AtomicUsize,
+    // 4 bytes each: there are two tables in every account.
+    capacity: u32,
+    len: AtomicU32,
 }
 
 /// The segment holding slot `index`, and the slot's place in it.
@@ -30,16 +31,16 @@ fn locate(index: usize) -> (usize, usize) {
 }
 
 impl<T> AppendOnly<T> {
+    /// At most `u32::MAX` slots (more are cut to that).
     pub(crate) fn with_capacity(capacity: usize) -> Self {
-        let segments = if capacity == 0 {
-            0
-        } else {
-            locate(capacity - 1).0 + 1
-        };
+        let capacity = u32::try_from(capacity).unwrap_or(u32::MAX);
+        let segments = capacity
+            .checked_sub(1)
+            .map_or(0, |last| locate(last as usize).0 + 1);
         AppendOnly {
             segments: (0..segments).map(|_| OnceLock::new()).collect(),
             capacity,
-            len: AtomicUsize::new(0),
+            len: AtomicU32::new(0),
         }
     }
 
@@ -50,14 +51,14 @@ impl<T> AppendOnly<T> {
         if index == self.capacity {
             return Err(item);
         }
-        let (segment, slot) = locate(index);
+        let (segment, slot) = locate(index as usize);
         let slots = self.segments[segment].get_or_init(|| {
-            let size = (FIRST << segment).min(self.capacity - (index - slot));
+            let size = (FIRST << segment).min(self.capacity() - (index as usize - slot));
             (0..size).map(|_| OnceLock::new()).collect()
         });
         slots[slot].set(item)?;
         self.len.store(index + 1, Ordering::Release);
-        Ok(index)
+        Ok(index as usize)
     }
 
     pub(crate) fn get(&self, index: usize) -> Option<&T> {
@@ -66,11 +67,11 @@ impl<T> AppendOnly<T> {
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.len.load(Ordering::Acquire)
+        self.len.load(Ordering::Acquire) as usize
     }
 
     pub(crate) fn capacity(&self) -> usize {
-        self.capacity
+        self.capacity as usize
     }
 
     pub(crate) fn iter(&self) -> impl Iterator<Item = &T> {
