@@ -239,15 +239,30 @@ pub struct RejectionCount {
     pub count: u64,
 }
 
-/// How many accounts ahead a snapshot asks for the buckets it will read.
-const LOOK_AHEAD: usize = 8;
+/// How many accounts a snapshot asks for the buckets of at once, before it reads them: their
+/// cache misses overlap (about 7 lines an account, within what a core keeps in flight).
+const BLOCK: usize = 16;
 
-/// One account's numbers from the first pass, small so that sorting them is cheap.
+/// One account's numbers from the first pass, small so that sorting them is cheap. Everything
+/// the rows need is read here, in the accounts' order, not again in the sorted order (at
+/// 100,000 accounts, a cache miss per account).
 struct Measured<'e> {
     account: &'e Account,
+    name: Arc<str>,
+    /// The name's first 16 bytes, big-endian and zero-padded: ties are nearly always told
+    /// apart without reading the names.
+    prefix: u128,
     total: u64,
     window_total: u64,
     rate: f64,
+    last_active: Option<u64>,
+}
+
+fn name_prefix(name: &str) -> u128 {
+    let mut bytes = [0; 16];
+    let len = name.len().min(16);
+    bytes[..len].copy_from_slice(&name.as_bytes()[..len]);
+    u128::from_be_bytes(bytes)
 }
 
 /// Where "now" falls, and which buckets a request reads.
@@ -421,7 +436,7 @@ impl Engine {
         };
 
         // One pass over the accounts for their totals, window sums and rates; idle ones cost two
-        // loads. The buckets of an account a few places ahead are requested early, so that
+        // loads. The buckets of a block of accounts are requested before any is read, so that
         // cache misses overlap. The bars' heights and the overall numbers come from `all`.
         let mut heights = vec![0u64; len];
         if frame.active(&self.all) {
@@ -434,22 +449,24 @@ impl Engine {
             ..Totals::default()
         };
         let mut measured: Vec<Measured<'_>> = Vec::with_capacity(self.accounts.len());
-        let ahead = self.accounts.iter().skip(LOOK_AHEAD);
-        let accounts = self.accounts.iter();
-        for (account, upcoming) in accounts.zip(ahead.map(Some).chain(std::iter::repeat(None))) {
-            if let Some(upcoming) = upcoming
-                && frame.active(&upcoming.counts)
-            {
-                frame.touch(&upcoming.counts);
+        let accounts: Vec<&Account> = self.accounts.iter().collect();
+        for account in accounts.chunks(BLOCK).flat_map(|block| {
+            for account in block.iter().filter(|a| frame.active(&a.counts)) {
+                frame.touch(&account.counts);
             }
+            block
+        }) {
             let counts = &account.counts;
             let window_total = frame.window_sum(counts);
             totals.active_accounts += usize::from(frame.active(counts) && &*account.name != OTHER);
             measured.push(Measured {
                 account,
+                name: Arc::clone(&account.name),
+                prefix: name_prefix(&account.name),
                 total: counts.total(),
                 window_total,
                 rate: frame.rate.rate(counts),
+                last_active: counts.last_active(),
             });
         }
         totals.window_total = heights.iter().sum();
@@ -465,23 +482,23 @@ impl Engine {
             .max()
             .map_or(0.0, |&h| h as f64 / bucket_seconds);
         totals.peak_rate = complete_peak.max(totals.rate);
-        measured.sort_by(|a, b| {
-            by_window_then_rate_then_name(
-                (a.window_total, a.rate, &a.account.name),
-                (b.window_total, b.rate, &b.account.name),
-            )
+        measured.sort_unstable_by(|a, b| {
+            (b.window_total.cmp(&a.window_total))
+                .then(b.rate.total_cmp(&a.rate))
+                .then(a.prefix.cmp(&b.prefix))
+                .then_with(|| a.name.cmp(&b.name))
         });
         let mut rows: Vec<(&Account, AccountStats)> = measured
             .into_iter()
             .map(|m| {
                 let stats = AccountStats {
-                    name: Arc::clone(&m.account.name),
+                    name: m.name,
                     colour: None,
                     total: m.total,
                     window_total: m.window_total,
                     rate: m.rate,
                     share: 0.0,
-                    last_seen: m.account.counts.last_active().map(|e| layout.bucket_start(0, e)),
+                    last_seen: m.last_active.map(|e| layout.bucket_start(0, e)),
                     detail: None,
                 };
                 (m.account, stats)
