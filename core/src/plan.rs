@@ -286,7 +286,9 @@ mod tests {
         for epoch in 35721..=35759 {
             let slot = fine.bucket(epoch).slot;
             assert!(
-                points.iter().any(|&p| p <= slot && slot < p + SLOTS_PER_LINE as usize),
+                points
+                    .iter()
+                    .any(|&p| p <= slot && slot < p + SLOTS_PER_LINE as usize),
                 "slot {slot} is within a line of a touched slot"
             );
         }
