@@ -144,14 +144,7 @@ fn snapshot(c: &mut Criterion) {
         let label = format!("top20_level{}_x{}", window.level, window.buckets);
         group.bench_function(label, |b| b.iter(|| black_box(engine.snapshot(&request, now))));
     }
-    let five_minutes = SnapshotRequest {
-        window: Window {
-            level: 0,
-            buckets: 300,
-        },
-        top: 20,
-        ..SnapshotRequest::default()
-    };
+    let five_minutes = five_minutes_top_20();
     // `now` above is on a whole minute, where a window's oldest edge is longest (59 one-second
     // buckets before its first whole minute); half a minute later it is 29.
     let mid_minute = Timestamp::from_millis(now.as_millis() + 30_500);
@@ -173,19 +166,24 @@ fn snapshot(c: &mut Criterion) {
     group.finish();
 }
 
-/// The terminal frame's snapshot (5 minutes, top 20) of 100,000 active accounts.
-fn snapshot_100000(c: &mut Criterion) {
-    let mut group = c.benchmark_group("snapshot_100000_accounts");
-    group.sample_size(20);
-    let (engine, now) = busy_engine(100_000);
-    let five_minutes = SnapshotRequest {
+/// What the terminal asks for each frame.
+fn five_minutes_top_20() -> SnapshotRequest {
+    SnapshotRequest {
         window: Window {
             level: 0,
             buckets: 300,
         },
         top: 20,
         ..SnapshotRequest::default()
-    };
+    }
+}
+
+/// The terminal frame's snapshot (5 minutes, top 20) of 100,000 active accounts.
+fn snapshot_100000(c: &mut Criterion) {
+    let mut group = c.benchmark_group("snapshot_100000_accounts");
+    group.sample_size(20);
+    let (engine, now) = busy_engine(100_000);
+    let five_minutes = five_minutes_top_20();
     let mid_minute = Timestamp::from_millis(now.as_millis() + 30_500);
     for (label, at) in [
         ("top20_5min_whole_minute", now),
