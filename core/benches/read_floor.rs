@@ -38,7 +38,10 @@ fn main() {
     for (label, order) in [("in address order", &in_order), ("shuffled", &shuffled)] {
         for lines in [1, 3, 7] {
             // The best of five: what the memory system can do, not what a noisy moment gave.
-            let best = (0..5).map(|_| read(&memory, order, lines)).min().unwrap_or_default();
+            let best = (0..5)
+                .map(|_| read(&memory, order, lines))
+                .min()
+                .unwrap_or_default();
             println!(
                 "{label}, {lines} line(s) an account: {:.1} ms, {:.1} ns a line",
                 best.as_secs_f64() * 1e3,

@@ -765,3 +765,25 @@ fn events_since_a_time_come_from_the_finest_ring_that_reaches_back() {
     let tomorrow = now.saturating_add_millis(30 * 3_600_000);
     assert_eq!(engine.events_since(minute(0), tomorrow), None, "past every ring");
 }
+
+/// 100,000 accounts x 5 types fit in 1 GiB: the engine's own count stays within 10 KiB an
+/// account whatever its size (the memory bench measures the resident figure at 100,000).
+#[test]
+fn an_account_with_five_types_takes_at_most_10_kib() {
+    let engine = engine();
+    let mut recorder = engine.recorder();
+    let accounts = 2_000;
+    for i in 0..accounts {
+        let name = format!("account-{i:06}");
+        for kind in ["pageview", "order.create", "order.update", "signup", "api"] {
+            recorder.record(&count(&name, kind, 1, at(1000)));
+        }
+    }
+    recorder.flush();
+    let each = engine.heap_bytes() / accounts;
+    assert!(each <= 10 * 1024, "{each} bytes an account");
+    assert!(
+        each >= 9 * 1024,
+        "six series of 384 four-byte buckets are 9 KiB: {each}"
+    );
+}
