@@ -3,7 +3,7 @@
 use crate::bodies::BodyRings;
 use crate::histogram::TimingBody;
 use crate::hll::AtomicHll;
-use crate::ring::{Bucket, CountRings, Layout, RingReader, WideSeries, Write};
+use crate::ring::{Bucket, CountRings, Layout, RingReader, RingWriter, WideSeries, Write};
 use crate::table::AppendOnly;
 use crate::windows::SavedBucket;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -53,7 +53,35 @@ impl Series {
         wide: &WideSeries,
         misses: &mut Misses,
     ) {
-        let mut writer = self.rings.writer();
+        self.record_with(self.rings.writer(), layout, buckets, n, wide, misses);
+    }
+
+    /// [`Series::record`] if no other writer holds the series (`false`, nothing written, if
+    /// one does).
+    pub(crate) fn try_record(
+        &self,
+        layout: &Layout,
+        buckets: &[Bucket],
+        n: u64,
+        wide: &WideSeries,
+        misses: &mut Misses,
+    ) -> bool {
+        let Some(writer) = self.rings.try_writer() else {
+            return false;
+        };
+        self.record_with(writer, layout, buckets, n, wide, misses);
+        true
+    }
+
+    fn record_with(
+        &self,
+        mut writer: RingWriter<'_>,
+        layout: &Layout,
+        buckets: &[Bucket],
+        n: u64,
+        wide: &WideSeries,
+        misses: &mut Misses,
+    ) {
         // Under the write lock: a plain load and store, not a locked add.
         let total = self.total.load(Relaxed).checked_add(n).unwrap_or_else(|| {
             misses.saturated = true;

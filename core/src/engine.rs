@@ -322,45 +322,51 @@ impl Engine {
 
     /// Adds `n` events of `key` at `buckets`.
     fn add_count(&self, key: Key, buckets: &[Bucket], n: u64) {
-        self.add_own_type_count(key, buckets, n);
-        self.add_overall_count(key.overall, buckets, n);
-        self.add_account_count(key.account, buckets, n);
+        self.add_own_type_count(key, buckets, n, Wait::Yes);
+        self.add_overall_count(key.overall, buckets, n, Wait::Yes);
+        self.add_account_count(key.account, buckets, n, Wait::Yes);
     }
 
-    /// Adds `n` events to account `account`'s own series. A late event is counted as too old
-    /// by its type's rings, not again here.
-    fn add_account_count(&self, account: u32, buckets: &[Bucket], n: u64) {
-        if let Some(account) = self.accounts.get(account as usize) {
-            let mut misses = Misses::default();
-            account
-                .counts
-                .record(&self.layout, buckets, n, &self.wide, &mut misses);
-            misses.too_old = false;
-            self.note_misses(misses);
-        }
+    /// Adds `n` events at `buckets` to `series`; `false`, nothing added, when it would have
+    /// had to wait for another writer and was told not to. `too_old` says whether writes too
+    /// old for the rings are counted here (they are once per event, by its own type).
+    fn add_to(&self, series: &Series, buckets: &[Bucket], n: u64, wait: Wait, too_old: bool) -> bool {
+        let mut misses = Misses::default();
+        let (layout, wide) = (&self.layout, &self.wide);
+        let added = match wait {
+            Wait::Yes => {
+                series.record(layout, buckets, n, wide, &mut misses);
+                true
+            }
+            Wait::No => series.try_record(layout, buckets, n, wide, &mut misses),
+        };
+        misses.too_old &= too_old;
+        self.note_misses(misses);
+        added
+    }
+
+    /// Adds `n` events to account `account`'s own series.
+    fn add_account_count(&self, account: u32, buckets: &[Bucket], n: u64, wait: Wait) -> bool {
+        let Some(account) = self.accounts.get(account as usize) else {
+            return true;
+        };
+        self.add_to(&account.counts, buckets, n, wait, false)
     }
 
     /// Adds `n` events of `key` at `buckets` to the account's series of its type.
-    fn add_own_type_count(&self, key: Key, buckets: &[Bucket], n: u64) {
-        if let (Some(own), _) = self.entries(key) {
-            let mut misses = Misses::default();
-            own.counts
-                .record(&self.layout, buckets, n, &self.wide, &mut misses);
-            self.note_misses(misses);
-        }
+    fn add_own_type_count(&self, key: Key, buckets: &[Bucket], n: u64, wait: Wait) -> bool {
+        let (Some(own), _) = self.entries(key) else {
+            return true;
+        };
+        self.add_to(&own.counts, buckets, n, wait, true)
     }
 
-    /// Adds `n` events to the series of type `overall` over all accounts (a late event is
-    /// counted as too old by its account's type, not again here).
-    fn add_overall_count(&self, overall: u32, buckets: &[Bucket], n: u64) {
-        if let Some(entry) = self.types.entries.get(overall as usize) {
-            let mut misses = Misses::default();
-            entry
-                .counts
-                .record(&self.layout, buckets, n, &self.wide, &mut misses);
-            misses.too_old = false;
-            self.note_misses(misses);
-        }
+    /// Adds `n` events to the series of type `overall` over all accounts.
+    fn add_overall_count(&self, overall: u32, buckets: &[Bucket], n: u64, wait: Wait) -> bool {
+        let Some(entry) = self.types.entries.get(overall as usize) else {
+            return true;
+        };
+        self.add_to(&entry.counts, buckets, n, wait, false)
     }
 
     /// The account's entry for the key's type, and the type's entry over all accounts.
@@ -613,8 +619,9 @@ pub const PUBLISH_EVERY_MS: u64 = 50;
 /// together: when the time moves to another bucket, on [`Recorder::flush`] (which most inputs
 /// call after each receive), when [`Recorder::publish_if_due`] finds [`PUBLISH_EVERY_MS`]
 /// passed (a busy UDP receiver, which flushes only when its socket drains), and on drop. So a
-/// pair costs a few atomic operations per publication instead of per event, however many
-/// pairs a stream rotates through, and threads recording the same account rarely contend.
+/// pair costs one series lock per publication instead of atomics per event, however many
+/// pairs a stream rotates through, and threads recording the same account rarely contend;
+/// the periodic publication does not even wait then (a busy series' count waits here).
 /// Timings, gauges and set members are recorded at once (their counts are added up too).
 pub struct Recorder {
     engine: Arc<Engine>,
@@ -711,28 +718,32 @@ impl Recorder {
     /// pair's to its account's series of its type, and the sums of each account and of each
     /// type over all accounts once (thousands of accounts of one type cost one write there).
     pub fn flush(&mut self) {
+        self.publish(Wait::Yes);
+    }
+
+    /// Publishes what is pending. Without waiting, a series another thread is writing keeps
+    /// its count here for the next publication (always before the buckets change).
+    fn publish(&mut self, wait: Wait) {
         let engine = &*self.engine;
+        let (buckets, cached) = (&self.buckets, &mut self.cached);
         let (accounts, types) = (&mut self.account_sums, &mut self.type_sums);
-        for index in self.pending.drain(..) {
-            let cached = &mut self.cached[index as usize];
-            engine.add_own_type_count(cached.key, &self.buckets, cached.pending);
+        self.pending.retain(|&index| {
+            let cached = &mut cached[index as usize];
+            if !engine.add_own_type_count(cached.key, buckets, cached.pending, wait) {
+                return true;
+            }
             accounts.push((cached.key.account, cached.pending));
             types.push((cached.key.overall, cached.pending));
             cached.pending = 0;
-        }
-        let buckets = &self.buckets;
-        publish_sums(accounts, |account, n| {
-            engine.add_account_count(account, buckets, n)
+            false
         });
-        publish_sums(types, |overall, n| engine.add_overall_count(overall, buckets, n));
-        if self.pending_all > 0 {
-            (engine.all).record(
-                &engine.layout,
-                &self.buckets,
-                self.pending_all,
-                &engine.wide,
-                &mut Misses::default(),
-            );
+        publish_sums(accounts, |account, n| {
+            engine.add_account_count(account, buckets, n, wait)
+        });
+        publish_sums(types, |overall, n| {
+            engine.add_overall_count(overall, buckets, n, wait)
+        });
+        if self.pending_all > 0 && engine.add_to(&engine.all, buckets, self.pending_all, wait, false) {
             self.pending_all = 0;
         }
     }
@@ -742,7 +753,7 @@ impl Recorder {
     pub fn publish_if_due(&mut self, now: Timestamp) {
         let now = now.as_millis();
         if now.saturating_sub(self.published_ms) >= PUBLISH_EVERY_MS || now < self.published_ms {
-            self.flush();
+            self.publish(Wait::No);
             self.published_ms = now;
         }
     }
@@ -806,18 +817,82 @@ impl Recorder {
     }
 }
 
+/// Whether a publication waits for a series another ingest thread is writing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Wait {
+    Yes,
+    /// The count stays with the recorder until the next publication.
+    No,
+}
+
 /// Adds up the counts of each id in `sums` and passes each total to `publish`, once; leaves
-/// `sums` empty.
-fn publish_sums(sums: &mut Vec<(u32, u64)>, mut publish: impl FnMut(u32, u64)) {
+/// in `sums` only the totals it did not take.
+fn publish_sums(sums: &mut Vec<(u32, u64)>, mut publish: impl FnMut(u32, u64) -> bool) {
     sums.sort_unstable_by_key(|&(id, _)| id);
-    for run in sums.chunk_by(|a, b| a.0 == b.0) {
-        publish(run[0].0, run.iter().fold(0, |sum, &(_, n)| sum.saturating_add(n)));
+    let (mut kept, mut start) = (0, 0);
+    while start < sums.len() {
+        let id = sums[start].0;
+        let run = sums[start..].iter().take_while(|&&(other, _)| other == id);
+        let (len, total) = run.fold((0, 0u64), |(len, total), &(_, n)| {
+            (len + 1, total.saturating_add(n))
+        });
+        if !publish(id, total) {
+            // `kept` never passes `start`: what is not read yet stays where it is.
+            sums[kept] = (id, total);
+            kept += 1;
+        }
+        start += len;
     }
-    sums.clear();
+    sums.truncate(kept);
 }
 
 impl Drop for Recorder {
     fn drop(&mut self) {
         self.flush();
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    fn count(account: &str, at_ms: u64) -> Event<'_> {
+        Event {
+            account,
+            event_type: "pageview",
+            app: None,
+            value: Value::Count(1),
+            time: Timestamp::from_millis(at_ms),
+        }
+    }
+
+    /// A busy UDP thread's periodic publication never waits for another writer: what it
+    /// could not publish stays with it, exactly, until a publication finds the series free.
+    #[test]
+    fn a_periodic_publication_does_not_wait_for_a_busy_series() {
+        let engine = Engine::new(EngineConfig::default(), Timestamp::from_millis(0)).expect("valid");
+        let mut recorder = engine.recorder();
+        recorder.record(&count("acme", 1000));
+        recorder.flush();
+        recorder.record(&count("acme", 1100));
+        recorder.record(&count("globex", 1200));
+        {
+            // Another writer holds the all-events series and acme's own.
+            let _all = engine.all.rings.writer();
+            let _acme = engine.accounts.get(0).expect("acme").counts.rings.writer();
+            recorder.publish_if_due(Timestamp::from_millis(1300));
+        }
+        let acme = &engine.accounts.get(0).expect("acme").counts;
+        assert_eq!(
+            (engine.all.total(), acme.total()),
+            (1, 1),
+            "busy series left alone"
+        );
+        let globex = &engine.accounts.get(1).expect("globex").counts;
+        assert_eq!(globex.total(), 1, "free series published");
+        recorder.publish_if_due(Timestamp::from_millis(1400));
+        assert_eq!((engine.all.total(), acme.total()), (3, 2), "published once free");
+        let sums_left = recorder.account_sums.len() + recorder.type_sums.len();
+        assert_eq!((sums_left, recorder.pending_all), (0, 0));
     }
 }

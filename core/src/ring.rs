@@ -33,7 +33,7 @@
 //! Resolutions must nest (each bucket a whole number of the finer one's), so that the finest
 //! epoch of `newest` gives the exact lap at every resolution.
 
-use crate::sync::{AtomicU32, AtomicU64, Mutex, MutexGuard, Ordering, fence};
+use crate::sync::{AtomicU32, AtomicU64, Mutex, MutexGuard, Ordering, TryLockError, fence};
 use crate::time::{Resolution, Timestamp};
 use crate::windows::SavedBucket;
 use std::cell::Cell;
@@ -294,6 +294,19 @@ impl CountRings {
             rings: self,
             _lock: self.write.lock().unwrap_or_else(|poison| poison.into_inner()),
         }
+    }
+
+    /// Takes the series' write lock if no other writer holds it.
+    pub(crate) fn try_writer(&self) -> Option<RingWriter<'_>> {
+        let lock = match self.write.try_lock() {
+            Ok(lock) => lock,
+            Err(TryLockError::Poisoned(poison)) => poison.into_inner(),
+            Err(TryLockError::WouldBlock) => return None,
+        };
+        Some(RingWriter {
+            rings: self,
+            _lock: lock,
+        })
     }
 
     /// Runs `read` on a consistent view of the rings, again if writers moved laps ahead under

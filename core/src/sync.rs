@@ -17,5 +17,6 @@ pub(crate) fn spin() {
 
 #[cfg(loom)]
 pub(crate) use loom::sync::{Mutex, MutexGuard};
+pub(crate) use std::sync::TryLockError;
 #[cfg(not(loom))]
 pub(crate) use std::sync::{Mutex, MutexGuard};
