@@ -3,7 +3,7 @@
 use crate::bodies::BodyRings;
 use crate::histogram::TimingBody;
 use crate::hll::AtomicHll;
-use crate::ring::{Bucket, CountRings, Layout, RingReader, RingWriter, WideSeries, Write};
+use crate::ring::{Bucket, CountRings, Layout, RingReader, Wait, WideSeries, Write};
 use crate::table::AppendOnly;
 use crate::windows::SavedBucket;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -44,44 +44,20 @@ impl Series {
     }
 
     /// Adds `n` events at `buckets` (one per resolution, finest first). The total saturates
-    /// at `u64::MAX` (counted as a saturation) rather than wrap.
+    /// at `u64::MAX` (counted as a saturation) rather than wrap. `false`, nothing written, when
+    /// another writer holds the series and `wait` says not to wait for it.
     pub(crate) fn record(
         &self,
         layout: &Layout,
         buckets: &[Bucket],
         n: u64,
-        wide: &WideSeries,
-        misses: &mut Misses,
-    ) {
-        self.record_with(self.rings.writer(), layout, buckets, n, wide, misses);
-    }
-
-    /// [`Series::record`] if no other writer holds the series (`false`, nothing written, if
-    /// one does).
-    pub(crate) fn try_record(
-        &self,
-        layout: &Layout,
-        buckets: &[Bucket],
-        n: u64,
+        wait: Wait,
         wide: &WideSeries,
         misses: &mut Misses,
     ) -> bool {
-        let Some(writer) = self.rings.try_writer() else {
+        let Some(mut writer) = self.rings.writer(wait) else {
             return false;
         };
-        self.record_with(writer, layout, buckets, n, wide, misses);
-        true
-    }
-
-    fn record_with(
-        &self,
-        mut writer: RingWriter<'_>,
-        layout: &Layout,
-        buckets: &[Bucket],
-        n: u64,
-        wide: &WideSeries,
-        misses: &mut Misses,
-    ) {
         // Under the write lock: a plain load and store, not a locked add.
         let total = self.total.load(Relaxed).checked_add(n).unwrap_or_else(|| {
             misses.saturated = true;
@@ -92,6 +68,7 @@ impl Series {
         for (level, &bucket) in layout.levels().iter().zip(buckets) {
             misses.note(writer.add(level, bucket, n, wide));
         }
+        true
     }
 
     pub(crate) fn total(&self) -> u64 {
@@ -114,7 +91,7 @@ impl Series {
 
     /// The total, the latest finest epoch and every ring, as a checkpoint saves them.
     pub(crate) fn copy(&self, layout: &Layout) -> (u64, Option<u64>, Vec<Vec<SavedBucket>>) {
-        let writer = self.rings.writer();
+        let writer = self.rings.lock();
         let rings = layout.levels().iter().map(|level| writer.copy(level));
         (self.total(), self.last_active(), rings.collect())
     }
@@ -128,7 +105,7 @@ impl Series {
         rings: &[Vec<SavedBucket>],
         wide: &WideSeries,
     ) {
-        let mut writer = self.rings.writer();
+        let mut writer = self.rings.lock();
         self.total.store(self.total().saturating_add(total), Relaxed);
         let Some(newest) = last_active else {
             return;

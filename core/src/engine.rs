@@ -13,7 +13,7 @@ use crate::hll::AtomicHll;
 use crate::hours::SeriesId;
 use crate::notice::{Annotation, Notice, Notices, ServiceCheck};
 use crate::rejection::{RejectLog, RejectSample, Rejection};
-use crate::ring::{Bucket, Layout, LayoutError, WideSeries};
+use crate::ring::{Bucket, Layout, LayoutError, Wait, WideSeries};
 use crate::table::AppendOnly;
 use crate::time::{Resolution, Timestamp};
 use hashbrown::{Equivalent, HashMap};
@@ -332,14 +332,7 @@ impl Engine {
     /// old for the rings are counted here (they are once per event, by its own type).
     fn add_to(&self, series: &Series, buckets: &[Bucket], n: u64, wait: Wait, too_old: bool) -> bool {
         let mut misses = Misses::default();
-        let (layout, wide) = (&self.layout, &self.wide);
-        let added = match wait {
-            Wait::Yes => {
-                series.record(layout, buckets, n, wide, &mut misses);
-                true
-            }
-            Wait::No => series.try_record(layout, buckets, n, wide, &mut misses),
-        };
+        let added = series.record(&self.layout, buckets, n, wait, &self.wide, &mut misses);
         misses.too_old &= too_old;
         self.note_misses(misses);
         added
@@ -817,14 +810,6 @@ impl Recorder {
     }
 }
 
-/// Whether a publication waits for a series another ingest thread is writing.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Wait {
-    Yes,
-    /// The count stays with the recorder until the next publication.
-    No,
-}
-
 /// Adds up the counts of each id in `sums` and passes each total to `publish`, once; leaves
 /// in `sums` only the totals it did not take.
 fn publish_sums(sums: &mut Vec<(u32, u64)>, mut publish: impl FnMut(u32, u64) -> bool) {
@@ -878,8 +863,8 @@ mod tests {
         recorder.record(&count("globex", 1200));
         {
             // Another writer holds the all-events series and acme's own.
-            let _all = engine.all.rings.writer();
-            let _acme = engine.accounts.get(0).expect("acme").counts.rings.writer();
+            let _all = engine.all.rings.lock();
+            let _acme = engine.accounts.get(0).expect("acme").counts.rings.lock();
             recorder.publish_if_due(Timestamp::from_millis(1300));
         }
         let acme = &engine.accounts.get(0).expect("acme").counts;

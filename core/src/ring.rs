@@ -50,6 +50,14 @@ pub(crate) enum Write {
     TooOld,
 }
 
+/// Whether a writer waits for a series another thread is writing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Wait {
+    Yes,
+    /// Give up (the caller keeps its count for later).
+    No,
+}
+
 /// A bucket's epoch, lap and the absolute index of its slot, computed once per bucket period
 /// by the recorder so the hot path divides nothing.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -289,16 +297,20 @@ impl CountRings {
     }
 
     /// Takes the series' write lock.
-    pub(crate) fn writer(&self) -> RingWriter<'_> {
+    pub(crate) fn lock(&self) -> RingWriter<'_> {
         RingWriter {
             rings: self,
             _lock: self.write.lock().unwrap_or_else(|poison| poison.into_inner()),
         }
     }
 
-    /// Takes the series' write lock if no other writer holds it.
-    pub(crate) fn try_writer(&self) -> Option<RingWriter<'_>> {
-        let lock = match self.write.try_lock() {
+    /// Takes the series' write lock, or, told not to wait, `None` when another writer has it.
+    pub(crate) fn writer(&self, wait: Wait) -> Option<RingWriter<'_>> {
+        let lock = match wait {
+            Wait::Yes => return Some(self.lock()),
+            Wait::No => self.write.try_lock(),
+        };
+        let lock = match lock {
             Ok(lock) => lock,
             Err(TryLockError::Poisoned(poison)) => poison.into_inner(),
             Err(TryLockError::WouldBlock) => return None,
@@ -578,7 +590,7 @@ mod tests {
     }
 
     fn record(rings: &CountRings, layout: &Layout, fine: u64, delta: u64) -> Vec<Write> {
-        let mut writer = rings.writer();
+        let mut writer = rings.lock();
         writer.advance(layout, fine);
         let fine_ms = layout.levels()[0].resolution.bucket_ms;
         let buckets =
@@ -677,7 +689,7 @@ mod tests {
         let level = &layout.levels()[0];
         let rings = CountRings::new(&layout);
         let none_left = WideSeries::new(0);
-        let mut writer = rings.writer();
+        let mut writer = rings.lock();
         writer.advance(&layout, 2);
         assert_eq!(
             writer.add(level, level.bucket(2), 1 << 29, &none_left),
@@ -717,7 +729,7 @@ mod tests {
         for (fine, n) in [(5, 1), (6, 2), (8, 3)] {
             record(&rings, &layout, fine, n);
         }
-        let copy = rings.writer().copy(level);
+        let copy = rings.lock().copy(level);
         let held: Vec<_> = copy
             .iter()
             .filter(|b| b.count > 0)
@@ -755,7 +767,7 @@ mod loom_model {
     }
 
     fn record(rings: &CountRings, layout: &Layout, epoch: u64, delta: u64) -> Write {
-        let mut writer = rings.writer();
+        let mut writer = rings.lock();
         writer.advance(layout, epoch);
         let level = &layout.levels()[0];
         writer.add(level, level.bucket(epoch), delta, &WideSeries::new(0))
