@@ -66,6 +66,27 @@ fn record(c: &mut Criterion) {
     stop.store(true, Ordering::Relaxed);
     reader.join().expect("reader");
 
+    // Publishing pairs whose series are not in any cache (5,000 of 20,000 accounts at a time,
+    // as a burst of datagrams over many keys leaves them): the flush alone, per pair.
+    let cold = Engine::new(EngineConfig::default(), Timestamp::from_millis(T0)).expect("valid");
+    let mut cold_recorder = cold.recorder();
+    let names: Vec<String> = (0..20_000).map(|i| format!("account-{i:05}")).collect();
+    let mut batches = names.chunks(5_000).cycle();
+    group.bench_function("publish_5000_cold_pairs", |b| {
+        b.iter_custom(|iters| {
+            let mut spent = Duration::ZERO;
+            for _ in 0..iters {
+                for name in batches.next().into_iter().flatten() {
+                    cold_recorder.record(&count(name, "pageview", now));
+                }
+                let start = Instant::now();
+                cold_recorder.flush();
+                spent += start.elapsed();
+            }
+            spent / 5_000
+        })
+    });
+
     for (label, same) in [
         ("2_threads_different_accounts", false),
         ("2_threads_same_account", true),

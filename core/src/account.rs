@@ -75,6 +75,15 @@ impl Series {
         self.total.load(Relaxed)
     }
 
+    /// Loads the lines a [`Series::record`] at `buckets` writes, and discards them: a hint
+    /// that lets a block of series' cache misses overlap before any is written.
+    pub(crate) fn touch(&self, buckets: &[Bucket]) {
+        std::hint::black_box(self.total());
+        for bucket in buckets {
+            self.rings.touch(bucket.slot);
+        }
+    }
+
     /// The finest-resolution epoch of the latest write.
     pub(crate) fn last_active(&self) -> Option<u64> {
         self.rings.newest()

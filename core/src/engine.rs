@@ -362,6 +362,14 @@ impl Engine {
         self.add_to(&entry.counts, buckets, n, wait, false)
     }
 
+    /// Loads the lines that adding a count to `series` at `buckets` writes (see
+    /// [`TOUCH_BLOCK`]).
+    fn touch(&self, series: Option<&Series>, buckets: &[Bucket]) {
+        if let Some(series) = series {
+            series.touch(buckets);
+        }
+    }
+
     /// The account's entry for the key's type, and the type's entry over all accounts.
     fn entries(&self, key: Key) -> (Option<&TypeEntry>, Option<&TypeEntry>) {
         let own = self
@@ -720,22 +728,39 @@ impl Recorder {
         let engine = &*self.engine;
         let (buckets, cached) = (&self.buckets, &mut self.cached);
         let (accounts, types) = (&mut self.account_sums, &mut self.type_sums);
-        self.pending.retain(|&index| {
-            let cached = &mut cached[index as usize];
-            if !engine.add_own_type_count(cached.key, buckets, cached.pending, wait) {
-                return true;
-            }
-            accounts.push((cached.key.account, cached.pending));
-            types.push((cached.key.overall, cached.pending));
-            cached.pending = 0;
-            false
-        });
-        publish_sums(accounts, |account, n| {
-            engine.add_account_count(account, buckets, n, wait)
-        });
-        publish_sums(types, |overall, n| {
-            engine.add_overall_count(overall, buckets, n, wait)
-        });
+        in_touched_blocks(
+            &mut self.pending,
+            cached,
+            |cached, index| {
+                let own = engine.entries(cached[index as usize].key).0;
+                engine.touch(own.map(|e| &e.counts), buckets)
+            },
+            |cached, index| {
+                let cached = &mut cached[index as usize];
+                if !engine.add_own_type_count(cached.key, buckets, cached.pending, wait) {
+                    return false;
+                }
+                accounts.push((cached.key.account, cached.pending));
+                types.push((cached.key.overall, cached.pending));
+                cached.pending = 0;
+                true
+            },
+        );
+        publish_sums(
+            accounts,
+            |account| engine.touch(engine.accounts.get(account as usize).map(|a| &a.counts), buckets),
+            |account, n| engine.add_account_count(account, buckets, n, wait),
+        );
+        publish_sums(
+            types,
+            |overall| {
+                engine.touch(
+                    engine.types.entries.get(overall as usize).map(|e| &e.counts),
+                    buckets,
+                )
+            },
+            |overall, n| engine.add_overall_count(overall, buckets, n, wait),
+        );
         if self.pending_all > 0 && engine.add_to(&engine.all, buckets, self.pending_all, wait, false) {
             self.pending_all = 0;
         }
@@ -810,25 +835,47 @@ impl Recorder {
     }
 }
 
-/// Adds up the counts of each id in `sums` and passes each total to `publish`, once; leaves
-/// in `sums` only the totals it did not take.
-fn publish_sums(sums: &mut Vec<(u32, u64)>, mut publish: impl FnMut(u32, u64) -> bool) {
-    sums.sort_unstable_by_key(|&(id, _)| id);
-    let (mut kept, mut start) = (0, 0);
-    while start < sums.len() {
-        let id = sums[start].0;
-        let run = sums[start..].iter().take_while(|&&(other, _)| other == id);
-        let (len, total) = run.fold((0, 0u64), |(len, total), &(_, n)| {
-            (len + 1, total.saturating_add(n))
-        });
-        if !publish(id, total) {
-            // `kept` never passes `start`: what is not read yet stays where it is.
-            sums[kept] = (id, total);
-            kept += 1;
+/// How many series a publication loads before it writes any of them. Each write takes the
+/// series' lock, and a locked instruction waits for every load before it, so cache misses
+/// taken one series at a time cannot overlap; loaded a block at a time, they do.
+const TOUCH_BLOCK: usize = 8;
+
+/// Calls `publish` on each item of `items`, `touch` on a block of them first (both given
+/// `state`); leaves in `items`, in order, those `publish` did not take (returned `false` for).
+fn in_touched_blocks<T: Copy, S: ?Sized>(
+    items: &mut Vec<T>,
+    state: &mut S,
+    touch: impl Fn(&S, T),
+    mut publish: impl FnMut(&mut S, T) -> bool,
+) {
+    let mut kept = 0;
+    for start in (0..items.len()).step_by(TOUCH_BLOCK) {
+        let end = (start + TOUCH_BLOCK).min(items.len());
+        items[start..end].iter().for_each(|&item| touch(state, item));
+        for at in start..end {
+            let item = items[at];
+            if !publish(state, item) {
+                // `kept` never passes `at`: what is not read yet stays where it is.
+                items[kept] = item;
+                kept += 1;
+            }
         }
-        start += len;
     }
-    sums.truncate(kept);
+    items.truncate(kept);
+}
+
+/// Adds up the counts of each id in `sums` and passes each total to `publish`, once (see
+/// [`in_touched_blocks`] for `touch`); leaves in `sums` only the totals it did not take.
+fn publish_sums(sums: &mut Vec<(u32, u64)>, touch: impl Fn(u32), mut publish: impl FnMut(u32, u64) -> bool) {
+    sums.sort_unstable_by_key(|&(id, _)| id);
+    sums.dedup_by(|(id, n), (kept_id, total)| {
+        let same = id == kept_id;
+        if same {
+            *total = total.saturating_add(*n);
+        }
+        same
+    });
+    in_touched_blocks(sums, &mut (), |_, (id, _)| touch(id), |_, (id, n)| publish(id, n));
 }
 
 impl Drop for Recorder {
@@ -853,6 +900,58 @@ mod tests {
 
     /// A busy UDP thread's periodic publication never waits for another writer: what it
     /// could not publish stays with it, exactly, until a publication finds the series free.
+    /// A block's series are loaded before any of them is written, and what a publication could
+    /// not take stays, in order, for the next.
+    #[test]
+    fn publications_touch_a_block_before_writing_it_and_keep_what_they_could_not_publish() {
+        let mut items: Vec<u32> = (0..20).collect();
+        let mut seen = vec![];
+        in_touched_blocks(
+            &mut items,
+            &mut seen,
+            |_, _| {},
+            |seen, item| {
+                seen.push(item);
+                item % 3 != 0
+            },
+        );
+        assert_eq!(items, [0, 3, 6, 9, 12, 15, 18]);
+        assert_eq!(seen, (0..20).collect::<Vec<_>>());
+
+        let order = std::cell::RefCell::new(vec![]);
+        let mut items: Vec<u32> = (0..10).collect();
+        in_touched_blocks(
+            &mut items,
+            &mut (),
+            |_, item| order.borrow_mut().push(("touch", item)),
+            |_, item| {
+                order.borrow_mut().push(("write", item));
+                true
+            },
+        );
+        let order = order.into_inner();
+        let first_write = order.iter().position(|&(what, _)| what == "write");
+        assert_eq!(first_write, Some(TOUCH_BLOCK), "{order:?}");
+        assert_eq!(order.len(), 20);
+        assert!(items.is_empty());
+    }
+
+    #[test]
+    fn sums_are_published_once_per_id() {
+        let mut sums = vec![(7, 1), (3, 2), (7, 4), (5, 1), (3, 1)];
+        let mut published = vec![];
+        publish_sums(
+            &mut sums,
+            |_| {},
+            |id, n| {
+                published.push((id, n));
+                id != 5
+            },
+        );
+        assert_eq!(published, [(3, 3), (5, 1), (7, 5)]);
+        assert_eq!(sums, [(5, 1)], "what was not taken stays");
+    }
+
     #[test]
     fn a_periodic_publication_does_not_wait_for_a_busy_series() {
         let engine = Engine::new(EngineConfig::default(), Timestamp::from_millis(0)).expect("valid");
