@@ -79,9 +79,7 @@ impl Series {
     /// that lets a block of series' cache misses overlap before any is written.
     pub(crate) fn touch(&self, buckets: &[Bucket]) {
         std::hint::black_box(self.total());
-        for bucket in buckets {
-            self.rings.touch(bucket.slot);
-        }
+        self.rings.touch(buckets.iter().map(|b| b.slot));
     }
 
     /// The finest-resolution epoch of the latest write.

@@ -345,13 +345,20 @@ impl CountRings {
         }
     }
 
-    /// Loads a slot (see [`Level::bucket`]) and discards it: a hint to bring it into cache before
-    /// a sum reads it.
-    pub(crate) fn touch(&self, slot: usize) {
+    /// Loads `slots` (see [`Level::bucket`]) and discards them: a hint to bring them into cache
+    /// before a sum or a write needs them. The loop is kept to a few instructions a slot (one
+    /// sink for all), so that many of its cache misses are in flight at once.
+    pub(crate) fn touch(&self, slots: impl IntoIterator<Item = usize>) {
+        fn touch_all<W: Word>(words: &[W], slots: impl IntoIterator<Item = usize>) {
+            let sink = slots
+                .into_iter()
+                .fold(0, |sink, slot| sink ^ words.get(slot).map_or(0, W::get));
+            std::hint::black_box(sink);
+        }
         match self.words() {
-            Words::Narrow(words) => std::hint::black_box(words[slot].get()),
-            Words::Wide(words) => std::hint::black_box(words[slot].get()),
-        };
+            Words::Narrow(words) => touch_all(words, slots),
+            Words::Wide(words) => touch_all(words, slots),
+        }
     }
 
     pub(crate) fn heap_bytes(&self) -> usize {

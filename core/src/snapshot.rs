@@ -327,9 +327,7 @@ impl Frame<'_> {
     /// Loads a line of every run of buckets that [`Frame::window_sum`] and [`RateFrame::rate`]
     /// will read for `series`, so that a few accounts' cache misses overlap.
     fn touch(&self, series: &Series) {
-        for &slot in &self.touch_points {
-            series.rings.touch(slot);
-        }
+        series.rings.touch(self.touch_points.iter().copied());
     }
 
     fn values(&self, series: &Series) -> Vec<u64> {
