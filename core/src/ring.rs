@@ -381,23 +381,32 @@ pub(crate) struct RingReader<'a> {
 }
 
 impl RingReader<'_> {
-    /// Passes the counts of buckets `first..=last` of `level` to `each`, oldest first. The run
-    /// must not be longer than the ring. This is the snapshot's inner loop: the run is read as
-    /// (at most) two contiguous stretches of slots, each within one lap.
-    fn each(&self, level: &Level, first: u64, last: u64, mut each: impl FnMut(u64)) {
+    /// Folds the counts of buckets `first..=last` of `level` into `init` with `f`, oldest
+    /// first. The run must not be longer than the ring. This is the snapshot's inner loop: the
+    /// run is read as (at most) two contiguous stretches of slots, each within one lap, and the
+    /// accumulator passes by value (a running sum stays in a register, not in memory).
+    fn fold<A>(&self, level: &Level, first: u64, last: u64, init: A, mut f: impl FnMut(A, u64) -> A) -> A {
         let buckets = level.buckets();
         let len = (last + 1 - first) as usize;
         debug_assert!(len <= buckets);
         let start = level.bucket(first);
         let run = (buckets - (start.slot - level.offset)).min(len);
-        self.stretch(level, start.slot, run, start.lap, &mut each);
-        self.stretch(level, level.offset, len - run, start.lap + 1, &mut each);
+        let folded = self.stretch(level, start.slot, run, start.lap, init, &mut f);
+        self.stretch(level, level.offset, len - run, start.lap + 1, folded, &mut f)
     }
 
     /// `len` slots from `slot`, all of lap `lap`.
-    fn stretch(&self, level: &Level, slot: usize, len: usize, lap: u64, each: &mut impl FnMut(u64)) {
+    fn stretch<A>(
+        &self,
+        level: &Level,
+        slot: usize,
+        len: usize,
+        lap: u64,
+        init: A,
+        f: &mut impl FnMut(A, u64) -> A,
+    ) -> A {
         if len == 0 {
-            return;
+            return init;
         }
         // Trusted when lap(newest) lies in lap - 2 ..= lap + 1 now, and below lap + 4 after.
         let fine = self.newest.wrapping_sub(1);
@@ -405,31 +414,22 @@ impl RingReader<'_> {
             && fine >= lap.saturating_sub(2) * level.lap_epochs
             && fine < (lap + 2) * level.lap_epochs;
         if !trusted {
-            (0..len).for_each(|_| each(0));
-            return;
+            return (0..len).fold(init, |acc, _| f(acc, 0));
         }
         let until = (lap + 4) * level.lap_epochs + 1;
         self.trusted_until.set(self.trusted_until.get().min(until));
         let tag = lap & 3;
         match self.words {
-            Words::Narrow(words) => {
-                for word in &words[slot..slot + len] {
-                    each(AtomicU32::count_if(word.get(), tag));
-                }
-            }
-            Words::Wide(words) => {
-                for word in &words[slot..slot + len] {
-                    each(AtomicU64::count_if(word.get(), tag));
-                }
-            }
+            Words::Narrow(words) => (words[slot..slot + len].iter())
+                .fold(init, |acc, word| f(acc, AtomicU32::count_if(word.get(), tag))),
+            Words::Wide(words) => (words[slot..slot + len].iter())
+                .fold(init, |acc, word| f(acc, AtomicU64::count_if(word.get(), tag))),
         }
     }
 
     /// Sum of buckets `first..=last` (no more than the ring holds).
     pub(crate) fn sum(&self, level: &Level, first: u64, last: u64) -> u64 {
-        let mut sum = 0;
-        self.each(level, first, last, |count| sum += count);
-        sum
+        self.fold(level, first, last, 0, |sum, count| sum + count)
     }
 
     /// Writes the counts of the `out.len()` buckets ending at `last` into `out`, oldest first
@@ -439,13 +439,12 @@ impl RingReader<'_> {
         let first = (last + 1).saturating_sub(out.len() as u64);
         let before_origin = out.len() - (last + 1 - first) as usize;
         out[..before_origin].fill(0);
-        let mut out = out[before_origin..].iter_mut();
-        let mut sum = 0;
-        self.each(level, first, last, |count| {
-            if let Some(out) = out.next() {
+        let out = &mut out[before_origin..];
+        let (_, sum) = self.fold(level, first, last, (0, 0), |(at, sum), count| {
+            if let Some(out) = out.get_mut(at) {
                 *out = count;
             }
-            sum += count;
+            (at + 1, sum + count)
         });
         sum
     }

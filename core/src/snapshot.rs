@@ -463,7 +463,9 @@ impl Engine {
         }) {
             let counts = &account.counts;
             let window_total = frame.window_sum(counts);
-            totals.active_accounts += usize::from(frame.active(counts) && &*account.name != OTHER);
+            let named = &*account.name != OTHER;
+            totals.accounts += usize::from(named);
+            totals.active_accounts += usize::from(frame.active(counts) && named);
             measured.push(Measured {
                 account,
                 name: Arc::clone(&account.name),
@@ -552,7 +554,6 @@ impl Engine {
             })
             .filter(|r| r.count > 0)
             .collect();
-        totals.accounts = rows.iter().filter(|(a, _)| &*a.name != OTHER).count();
         totals.rejected = rejections.iter().map(|r| r.count).sum();
         let mut folded = Hll::default();
         folded.add_atomic(&self.folded_names);
