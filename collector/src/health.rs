@@ -53,7 +53,7 @@ impl RateMeter {
 }
 
 impl Health {
-    /// `address` is shown as is: it must hold no secret (see `input::hub::display_url`).
+    /// `address` is shown as is: it must hold no secret (see [`display_url`]).
     pub fn new(address: String, state: SourceState) -> Self {
         Health {
             address,
@@ -196,6 +196,21 @@ pub fn now() -> Timestamp {
     Timestamp::from_millis(since_epoch.as_millis() as u64)
 }
 
+/// `url` without what may be a secret (user info, query string), for display and logs.
+pub fn display_url(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let rest = rest.split(['?', '#']).next().unwrap_or_default();
+    let rest = match rest.split_once('/') {
+        Some((authority, path)) => format!("{}/{path}", authority.rsplit('@').next().unwrap_or_default()),
+        None => rest.rsplit('@').next().unwrap_or_default().to_owned(),
+    };
+    if scheme.is_empty() {
+        rest
+    } else {
+        format!("{scheme}://{rest}")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -260,6 +275,22 @@ mod tests {
         assert_eq!(
             (json["kind"].as_str(), json["received"].as_u64()),
             (Some("serve-ws"), Some(3))
+        );
+    }
+
+    #[test]
+    fn urls_are_shown_without_credentials_or_queries() {
+        assert_eq!(display_url("ws://127.0.0.1:5555/ws"), "ws://127.0.0.1:5555/ws");
+        assert_eq!(
+            display_url("wss://user:hunter2@hub.example:443/ws?access_token=s3cret#x"),
+            "wss://hub.example:443/ws"
+        );
+        assert_eq!(display_url("tcp://10.0.0.1:6000"), "tcp://10.0.0.1:6000");
+        // A password may hold '@'; a Unix socket's password comes as a query.
+        assert_eq!(display_url("redis://:p@ss@cache:6379/0"), "redis://cache:6379/0");
+        assert_eq!(
+            display_url("redis+unix:///run/redis.sock?pass=s3cret"),
+            "redis+unix:///run/redis.sock"
         );
     }
 }

@@ -153,37 +153,12 @@ fn decode_queued(receiver: &Receiver<Vec<u8>>, queued_bytes: &AtomicUsize, mut i
     }
 }
 
-/// `url` without what may be a secret (user info, query string), for display and logs.
-pub fn display_url(url: &str) -> String {
-    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
-    let rest = rest.split(['?', '#']).next().unwrap_or_default();
-    let rest = match rest.split_once('/') {
-        Some((authority, path)) => format!("{}/{path}", authority.rsplit('@').next().unwrap_or_default()),
-        None => rest.rsplit('@').next().unwrap_or_default().to_owned(),
-    };
-    if scheme.is_empty() {
-        rest
-    } else {
-        format!("{scheme}://{rest}")
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::decode::DecodeOptions;
     use crate::health::now;
     use tally_core::{Engine, EngineConfig, SourceKind, SourceState};
-
-    #[test]
-    fn urls_are_shown_without_credentials_or_queries() {
-        assert_eq!(display_url("ws://127.0.0.1:5555/ws"), "ws://127.0.0.1:5555/ws");
-        assert_eq!(
-            display_url("wss://user:hunter2@hub.example:443/ws?access_token=s3cret#x"),
-            "wss://hub.example:443/ws"
-        );
-        assert_eq!(display_url("tcp://10.0.0.1:6000"), "tcp://10.0.0.1:6000");
-    }
 
     #[test]
     fn a_full_handoff_drops_and_counts_instead_of_growing() {

@@ -8,10 +8,11 @@
 //! does) sends what was missed. Headers from `--sse-header` (a token) are sent and never shown.
 //! Plain `http://` only for now.
 
-use super::hub::{Handoff, HubError, HubLimits, TaskSubscriber, display_url, start_decoder};
+use super::hub::{Handoff, HubError, HubLimits, TaskSubscriber, start_decoder};
 use super::ws::WsHeader;
 use crate::backoff::Backoff;
 use crate::health::Health;
+use crate::health::display_url;
 use crate::ingest::Ingest;
 use axum::http::{Request, Uri, header};
 use http_body_util::{BodyExt, Empty};

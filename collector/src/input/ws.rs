@@ -6,9 +6,10 @@
 //! capped, jittered exponential backoff. A hub whose connections keep ending in oversize or
 //! invalid frames trips a breaker that waits [`BREAKER_PAUSE`] before trying again.
 
-use super::hub::{Handoff, HubError, HubLimits, TaskSubscriber, display_url, start_decoder};
+use super::hub::{Handoff, HubError, HubLimits, TaskSubscriber, start_decoder};
 use crate::backoff::Backoff;
 use crate::health::Health;
+use crate::health::display_url;
 use crate::ingest::Ingest;
 use futures_util::{SinkExt, StreamExt};
 use std::fmt;

@@ -10,8 +10,9 @@
 //! hands them to the decoder.
 
 use super::Source;
-use super::hub::{Handoff, HubError, HubLimits, display_url, start_decoder};
+use super::hub::{Handoff, HubError, HubLimits, start_decoder};
 use crate::health::Health;
+use crate::health::display_url;
 use crate::ingest::Ingest;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
