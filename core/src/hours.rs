@@ -77,12 +77,18 @@ impl Engine {
     }
 
     /// The events in each bucket (each within one hour) of a copied series that its ring
-    /// holds up to `now`: (start of the bucket, count), oldest first, empty buckets left out.
+    /// holds as of `now`, or of its latest write if that is later (an event stamped by an
+    /// ingest thread just after the caller read its clock, and then no other: a store that
+    /// reads a series again only when its total moves would never see it otherwise): (start of
+    /// the bucket, count), oldest first, empty buckets left out.
     pub fn hour_buckets(&self, copy: &SeriesCopy, now: Timestamp) -> Vec<(Timestamp, u64)> {
         let Some(level) = self.hour_level() else {
             return vec![];
         };
-        let (Some(ring), Some(last)) = (copy.rings.get(level), self.layout.epoch(level, now)) else {
+        let latest =
+            (copy.last_active).and_then(|fine| self.layout.epoch(level, self.layout.bucket_start(0, fine)));
+        let last = self.layout.epoch(level, now).max(latest);
+        let (Some(ring), Some(last)) = (copy.rings.get(level), last) else {
             return vec![];
         };
         let first = (last + 1).saturating_sub(self.layout.levels()[level].buckets() as u64);
@@ -167,6 +173,19 @@ mod tests {
             ]
         );
         assert_eq!(hour_of(at(2 * HOUR_MS - 1)), at(HOUR_MS));
+    }
+
+    #[test]
+    fn a_bucket_written_after_now_is_read_too() {
+        let engine = engine(vec![Resolution::new(1000, 300), Resolution::new(60_000, 180)]);
+        record(&engine, "acme", "view", 2 * HOUR_MS + 30_000, 3);
+        let acme = SeriesId::Account { account: 0, kind: 0 };
+        let copy = engine.copy_series(WindowId::Type(acme)).expect("a series");
+        let just_before = Timestamp::from_millis(2 * HOUR_MS - 1);
+        assert_eq!(
+            engine.hour_buckets(&copy, just_before),
+            [(Timestamp::from_millis(2 * HOUR_MS), 3)]
+        );
     }
 
     #[test]
