@@ -10,6 +10,7 @@ use crate::theme::{self, layer_colour};
 use egui::{Color32, RichText, Stroke};
 use egui_plot::{
     Bar, BarChart, Corner, ItemId, ItemIdSet, Legend, LineStyle, Plot, PlotMemory, PlotPoint, Text, VLine,
+    uniform_grid_spacer,
 };
 use std::sync::Arc;
 use tally_core::{Clock, Stack, Timestamp, short_number};
@@ -182,6 +183,7 @@ fn plot(ui: &mut egui::Ui, state: &State, interactive: bool, follow: bool) -> eg
         .legend(legend)
         .x_axis_formatter(|mark, _| clock(&state.zone, mark.value))
         .y_axis_min_width(48.0)
+        .y_grid_spacer(uniform_grid_spacer(super::count_steps))
         .include_y(0.0)
         .include_y(1.0)
         .include_x(start_s)

@@ -3,7 +3,7 @@
 
 use crate::state::State;
 use crate::theme::layer_colour;
-use egui_plot::{Bar, BarChart, Legend, Plot};
+use egui_plot::{Bar, BarChart, Legend, Plot, uniform_grid_spacer};
 use tally_core::{HistoryView, PeriodCounts};
 
 /// Draws the window while it is open; closing it clears `state.show_history`.
@@ -52,6 +52,7 @@ fn periods(
         .legend(Legend::default().follow_insertion_order(true))
         .include_y(0.0)
         .include_y(1.0)
+        .y_grid_spacer(uniform_grid_spacer(super::count_steps))
         .allow_zoom(false)
         .allow_drag(false)
         .allow_scroll(false)
