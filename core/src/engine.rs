@@ -11,7 +11,7 @@ use crate::event::{Event, OTHER, Value, clamp_name};
 use crate::histogram::TimingBody;
 use crate::hll::AtomicHll;
 use crate::hours::SeriesId;
-use crate::notice::{Annotation, Notice, Notices, ServiceCheck};
+use crate::notice::{Annotation, Notice, Notices, NoticesCopy, ServiceCheck};
 use crate::rejection::{RejectLog, RejectSample, Rejection};
 use crate::ring::{Bucket, Layout, LayoutError, Wait, WideSeries};
 use crate::table::AppendOnly;
@@ -263,6 +263,19 @@ impl Engine {
             Notice::Annotation(annotation) => notices.annotate(annotation),
             Notice::Check(check) => notices.check(check),
         }
+    }
+
+    /// The annotations and checks, unless none came since the copy that returned `changes`
+    /// (0 before the first): with the count to pass next time.
+    pub fn notices_copy(&self, changes: u64) -> Option<(u64, NoticesCopy)> {
+        lock(&self.notices).copy_since(changes)
+    }
+
+    /// Takes back saved annotations and checks, as if they had just arrived.
+    pub fn restore_notices(&self, copy: NoticesCopy) {
+        let mut notices = lock(&self.notices);
+        copy.annotations.into_iter().for_each(|a| notices.annotate(a));
+        copy.checks.into_iter().for_each(|c| notices.check(c));
     }
 
     pub(crate) fn annotations_since(&self, since: Timestamp) -> Vec<Annotation> {
@@ -900,6 +913,25 @@ mod tests {
 
     /// A busy UDP thread's periodic publication never waits for another writer: what it
     /// could not publish stays with it, exactly, until a publication finds the series free.
+    #[test]
+    fn notices_are_copied_when_they_changed_and_restored() {
+        let engine = Engine::new(EngineConfig::default(), Timestamp::from_millis(0)).expect("valid");
+        assert_eq!(engine.notices_copy(0), None, "none yet");
+        let deploy = Annotation {
+            time: Timestamp::from_millis(5_000),
+            title: "deploy".into(),
+            ..Annotation::default()
+        };
+        engine.notice(Notice::Annotation(deploy.clone()));
+        let (changes, copy) = engine.notices_copy(0).expect("one came");
+        assert_eq!(copy.annotations, [deploy.clone()]);
+        assert_eq!(engine.notices_copy(changes), None, "nothing since");
+
+        let restarted = Engine::new(EngineConfig::default(), Timestamp::from_millis(0)).expect("valid");
+        restarted.restore_notices(copy);
+        assert_eq!(restarted.annotations_since(Timestamp::from_millis(0)), [deploy]);
+    }
+
     /// A block's series are loaded before any of them is written, and what a publication could
     /// not take stays, in order, for the next.
     #[test]

@@ -45,7 +45,8 @@ pub use histogram::{TimingCopy, TimingSummary};
 pub use history_view::{HistoryView, PeriodCounts};
 pub use hours::{SeriesId, hour_of};
 pub use notice::{
-    AlertType, Annotation, CheckStatus, MAX_ANNOTATIONS, MAX_CHECKS, Notice, Priority, ServiceCheck,
+    AlertType, Annotation, CheckStatus, MAX_ANNOTATIONS, MAX_CHECKS, Notice, NoticesCopy, Priority,
+    ServiceCheck,
 };
 pub use rejection::{KEPT_SAMPLES, RejectSample, Rejection, escape};
 pub use ring::LayoutError;

@@ -136,10 +136,31 @@ pub(crate) struct Notices {
     annotations: VecDeque<Annotation>,
     /// By name (and host: the same check from two hosts is two checks).
     checks: Vec<ServiceCheck>,
+    /// Notices taken so far: a saver writes them again only when this moved.
+    changes: u64,
+}
+
+/// The annotations and checks, as a checkpoint saves them.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NoticesCopy {
+    pub annotations: Vec<Annotation>,
+    pub checks: Vec<ServiceCheck>,
 }
 
 impl Notices {
+    /// A copy, unless nothing changed since `changes` was returned with the last one.
+    pub fn copy_since(&self, changes: u64) -> Option<(u64, NoticesCopy)> {
+        (self.changes != changes).then(|| {
+            let copy = NoticesCopy {
+                annotations: self.annotations.iter().cloned().collect(),
+                checks: self.checks.clone(),
+            };
+            (self.changes, copy)
+        })
+    }
+
     pub fn annotate(&mut self, annotation: Annotation) {
+        self.changes += 1;
         if self.annotations.len() == MAX_ANNOTATIONS {
             self.annotations.pop_front();
         }
@@ -149,6 +170,7 @@ impl Notices {
     }
 
     pub fn check(&mut self, check: ServiceCheck) {
+        self.changes += 1;
         let same = |c: &ServiceCheck| c.name == check.name && c.host == check.host;
         if let Some(kept) = self.checks.iter_mut().find(|c| same(c)) {
             *kept = check;

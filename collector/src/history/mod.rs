@@ -539,6 +539,8 @@ pub struct Checkpointer {
     /// Bodies taken from the engine by a checkpoint that could not be written, by row.
     unwritten_bodies: HashMap<i64, Vec<SavedBody>>,
     pruned_hour: Option<Timestamp>,
+    /// The engine's count of notices when they were last written (see `Engine::notices_copy`).
+    notices_written: u64,
 }
 
 impl std::fmt::Debug for Checkpointer {
@@ -591,7 +593,11 @@ impl Checkpointer {
             seen: HashMap::new(),
             unwritten_bodies: HashMap::new(),
             pruned_hour: None,
+            notices_written: 0,
         };
+        // What was restored is what the database holds.
+        checkpointer.notices_written =
+            (checkpointer.engine.notices_copy(0)).map_or(0, |(changes, _)| changes);
         checkpointer.prime(&restored, primed_at);
         Ok((checkpointer, warnings))
     }
@@ -711,7 +717,14 @@ impl Checkpointer {
             let added: Vec<Added> = added.into_values().collect();
             Store::add(&transaction, &added, &self.clock)?;
             windows::write_engine(&transaction, &self.engine, now)?;
+            let notices = self.engine.notices_copy(self.notices_written);
+            if let Some((_, copy)) = &notices {
+                windows::write_notices(&transaction, copy)?;
+            }
             transaction.commit()?;
+            if let Some((changes, _)) = notices {
+                self.notices_written = changes;
+            }
             Ok(added)
         })();
         let bodies = taken_bodies.values().map(Vec::len).sum();
@@ -1019,6 +1032,44 @@ mod tests {
         // (down), 61 (after).
         let minutes = &after[1].stack.totals;
         assert_eq!(minutes[55..59], [114, 0, 0, 30], "{minutes:?}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn annotations_and_checks_survive_a_restart() {
+        use tally_core::{Annotation, CheckStatus, Notice, ServiceCheck, SnapshotRequest, Window};
+        let dir = temp_dir("notices");
+        let at = Timestamp::from_millis;
+        let (mut checkpointer, _) = open(&dir, Clock::utc(), DAY, START);
+        let deploy = Annotation {
+            time: at(START + 1_000),
+            title: "deploy v2".into(),
+            ..Annotation::default()
+        };
+        let database = ServiceCheck {
+            name: "db.up".into(),
+            status: CheckStatus::Critical,
+            time: at(START + 2_000),
+            host: None,
+            message: Some("no answer".into()),
+            tags: vec![],
+        };
+        checkpointer.engine().notice(Notice::Annotation(deploy.clone()));
+        checkpointer.engine().notice(Notice::Check(database.clone()));
+        checkpointer.checkpoint(at(START + 5_000)).expect("writes");
+        drop(checkpointer);
+        let (checkpointer, warnings) = open(&dir, Clock::utc(), DAY, START + 60_000);
+        assert_eq!(warnings, Vec::<String>::new());
+        let request = SnapshotRequest {
+            window: Window {
+                level: 1,
+                buckets: 60,
+            },
+            ..SnapshotRequest::default()
+        };
+        let snapshot = checkpointer.engine().snapshot(&request, at(START + 60_000));
+        assert_eq!(snapshot.annotations, [deploy]);
+        assert_eq!(snapshot.checks, [database]);
         let _ = std::fs::remove_dir_all(&dir);
     }
 

@@ -14,14 +14,14 @@ use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 use std::hash::BuildHasher;
 use tally_core::{
-    BodyCopy, CountersCopy, Engine, EngineConfig, Resolution, SavedBody, SavedBucket, SeriesCopy, Timestamp,
-    WindowId,
+    BodyCopy, CountersCopy, Engine, EngineConfig, NoticesCopy, Resolution, SavedBody, SavedBucket,
+    SeriesCopy, Timestamp, WindowId,
 };
 
 /// The tables schema 2 added to the history's.
 pub(super) const SCHEMA: &str = "
     CREATE TABLE engine (
-        key TEXT PRIMARY KEY, -- origin and checkpoint (Unix ms), resolutions and counters (JSON)
+        key TEXT PRIMARY KEY, -- origin and checkpoint (Unix ms), resolutions, counters, notices (JSON)
         value TEXT NOT NULL
     ) WITHOUT ROWID;
     CREATE TABLE series (
@@ -183,6 +183,11 @@ pub(super) fn restore(db: &Connection, engine: &Engine, windows: bool) -> rusqli
     {
         engine.restore_counters(&counters);
     }
+    if let Some(notices) = engine_value(db, "notices")?
+        && let Ok(notices) = serde_json::from_str::<NoticesCopy>(&notices)
+    {
+        engine.restore_notices(notices);
+    }
     Ok(restored)
 }
 
@@ -272,6 +277,15 @@ pub(super) fn write_bodies(tx: &Transaction<'_>, row: i64, bodies: &[SavedBody])
         let blob = rmp_serde::to_vec(&saved.body).expect("a body always encodes");
         upsert.execute(params![row, saved.slot as i64, kind, saved.epoch as i64, blob])?;
     }
+    Ok(())
+}
+
+/// Writes the annotations and checks (bounded by the engine: at most a few MiB, and only
+/// after one came).
+pub(super) fn write_notices(tx: &Transaction<'_>, notices: &NoticesCopy) -> rusqlite::Result<()> {
+    let json = serde_json::to_string(notices).expect("notices always encode");
+    tx.prepare_cached("INSERT OR REPLACE INTO engine VALUES ('notices', ?1)")?
+        .execute([json])?;
     Ok(())
 }
 
