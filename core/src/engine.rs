@@ -924,7 +924,7 @@ mod tests {
         };
         engine.notice(Notice::Annotation(deploy.clone()));
         let (changes, copy) = engine.notices_copy(0).expect("one came");
-        assert_eq!(copy.annotations, [deploy.clone()]);
+        assert_eq!(copy.annotations, std::slice::from_ref(&deploy));
         assert_eq!(engine.notices_copy(changes), None, "nothing since");
 
         let restarted = Engine::new(EngineConfig::default(), Timestamp::from_millis(0)).expect("valid");
