@@ -124,14 +124,7 @@ const KEY_BYTES: [bool; 256] = {
 /// else is `None`, for the full parser, which gives the same event for every line this reads.
 fn common_prefix(text: &str) -> Option<(Common<'_>, usize)> {
     let bytes = text.as_bytes();
-    let mut at = 0;
-    let mut dot = None;
-    while at < bytes.len() && KEY_BYTES[usize::from(bytes[at])] {
-        if bytes[at] == b'.' && dot.is_none() {
-            dot = Some(at);
-        }
-        at += 1;
-    }
+    let (mut at, dot) = key_prefix(bytes);
     let colon = at;
     if colon == 0 || bytes.get(colon) != Some(&b':') {
         return None;
@@ -174,6 +167,70 @@ fn common_prefix(text: &str) -> Option<(Common<'_>, usize)> {
         value,
     };
     Some((common, used))
+}
+
+/// How many of `bytes` from the start are name bytes ([`KEY_BYTES`]), and where the first
+/// `.` among them is. Eight bytes at a time (the byte-at-a-time loop was a fifth of the time of
+/// a 20-line datagram), then byte by byte for the last few.
+fn key_prefix(bytes: &[u8]) -> (usize, Option<usize>) {
+    let mut at = 0;
+    let mut dot = None;
+    while let Some(chunk) = bytes.get(at..at + 8) {
+        let word = u64::from_le_bytes(chunk.try_into().expect("eight bytes"));
+        let others = !key_bytes(word) & HIGH;
+        let dots = equal(word, b'.');
+        let end = if others == 0 {
+            8
+        } else {
+            others.trailing_zeros() as usize / 8
+        };
+        if dot.is_none() && dots != 0 && (dots.trailing_zeros() as usize / 8) < end {
+            dot = Some(at + dots.trailing_zeros() as usize / 8);
+        }
+        if end < 8 {
+            return (at + end, dot);
+        }
+        at += 8;
+    }
+    while at < bytes.len() && KEY_BYTES[usize::from(bytes[at])] {
+        if bytes[at] == b'.' && dot.is_none() {
+            dot = Some(at);
+        }
+        at += 1;
+    }
+    (at, dot)
+}
+
+/// Bit 7 of each byte of a word.
+const HIGH: u64 = 0x8080_8080_8080_8080;
+/// Bits 0 to 6 of each byte.
+const LOW: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+const ONES: u64 = 0x0101_0101_0101_0101;
+
+/// Bit 7 set in each byte of `word` equal to `byte` (exactly: no carry crosses bytes).
+fn equal(word: u64, byte: u8) -> u64 {
+    let x = word ^ (ONES * u64::from(byte));
+    !(((x & LOW) + LOW) | x | LOW)
+}
+
+/// Bit 7 set in each byte of `word` in `low..=high` (both ASCII).
+fn within(word: u64, low: u8, high: u8) -> u64 {
+    let seven = word & LOW;
+    let at_least = seven + ONES * u64::from(0x80 - low);
+    let above = seven + ONES * u64::from(0x7f - high);
+    at_least & !above & !word & HIGH
+}
+
+/// Bit 7 set in each byte of `word` that [`KEY_BYTES`] keeps.
+fn key_bytes(word: u64) -> u64 {
+    // ASCII letters of either case, as lower case (no other byte lands in a..z).
+    within(word | (ONES * 0x20), b'a', b'z')
+        | within(word, b'0', b'9')
+        | equal(word, b'_')
+        | equal(word, b'.')
+        | equal(word, b';')
+        | equal(word, b'=')
+        | equal(word, b'-')
 }
 
 /// A common line's metric.
@@ -339,6 +396,23 @@ mod tests {
     }
 
     proptest! {
+        /// The eight-bytes-at-a-time name scan finds what a byte-at-a-time one finds, in any
+        /// bytes (the edges of every range and non-ASCII included).
+        #[test]
+        fn the_name_scan_agrees_with_the_table(
+            bytes in prop::collection::vec(
+                prop_oneof![
+                    any::<u8>(),
+                    prop::sample::select(b"@[`{/:^_.;=-09azAZ\x7f".to_vec()),
+                ],
+                0..40,
+            ),
+        ) {
+            let end = bytes.iter().position(|&b| !KEY_BYTES[usize::from(b)]).unwrap_or(bytes.len());
+            let dot = bytes[..end].iter().position(|&b| b == b'.');
+            prop_assert_eq!(key_prefix(&bytes), (end, dot));
+        }
+
         /// The one-pass reader of common lines gives what the full parser gives, and takes
         /// the lines it was made for.
         #[test]
