@@ -375,14 +375,6 @@ impl Engine {
         self.add_to(&entry.counts, buckets, n, wait, false)
     }
 
-    /// Loads the lines that adding a count to `series` at `buckets` writes (see
-    /// [`TOUCH_BLOCK`]).
-    fn touch(&self, series: Option<&Series>, buckets: &[Bucket]) {
-        if let Some(series) = series {
-            series.touch(buckets);
-        }
-    }
-
     /// The account's entry for the key's type, and the type's entry over all accounts.
     fn entries(&self, key: Key) -> (Option<&TypeEntry>, Option<&TypeEntry>) {
         let own = self
@@ -745,8 +737,9 @@ impl Recorder {
             &mut self.pending,
             cached,
             |cached, index| {
-                let own = engine.entries(cached[index as usize].key).0;
-                engine.touch(own.map(|e| &e.counts), buckets)
+                if let (Some(own), _) = engine.entries(cached[index as usize].key) {
+                    own.counts.touch(buckets);
+                }
             },
             |cached, index| {
                 let cached = &mut cached[index as usize];
@@ -761,16 +754,19 @@ impl Recorder {
         );
         publish_sums(
             accounts,
-            |account| engine.touch(engine.accounts.get(account as usize).map(|a| &a.counts), buckets),
+            |account| {
+                if let Some(account) = engine.accounts.get(account as usize) {
+                    account.counts.touch(buckets);
+                }
+            },
             |account, n| engine.add_account_count(account, buckets, n, wait),
         );
         publish_sums(
             types,
             |overall| {
-                engine.touch(
-                    engine.types.entries.get(overall as usize).map(|e| &e.counts),
-                    buckets,
-                )
+                if let Some(entry) = engine.types.entries.get(overall as usize) {
+                    entry.counts.touch(buckets);
+                }
             },
             |overall, n| engine.add_overall_count(overall, buckets, n, wait),
         );
