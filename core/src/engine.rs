@@ -255,6 +255,12 @@ impl Engine {
         lock(&self.rejects).samples()
     }
 
+    /// Takes back saved examples of rejected input, before any newer one.
+    pub(crate) fn restore_rejects(&self, samples: &[RejectSample]) {
+        let mut log = lock(&self.rejects);
+        samples.iter().cloned().for_each(|sample| log.push(sample));
+    }
+
     /// Keeps a DogStatsD event (to be marked on the charts) or a service check's status
     /// (replacing its last one).
     pub fn notice(&self, notice: Notice) {

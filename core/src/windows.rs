@@ -12,7 +12,7 @@ use crate::bodies::Body;
 use crate::engine::Engine;
 use crate::histogram::{TimingBody, TimingCopy};
 use crate::hours::SeriesId;
-use crate::rejection::Rejection;
+use crate::rejection::{RejectSample, Rejection};
 use crate::ring::Level;
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -78,6 +78,8 @@ pub struct CountersCopy {
     /// By [`Rejection::as_str`].
     pub rejected: BTreeMap<String, u64>,
     pub folded_names: Vec<u8>,
+    /// The last rejected payloads (the bad input view's examples), oldest first.
+    pub recent_rejects: Vec<RejectSample>,
 }
 
 impl Engine {
@@ -249,6 +251,7 @@ impl Engine {
                 .map(|(reason, n)| (reason.as_str().to_owned(), n))
                 .collect(),
             folded_names: self.folded_names.copy(),
+            recent_rejects: self.recent_rejects(),
         }
     }
 
@@ -267,5 +270,6 @@ impl Engine {
         }
         self.folded_names.clear();
         self.folded_names.restore(&copy.folded_names);
+        self.restore_rejects(&copy.recent_rejects);
     }
 }
