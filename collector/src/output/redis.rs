@@ -257,6 +257,14 @@ mod tests {
     use super::*;
     use tally_core::Timestamp;
 
+    #[test]
+    fn the_status_shows_the_url_without_its_password() {
+        let (mirror, feed) = RedisMirror::start("redis://:p@ss@127.0.0.1:1/0", Clock::utc()).expect("starts");
+        assert_eq!(mirror.status().address, "redis://127.0.0.1:1/0");
+        drop(feed);
+        mirror.stop();
+    }
+
     fn mirror() -> Mirror {
         let client = redis::Client::open("redis://127.0.0.1:1").expect("a URL");
         let health = Arc::new(Health::new("redis".into(), SourceState::Connecting));
