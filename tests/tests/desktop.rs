@@ -3,6 +3,7 @@
 //! has no window manager and warns of a hub it never reached. The screenshots are kept in
 //! `target/` for CI to publish.
 
+use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -14,16 +15,6 @@ impl Drop for Killed {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-/// A display number nobody uses (its lock file is absent), a different one for each test of
-/// this process (they run at once, before their servers make the lock files).
-fn free_display() -> u32 {
-    static TAKEN: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-    let mine = TAKEN.fetch_add(10, std::sync::atomic::Ordering::Relaxed);
-    (90 + std::process::id() % 50 + mine..300)
-        .find(|n| !PathBuf::from(format!("/tmp/.X{n}-lock")).exists())
-        .expect("a free display")
 }
 
 fn unique_colours(png: &PathBuf) -> u64 {
@@ -54,19 +45,24 @@ fn start_gui(display: &str, home: &std::path::Path, args: &[&str]) -> Killed {
     )
 }
 
-/// A virtual screen of `size` (`1280x800`), with no window manager.
+/// A virtual screen of `size` (`1280x800`), with no window manager. Xvfb picks a free display
+/// itself and names it once it accepts clients (`-displayfd`): two tests starting at once never
+/// pick the same one, whatever lock files killed servers left behind.
 fn xvfb(size: &str) -> (Killed, String) {
-    let display = format!(":{}", free_display());
-    let xvfb = Killed(
-        Command::new("Xvfb")
-            .args([display.as_str(), "-screen", "0", &format!("{size}x24")])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("Xvfb runs (scripts/test installs it)"),
-    );
-    std::thread::sleep(Duration::from_secs(1));
-    (xvfb, display)
+    let mut server = Command::new("Xvfb")
+        .args(["-displayfd", "1", "-screen", "0", &format!("{size}x24")])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("Xvfb runs (scripts/test installs it)");
+    let mut number = String::new();
+    let stdout = server.stdout.take().expect("piped");
+    BufReader::new(stdout)
+        .read_line(&mut number)
+        .expect("reads Xvfb's display");
+    let number = number.trim().to_owned();
+    assert!(!number.is_empty(), "Xvfb did not start");
+    (Killed(server), format!(":{number}"))
 }
 
 /// The screen of `display` as a PNG at `shot`.
