@@ -58,7 +58,7 @@ pub(crate) struct Plan<'a> {
 
 /// Slots per 64-byte cache line (4-byte words; a series moved to 8-byte words has two lines
 /// for each touched).
-const SLOTS_PER_LINE: u64 = 16;
+pub(crate) const SLOTS_PER_LINE: u64 = 16;
 
 impl<'a> Plan<'a> {
     /// The cheapest reads for buckets `first..=last` of `level`, given the next coarser level

@@ -30,14 +30,24 @@
 //! moving the series three laps ahead while it reads (minutes to days), is simply retried.
 //! Epochs of laps before `lap(newest) - 1` are no longer in the ring and read as 0 unread.
 //!
+//! # The finest ring's running sum
+//! Writers also keep `recent`, the sum of the finest ring's last `n` epochs up to `newest`
+//! (the ring's length: the dashboard's 5-minute window), adding what they write there and
+//! subtracting each bucket as it ages out of it, when `newest` moves on. A reader then totals
+//! that window with one load, plus the buckets that aged out between the series' newest write
+//! and the reader's "now" (none for a busy series), instead of a word per bucket. While a
+//! writer moves `newest` it sets `recent` to `MOVING` first; a reader that loads `newest` and
+//! then `recent` sees `MOVING` or the sum that goes with that `newest`, and checks `newest`
+//! again afterwards, like the rings' reads.
+//!
 //! Resolutions must nest (each bucket a whole number of the finer one's), so that the finest
 //! epoch of `newest` gives the exact lap at every resolution.
 
 use crate::sync::{AtomicU32, AtomicU64, Mutex, MutexGuard, Ordering, TryLockError, fence};
 use crate::time::{Resolution, Timestamp};
 use crate::windows::SavedBucket;
+use once_cell::race::OnceBox;
 use std::cell::Cell;
-use std::sync::OnceLock;
 use std::sync::atomic::AtomicUsize;
 
 /// What happened to one write into one ring.
@@ -274,19 +284,25 @@ pub(crate) struct CountRings {
     newest: AtomicU64,
     narrow: Box<[AtomicU32]>,
     /// The slots again in 8-byte words, from the first count too large for 4; the narrow ones
-    /// are then never written again. Boxed twice: a thin pointer here, 8 bytes less in every
-    /// series, for one more indirection in the few series that have them.
-    #[allow(clippy::box_collection)]
-    wide: OnceLock<Box<Box<[AtomicU64]>>>,
+    /// are then never written again. A thin pointer (8 bytes in every series, where a
+    /// `OnceLock` takes 16), for one more indirection in the few series that have them.
+    wide: OnceBox<Box<[AtomicU64]>>,
+    /// The finest ring's buckets of epochs `newest - n + 1 ..= newest` summed (`n` its length),
+    /// or `MOVING` (see the module's documentation).
+    recent: AtomicU64,
     write: Mutex<()>,
 }
+
+/// `recent` while a writer moves `newest`: no sum reaches it (they saturate below).
+const MOVING: u64 = u64::MAX;
 
 impl CountRings {
     pub(crate) fn new(layout: &Layout) -> Self {
         CountRings {
             newest: AtomicU64::new(0),
             narrow: (0..layout.slots()).map(|_| AtomicU32::new(0)).collect(),
-            wide: OnceLock::new(),
+            wide: OnceBox::new(),
+            recent: AtomicU64::new(0),
             write: Mutex::new(()),
         }
     }
@@ -338,6 +354,41 @@ impl CountRings {
         }
     }
 
+    /// The total of the `n` buckets of the finest ring (`finest`, `n` long) up to epoch `last`,
+    /// from the running sum: one load, and a read of the buckets that aged out between the
+    /// newest write and `last`. `None` when the series was written after `last`, or a writer
+    /// is moving it on (the caller reads the buckets).
+    pub(crate) fn recent_sum(&self, finest: &Level, last: u64) -> Option<u64> {
+        let n = finest.buckets() as u64;
+        loop {
+            let newest = self.newest.load(Ordering::Acquire);
+            let Some(fine) = newest.checked_sub(1) else {
+                return Some(0);
+            };
+            if fine > last {
+                return None;
+            }
+            if last - fine >= n {
+                return Some(0);
+            }
+            let recent = self.recent.load(Ordering::Acquire);
+            if recent == MOVING {
+                return None;
+            }
+            let reader = RingReader {
+                newest,
+                words: self.words(),
+                trusted_until: Cell::new(u64::MAX),
+            };
+            let aged = aged_out(&reader, finest, fine, last);
+            fence(Ordering::Acquire);
+            if self.newest.load(Ordering::Relaxed) == newest {
+                // Under concurrent writes an aged bucket may have been read after `recent`.
+                return Some(recent.saturating_sub(aged));
+            }
+        }
+    }
+
     fn words(&self) -> Words<'_> {
         match self.wide.get() {
             Some(wide) => Words::Wide(wide),
@@ -362,7 +413,16 @@ impl CountRings {
     }
 
     pub(crate) fn heap_bytes(&self) -> usize {
-        std::mem::size_of_val(&*self.narrow) + self.wide.get().map_or(0, |w| std::mem::size_of_val(&***w))
+        std::mem::size_of_val(&*self.narrow) + self.wide.get().map_or(0, |w| std::mem::size_of_val(&**w))
+    }
+}
+
+/// What the finest ring's last `n` epochs up to `from` hold that those up to `to` do not.
+fn aged_out(reader: &RingReader<'_>, finest: &Level, from: u64, to: u64) -> u64 {
+    let n = finest.buckets() as u64;
+    match (to.checked_sub(n), (from + 1).checked_sub(n)) {
+        (Some(last), first) if to > from => reader.sum(finest, first.unwrap_or(0), last),
+        _ => 0,
     }
 }
 
@@ -464,6 +524,15 @@ impl RingWriter<'_> {
         if newest > fine {
             return;
         }
+        let finest = &layout.levels()[0];
+        let recent = match newest.checked_sub(1) {
+            Some(previous) if fine - previous < finest.buckets() as u64 => {
+                let aged = self.rings.read(|r| aged_out(r, finest, previous, fine));
+                self.rings.recent.load(Ordering::Relaxed) - aged
+            }
+            _ => 0,
+        };
+        self.rings.recent.store(MOVING, Ordering::Relaxed);
         if let Some(previous) = newest.checked_sub(1) {
             for level in layout.levels() {
                 let (from, to) = (level.lap_of(previous), level.lap_of(fine));
@@ -479,6 +548,7 @@ impl RingWriter<'_> {
         }
         self.rings.newest.store(fine + 1, Ordering::Release);
         fence(Ordering::Release);
+        self.rings.recent.store(recent, Ordering::Relaxed);
     }
 
     /// Adds `delta` to `bucket` at `level`, which [`RingWriter::advance`] was given an epoch
@@ -487,6 +557,33 @@ impl RingWriter<'_> {
         let Some(newest) = self.rings.newest.load(Ordering::Relaxed).checked_sub(1) else {
             return Write::TooOld;
         };
+        // The finest ring's buckets of the last `n` epochs are in the running sum too.
+        if level.offset != 0 || bucket.epoch + level.buckets() as u64 <= newest {
+            return self.put(level, bucket, newest, delta, wide);
+        }
+        let before = self.count(bucket);
+        let write = self.put(level, bucket, newest, delta, wide);
+        let gained = self.count(bucket) - before;
+        let recent = &self.rings.recent;
+        let sum = recent
+            .load(Ordering::Relaxed)
+            .saturating_add(gained)
+            .min(MOVING - 1);
+        // After the bucket: a reader that sees this sum sees the bucket's count too.
+        recent.store(sum, Ordering::Release);
+        write
+    }
+
+    /// The count `bucket` holds.
+    fn count(&self, bucket: Bucket) -> u64 {
+        let tag = bucket.lap & 3;
+        match self.rings.words() {
+            Words::Narrow(words) => AtomicU32::count_if(words[bucket.slot].get(), tag),
+            Words::Wide(words) => AtomicU64::count_if(words[bucket.slot].get(), tag),
+        }
+    }
+
+    fn put(&mut self, level: &Level, bucket: Bucket, newest: u64, delta: u64, wide: &WideSeries) -> Write {
         let newest_lap = level.lap_of(newest);
         if bucket.lap > newest_lap || bucket.lap + 1 < newest_lap {
             return Write::TooOld;
@@ -728,6 +825,33 @@ mod tests {
     }
 
     #[test]
+    fn the_running_sum_totals_the_finest_rings_length() {
+        let layout = layout();
+        let level = &layout.levels()[0];
+        let rings = CountRings::new(&layout);
+        assert_eq!(rings.recent_sum(level, 9), Some(0), "never written");
+        for (fine, n) in [(5, 1), (6, 2), (8, 3), (7, 4)] {
+            record(&rings, &layout, fine, n);
+        }
+        // Epochs 5 - 8 are the ring's 4 buckets up to 8: all there, the late 7 too.
+        assert_eq!(rings.recent_sum(level, 8), Some(10));
+        // Read later, what aged out since the newest write is left out: epoch 5, then 6.
+        assert_eq!(rings.recent_sum(level, 9), Some(9));
+        assert_eq!(rings.recent_sum(level, 10), Some(7));
+        assert_eq!(rings.recent_sum(level, 12), Some(0));
+        assert_eq!(rings.recent_sum(level, 7), None, "written after the window");
+        // Moving on drops epochs 5 and 6 from the sum itself; one older than the window is
+        // kept in its bucket but not summed.
+        record(&rings, &layout, 10, 1);
+        assert_eq!(record(&rings, &layout, 5, 5)[0], Write::Counted);
+        assert_eq!(rings.recent_sum(level, 10), Some(8));
+        assert_eq!(get(&rings, level, 5), 6);
+        // Further than a lap: nothing of before.
+        record(&rings, &layout, 20, 2);
+        assert_eq!(rings.recent_sum(level, 20), Some(2));
+    }
+
+    #[test]
     fn a_copy_names_each_bucket_by_its_epoch() {
         let layout = layout();
         let level = &layout.levels()[0];
@@ -821,6 +945,29 @@ mod loom_model {
             assert_eq!(get(&rings, &layout, 17), 3);
             assert_eq!(get(&rings, &layout, 1), 0);
             assert_eq!(record(&rings, &layout, 1, 1), Write::TooOld);
+        });
+    }
+
+    #[test]
+    fn loom_the_running_sum_goes_with_the_newest_epoch_it_is_read_with() {
+        loom::model(|| {
+            let (layout, rings) = rings();
+            let level = &layout.levels()[0];
+            // Epochs 1 and 2; then epoch 5 moves epoch 1 out of the ring's 4 while a reader
+            // totals the 4 buckets up to 5.
+            record(&rings, &layout, 1, 3);
+            record(&rings, &layout, 2, 4);
+            let reader = {
+                let (rings, layout) = (Arc::clone(&rings), layout.clone());
+                thread::spawn(move || rings.recent_sum(&layout.levels()[0], 5))
+            };
+            record(&rings, &layout, 5, 1);
+            let seen = reader.join().expect("thread");
+            assert!(
+                matches!(seen, None | Some(4) | Some(5)),
+                "epochs 2 - 5 hold 4, then 5; epoch 1 never counts: {seen:?}"
+            );
+            assert_eq!(rings.recent_sum(level, 5), Some(5));
         });
     }
 }

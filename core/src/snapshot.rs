@@ -12,7 +12,7 @@ use crate::histogram::{Histogram, TimingSummary};
 use crate::hll::Hll;
 use crate::notice::{Annotation, ServiceCheck};
 use crate::palette::{self, OTHER_COLOUR};
-use crate::plan::Plan;
+use crate::plan::{Plan, SLOTS_PER_LINE};
 use crate::rejection::{RejectSample, Rejection};
 use crate::ring::Level;
 use crate::time::{Resolution, Timestamp};
@@ -279,7 +279,11 @@ struct Frame<'a> {
     /// ... and, with fewer reads, for one that was not (nearly all, at "now").
     quiet_plan: Plan<'a>,
     rate: RateFrame<'a>,
-    /// What [`Frame::touch`] loads: the same slots in every series.
+    /// The window is the finest ring's whole length (the dashboard's 5 minutes): its total is
+    /// the rings' running sum less what aged out since a series' latest write.
+    whole_finest_ring: bool,
+    /// What [`Frame::touch`] loads of every series: the rate's buckets, and the plan's
+    /// unless the window is read from the running sum.
     touch_points: Vec<usize>,
 }
 
@@ -313,6 +317,12 @@ impl Frame<'_> {
     fn window_sum(&self, series: &Series) -> u64 {
         match series.last_active() {
             Some(latest) if latest >= self.window_start_fine => {
+                let recent = self
+                    .whole_finest_ring
+                    .then(|| series.rings.recent_sum(self.level, self.last));
+                if let Some(sum) = recent.flatten() {
+                    return sum;
+                }
                 let plan = if latest < self.window_end_fine {
                     &self.quiet_plan
                 } else {
@@ -327,7 +337,20 @@ impl Frame<'_> {
     /// Loads a line of every run of buckets that [`Frame::window_sum`] and [`RateFrame::rate`]
     /// will read for `series`, so that a few accounts' cache misses overlap.
     fn touch(&self, series: &Series) {
-        series.rings.touch(self.touch_points.iter().copied());
+        let n = self.level.buckets() as u64;
+        // The buckets that aged out of the running sum between the latest write and `last`.
+        let aged = match (self.whole_finest_ring, series.last_active()) {
+            (true, Some(latest)) if latest < self.last && self.last - latest < n && self.last >= n => {
+                let (first, last) = ((latest + 1).saturating_sub(n), self.last - n);
+                Some((first..=last).step_by(SLOTS_PER_LINE as usize).chain([last]))
+            }
+            _ => None,
+        };
+        let aged = aged
+            .into_iter()
+            .flatten()
+            .map(|epoch| self.level.bucket(epoch).slot);
+        series.rings.touch(self.touch_points.iter().copied().chain(aged));
     }
 
     fn values(&self, series: &Series) -> Vec<u64> {
@@ -409,7 +432,12 @@ impl Engine {
             (coarse_ms % fine_ms == 0 && coarse_ms > fine_ms).then_some((coarse, coarse_ms / fine_ms))
         });
         let quiet_plan = Plan::new(level, coarse, first, last, true);
-        let mut touch_points = quiet_plan.touch_points();
+        let whole_finest_ring = level_index == 0 && len == level.buckets();
+        let mut touch_points = if whole_finest_ring {
+            vec![]
+        } else {
+            quiet_plan.touch_points()
+        };
         touch_points.extend([
             fine.bucket(fine_now - complete as u64).slot,
             fine.bucket(fine_now).slot,
@@ -430,6 +458,7 @@ impl Engine {
                 complete,
                 seconds: (complete as f64 * fine_ms as f64 + into_bucket as f64) / 1000.0,
             },
+            whole_finest_ring,
             touch_points,
         };
 
