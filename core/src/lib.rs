@@ -38,6 +38,8 @@ mod time;
 mod windows;
 
 pub use budget::BudgetError;
+/// The name type of a snapshot's rows (see [`AccountStats::name`]).
+pub use compact_str::CompactString;
 pub use engine::{Engine, EngineConfig, PUBLISH_EVERY_MS, Recorder};
 pub use event::{Event, MAX_COUNT, MAX_NAME_BYTES, OTHER, SampleError, Value, clamp_name, scale_sampled};
 pub use format::{human_duration, is_unprintable, printable, short_number};

@@ -22,7 +22,9 @@ use std::io::Write as _;
 use std::net::{TcpStream, ToSocketAddrs};
 use std::sync::Arc;
 use std::time::Duration;
-use tally_core::{Engine, OutputKind, OutputStatus, SnapshotRequest, SourceState, Timestamp, Window};
+use tally_core::{
+    CompactString, Engine, OutputKind, OutputStatus, SnapshotRequest, SourceState, Timestamp, Window,
+};
 
 /// Plaintext lines held while carbon is away.
 pub const MAX_WAITING_BYTES: usize = 8 << 20;
@@ -66,7 +68,7 @@ struct Flusher {
     settings: GraphiteSettings,
     health: Arc<Health>,
     /// Each account x type's total at the last flush.
-    totals: HashMap<(Arc<str>, Arc<str>), u64>,
+    totals: HashMap<(CompactString, Arc<str>), u64>,
     last_flush: Option<Timestamp>,
     waiting: VecDeque<Flush>,
     waiting_bytes: usize,
@@ -156,7 +158,7 @@ impl Flusher {
             let Some(detail) = &account.detail else { continue };
             for kind in &detail.types {
                 let name = format!("{}.{}", path_segment(&account.name), path_segment(&kind.name));
-                let key = (Arc::clone(&account.name), Arc::clone(&kind.name));
+                let key = (account.name.clone(), Arc::clone(&kind.name));
                 let before = self.totals.insert(key, kind.total).unwrap_or(0);
                 let moved = kind.total.saturating_sub(before);
                 if moved == 0 {
