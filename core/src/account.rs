@@ -6,6 +6,7 @@ use crate::hll::AtomicHll;
 use crate::ring::{Bucket, CountRings, Layout, RingReader, Wait, WideSeries, Write};
 use crate::table::AppendOnly;
 use crate::windows::SavedBucket;
+use compact_str::CompactString;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -206,7 +207,9 @@ impl TypeEntry {
 
 /// One account: its own counts, its types (capped, then folded into `(other)`) and apps.
 pub(crate) struct Account {
-    pub(crate) name: Arc<str>,
+    /// Inline up to 24 bytes: a snapshot copies every account's name into its row, without a
+    /// cache miss on a separate allocation or a reference count.
+    pub(crate) name: CompactString,
     pub(crate) counts: Series,
     pub(crate) types: AppendOnly<Box<TypeEntry>>,
     pub(crate) apps: AppendOnly<Arc<str>>,
@@ -215,7 +218,7 @@ pub(crate) struct Account {
 }
 
 impl Account {
-    pub(crate) fn new(name: Arc<str>, layout: &Layout, max_types: usize) -> Self {
+    pub(crate) fn new(name: CompactString, layout: &Layout, max_types: usize) -> Self {
         Account {
             name,
             counts: Series::new(layout),
@@ -281,6 +284,11 @@ impl Account {
             .map(|t| std::mem::size_of::<TypeEntry>() + t.heap_bytes())
             .sum();
         let table = self.types.heap_bytes() + self.apps.heap_bytes();
-        self.counts.heap_bytes() + types + table + self.name.len()
+        let name = if self.name.is_heap_allocated() {
+            self.name.capacity()
+        } else {
+            0
+        };
+        self.counts.heap_bytes() + types + table + name
     }
 }

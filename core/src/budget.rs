@@ -21,8 +21,10 @@ const ALLOCATION: u64 = 32;
 const NAME: u64 = MAX_NAME_BYTES as u64 + 16 + ALLOCATION;
 /// A series' slot: 4 bytes (and 8 more in the series allowed to outgrow them, counted apart).
 const SLOT: u64 = 4;
-/// One entry of a name index (`HashMap<Arc<str>, usize>` at its worst load factor).
-const INDEX_ENTRY: u64 = 2 * (size_of::<(Arc<str>, usize)>() as u64 + 1);
+/// One entry of the accounts' index (a slot number, at the table's worst load factor).
+const ACCOUNT_INDEX_ENTRY: u64 = 2 * (size_of::<usize>() as u64 + 1);
+/// One entry of the types' index (`HashMap<Arc<str>, usize>`, likewise).
+const TYPE_INDEX_ENTRY: u64 = 2 * (size_of::<(Arc<str>, usize)>() as u64 + 1);
 
 /// Why a budget cannot be met.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -69,7 +71,7 @@ impl EngineConfig {
             + self.type_series_bytes()
             + apps
             + NAME
-            + INDEX_ENTRY
+            + ACCOUNT_INDEX_ENTRY
             + 8 * ALLOCATION
     }
 
@@ -101,7 +103,7 @@ impl EngineConfig {
         let (slots, timing_series, set_series) =
             (self.slots(), self.timing_series_bytes(), self.set_series_bytes());
         let types = (self.max_types as u64 + 1)
-            * (size_of::<OnceLock<TypeEntry>>() as u64 + self.type_entry_bytes() + INDEX_ENTRY);
+            * (size_of::<OnceLock<TypeEntry>>() as u64 + self.type_entry_bytes() + TYPE_INDEX_ENTRY);
         types
             + 2 * self.max_timing_series as u64 * timing_series
             + 2 * self.max_set_series as u64 * set_series

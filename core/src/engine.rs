@@ -16,9 +16,9 @@ use crate::rejection::{RejectLog, RejectSample, Rejection};
 use crate::ring::{Bucket, Layout, LayoutError, Wait, WideSeries};
 use crate::table::AppendOnly;
 use crate::time::{Resolution, Timestamp};
-use hashbrown::{Equivalent, HashMap};
+use hashbrown::{DefaultHashBuilder, Equivalent, HashMap, HashTable};
 use serde::{Deserialize, Serialize};
-use std::hash::{Hash, Hasher};
+use std::hash::{BuildHasher, Hash, Hasher};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
@@ -80,8 +80,25 @@ pub(crate) struct Counters {
 
 /// Account lookup by name, guarded together with appends to the account table.
 struct Index {
-    by_name: HashMap<Arc<str>, usize>,
+    /// Slots of the account table, found by the account's own name (not a second copy of it).
+    by_name: HashTable<usize>,
+    hasher: DefaultHashBuilder,
     other: Option<usize>,
+}
+
+impl Index {
+    fn find(&self, accounts: &AppendOnly<Account>, name: &str) -> Option<usize> {
+        let named = |&slot: &usize| accounts.get(slot).is_some_and(|account| account.name == name);
+        self.by_name.find(self.hasher.hash_one(name), named).copied()
+    }
+
+    /// Indexes the account at `slot` under its name.
+    fn insert(&mut self, accounts: &AppendOnly<Account>, slot: usize) {
+        let hasher = &self.hasher;
+        let hash_of = |slot: usize| hasher.hash_one(accounts.get(slot).map_or("", |a| a.name.as_str()));
+        self.by_name
+            .insert_unique(hash_of(slot), slot, |&slot| hash_of(slot));
+    }
 }
 
 /// Each type over all accounts, kept as it is recorded so that the all-accounts types table
@@ -189,7 +206,8 @@ impl Engine {
             // One more than the cap: room for `(other)`.
             accounts: AppendOnly::with_capacity(config.max_accounts + 1),
             index: Mutex::new(Index {
-                by_name: HashMap::new(),
+                by_name: HashTable::new(),
+                hasher: DefaultHashBuilder::default(),
                 other: None,
             }),
             types: TypeTotals::new(config.max_types),
@@ -296,18 +314,17 @@ impl Engine {
     /// the name was folded (such lookups must not be cached: their number is unbounded).
     pub(crate) fn resolve_account(&self, name: &str) -> (usize, bool) {
         let mut index = lock(&self.index);
-        if let Some(&found) = index.by_name.get(name) {
+        if let Some(found) = index.find(&self.accounts, name) {
             return (found, false);
         }
         let named = index.by_name.len() - usize::from(index.other.is_some());
         if named < self.config.max_accounts {
-            let name: Arc<str> = Arc::from(name);
-            let account = Account::new(Arc::clone(&name), &self.layout, self.config.max_types_per_account);
+            let account = Account::new(name.into(), &self.layout, self.config.max_types_per_account);
             if let Ok(slot) = self.accounts.push(account) {
-                if &*name == OTHER {
+                if name == OTHER {
                     index.other = Some(slot);
                 }
-                index.by_name.insert(name, slot);
+                index.insert(&self.accounts, slot);
                 return (slot, false);
             }
         }
@@ -316,14 +333,13 @@ impl Engine {
         if let Some(other) = index.other {
             return (other, true);
         }
-        let name: Arc<str> = Arc::from(OTHER);
-        let account = Account::new(Arc::clone(&name), &self.layout, self.config.max_types_per_account);
+        let account = Account::new(OTHER.into(), &self.layout, self.config.max_types_per_account);
         // The table has one slot more than the cap, kept for `(other)`.
         let slot = self
             .accounts
             .push(account)
             .unwrap_or(self.accounts.capacity() - 1);
-        index.by_name.insert(name, slot);
+        index.insert(&self.accounts, slot);
         index.other = Some(slot);
         (slot, true)
     }

@@ -246,19 +246,17 @@ pub struct RejectionCount {
 /// cache misses overlap (about 7 lines an account, within what a core keeps in flight).
 const BLOCK: usize = 16;
 
-/// One account's numbers from the first pass, small so that sorting them is cheap. Everything
-/// the rows need is read here, in the accounts' order, not again in the sorted order (at
-/// 100,000 accounts, a cache miss per account).
-struct Measured<'e> {
-    account: &'e Account,
-    name: CompactString,
+/// An account's place in the ranking: what the sort compares, small so that sorting 100,000
+/// of them is cheap, and where the account and its row are.
+struct Rank<'e> {
+    window_total: u64,
+    rate: f64,
     /// The name's first 16 bytes, big-endian and zero-padded: ties are nearly always told
     /// apart without reading the names.
     prefix: u128,
-    total: u64,
-    window_total: u64,
-    rate: f64,
-    last_active: Option<u64>,
+    account: &'e Account,
+    /// The row's index in the accounts' order, in which the rows are made.
+    row: u32,
 }
 
 fn name_prefix(name: &str) -> u128 {
@@ -266,6 +264,26 @@ fn name_prefix(name: &str) -> u128 {
     let len = name.len().min(16);
     bytes[..len].copy_from_slice(&name.as_bytes()[..len]);
     u128::from_be_bytes(bytes)
+}
+
+/// Puts `rows` in the ranking's order, in place (a sorted copy would be another 10 MB of fresh
+/// memory a frame at 100,000 accounts): the row at `ranks[i].row` moves to `i`.
+fn put_in_rank_order(rows: &mut [AccountStats], ranks: &[Rank<'_>]) {
+    let mut from: Vec<u32> = ranks.iter().map(|rank| rank.row).collect();
+    // Each cycle of the permutation is walked once; a place whose row is in place points at
+    // itself.
+    for start in 0..from.len() {
+        let mut at = start;
+        loop {
+            let source = from[at] as usize;
+            from[at] = at as u32;
+            if source == start {
+                break;
+            }
+            rows.swap(at, source);
+            at = source;
+        }
+    }
 }
 
 /// Where "now" falls, and which buckets a request reads.
@@ -478,36 +496,54 @@ impl Engine {
             since: request.since.and_then(|since| self.events_since(since, now)),
             ..Totals::default()
         };
-        let mut measured: Vec<Measured<'_>> = Vec::with_capacity(self.accounts.len());
-        let accounts: Vec<&Account> = self.accounts.iter().collect();
-        for account in accounts.chunks(BLOCK).flat_map(|block| {
-            let mut names = 0;
-            for account in block {
-                // The name's line, copied below: its miss overlaps with the block's.
-                names ^= account.name.as_bytes().first().copied().unwrap_or(0);
+        totals.window_total = heights.iter().sum();
+        let share = |window_total: u64| match totals.window_total {
+            0 => 0.0,
+            all => window_total as f64 / all as f64,
+        };
+        // Rows are made in the accounts' order, with everything they need read there (in the
+        // ranking's order, a cache miss an account at 100,000), then put in the ranking's.
+        let mut rows: Vec<AccountStats> = Vec::with_capacity(self.accounts.len());
+        let mut ranks: Vec<Rank<'_>> = Vec::with_capacity(self.accounts.len());
+        let mut accounts = self.accounts.iter();
+        let mut block: Vec<&Account> = Vec::with_capacity(BLOCK);
+        loop {
+            block.clear();
+            block.extend(accounts.by_ref().take(BLOCK));
+            if block.is_empty() {
+                break;
+            }
+            for account in &block {
                 if frame.active(&account.counts) {
                     frame.touch(&account.counts);
                 }
             }
-            std::hint::black_box(names);
-            block
-        }) {
-            let counts = &account.counts;
-            let window_total = frame.window_sum(counts);
-            let named = &*account.name != OTHER;
-            totals.accounts += usize::from(named);
-            totals.active_accounts += usize::from(frame.active(counts) && named);
-            measured.push(Measured {
-                account,
-                name: CompactString::from(&*account.name),
-                prefix: name_prefix(&account.name),
-                total: counts.total(),
-                window_total,
-                rate: frame.rate.rate(counts),
-                last_active: counts.last_active(),
-            });
+            for &account in &block {
+                let counts = &account.counts;
+                let window_total = frame.window_sum(counts);
+                let rate = frame.rate.rate(counts);
+                let named = account.name != OTHER;
+                totals.accounts += usize::from(named);
+                totals.active_accounts += usize::from(frame.active(counts) && named);
+                ranks.push(Rank {
+                    window_total,
+                    rate,
+                    prefix: name_prefix(&account.name),
+                    account,
+                    row: rows.len() as u32,
+                });
+                rows.push(AccountStats {
+                    name: account.name.clone(),
+                    colour: None,
+                    total: counts.total(),
+                    window_total,
+                    rate,
+                    share: share(window_total),
+                    last_seen: counts.last_active().map(|e| layout.bucket_start(0, e)),
+                    detail: None,
+                });
+            }
         }
-        totals.window_total = heights.iter().sum();
         let bucket_seconds = level.resolution.bucket_ms as f64 / 1000.0;
         let complete_heights = if len > 1 {
             &heights[..len - 1]
@@ -520,53 +556,30 @@ impl Engine {
             .max()
             .map_or(0.0, |&h| h as f64 / bucket_seconds);
         totals.peak_rate = complete_peak.max(totals.rate);
-        measured.sort_unstable_by(|a, b| {
+        ranks.sort_unstable_by(|a, b| {
             (b.window_total.cmp(&a.window_total))
                 .then(b.rate.total_cmp(&a.rate))
                 .then(a.prefix.cmp(&b.prefix))
-                .then_with(|| a.name.cmp(&b.name))
+                .then_with(|| a.account.name.cmp(&b.account.name))
         });
-        let mut rows: Vec<(&Account, AccountStats)> = measured
-            .into_iter()
-            .map(|m| {
-                let stats = AccountStats {
-                    name: m.name,
-                    colour: None,
-                    total: m.total,
-                    window_total: m.window_total,
-                    rate: m.rate,
-                    share: 0.0,
-                    last_seen: m.last_active.map(|e| layout.bucket_start(0, e)),
-                    detail: None,
-                };
-                (m.account, stats)
-            })
-            .collect();
-        for (_, row) in &mut rows {
-            row.share = if totals.window_total == 0 {
-                0.0
-            } else {
-                row.window_total as f64 / totals.window_total as f64
-            };
-        }
+        put_in_rank_order(&mut rows, &ranks);
 
-        let focus = request
-            .focus
-            .as_deref()
-            .and_then(|name| rows.iter().position(|(a, _)| &*a.name == name));
+        let position = |name: &str| ranks.iter().position(|rank| rank.account.name == name);
+        let focus = request.focus.as_deref().and_then(position);
         let stack = match focus {
-            Some(index) => type_stack(rows[index].0, &frame, request.top, window_start),
+            Some(index) => type_stack(ranks[index].account, &frame, request.top, window_start),
             None => match request.filter.as_deref().filter(|f| !f.is_empty()) {
-                None => account_stack(&mut rows, &frame, request.top, &heights, window_start),
-                Some(filter) => filtered_stack(&mut rows, &frame, request.top, filter, window_start),
+                None => account_stack(&mut rows, &ranks, &frame, request.top, &heights, window_start),
+                Some(filter) => filtered_stack(&mut rows, &ranks, &frame, request.top, filter, window_start),
             },
         };
 
-        let detailed = rows.iter().take(request.detail).count();
-        let detail_for = request.detail_for.as_deref();
-        for (index, (account, row)) in rows.iter_mut().enumerate() {
-            if index < detailed || Some(index) == focus || Some(&*account.name) == detail_for {
-                row.detail = Some(Box::new(self.detail(account, &frame, request.percentiles)));
+        let detail_for = request.detail_for.as_deref().and_then(position);
+        let detailed = (0..request.detail.min(rows.len())).chain(focus).chain(detail_for);
+        for index in detailed {
+            if rows[index].detail.is_none() {
+                let detail = self.detail(ranks[index].account, &frame, request.percentiles);
+                rows[index].detail = Some(Box::new(detail));
             }
         }
 
@@ -608,7 +621,7 @@ impl Engine {
                 start: window_start,
             },
             totals,
-            accounts: rows.into_iter().map(|(_, row)| row).collect(),
+            accounts: rows,
             stack,
             types,
             rejections,
@@ -708,43 +721,30 @@ impl Engine {
     }
 }
 
-/// Layers for the top accounts, named in a stable order, and `(other)` for the rest.
+/// Layers for the top accounts, named in a stable order, and `(other)` for the rest. `rows`
+/// and `ranks` are in the ranking's order.
 fn account_stack(
-    rows: &mut [(&Account, AccountStats)],
+    rows: &mut [AccountStats],
+    ranks: &[Rank<'_>],
     frame: &Frame<'_>,
     top: usize,
     heights: &[u64],
     start: Timestamp,
 ) -> Stack {
-    let shown: Vec<usize> = rows
-        .iter()
-        .enumerate()
-        .filter(|(_, (account, row))| row.window_total > 0 && &*account.name != OTHER)
+    let shown: Vec<usize> = (rows.iter().enumerate())
+        .filter(|(_, row)| row.window_total > 0 && row.name != OTHER)
         .map(|(i, _)| i)
         .take(top)
         .collect();
-    let names: Vec<&str> = shown.iter().map(|&i| &*rows[i].0.name).collect();
-    let colours = palette::assign(&names);
-    let mut layers: Vec<Layer> = shown
-        .iter()
-        .zip(colours)
-        .map(|(&i, colour)| {
-            rows[i].1.colour = Some(colour);
-            Layer {
-                name: Arc::clone(&rows[i].0.name),
-                colour,
-                values: frame.values(&rows[i].0.counts),
-            }
-        })
-        .collect();
-    layers.sort_by(|a, b| a.name.cmp(&b.name));
+    let layers = colour_layers(rows, ranks, frame, &shown);
     finish_stack(None, layers, frame, heights, start)
 }
 
 /// Like [`account_stack`], over the accounts whose name contains `filter` (any case): the
 /// bars are their sum, not every account's.
 fn filtered_stack(
-    rows: &mut [(&Account, AccountStats)],
+    rows: &mut [AccountStats],
+    ranks: &[Rank<'_>],
     frame: &Frame<'_>,
     top: usize,
     filter: &str,
@@ -753,33 +753,48 @@ fn filtered_stack(
     let filter = filter.to_lowercase();
     let mut heights = vec![0u64; frame.len];
     let mut matching = vec![];
-    for (index, (account, row)) in rows.iter().enumerate() {
-        if row.window_total > 0 && account.name.to_lowercase().contains(&filter) {
-            for (height, value) in heights.iter_mut().zip(frame.values(&account.counts)) {
+    for (index, row) in rows.iter().enumerate() {
+        if row.window_total > 0 && row.name.to_lowercase().contains(&filter) {
+            let values = frame.values(&ranks[index].account.counts);
+            for (height, value) in heights.iter_mut().zip(values) {
                 *height += value;
             }
             matching.push(index);
         }
     }
     let shown: Vec<usize> = (matching.into_iter())
-        .filter(|&i| &*rows[i].0.name != OTHER)
+        .filter(|&i| rows[i].name != OTHER)
         .take(top)
         .collect();
-    let names: Vec<&str> = shown.iter().map(|&i| &*rows[i].0.name).collect();
-    let colours = palette::assign(&names);
-    let mut layers = vec![];
-    for (&index, colour) in shown.iter().zip(colours) {
-        rows[index].1.colour = Some(colour);
-        layers.push(Layer {
-            name: Arc::clone(&rows[index].0.name),
-            colour,
-            values: frame.values(&rows[index].0.counts),
-        });
-    }
-    layers.sort_by(|a, b| a.name.cmp(&b.name));
+    let layers = colour_layers(rows, ranks, frame, &shown);
     let mut stack = finish_stack(None, layers, frame, &heights, start);
     stack.filter = Some(filter);
     stack
+}
+
+/// A layer for each of the `shown` rows, coloured (the row too), in the names' order.
+fn colour_layers(
+    rows: &mut [AccountStats],
+    ranks: &[Rank<'_>],
+    frame: &Frame<'_>,
+    shown: &[usize],
+) -> Vec<Layer> {
+    let names: Vec<&str> = shown.iter().map(|&i| ranks[i].account.name.as_str()).collect();
+    let colours = palette::assign(&names);
+    let mut layers: Vec<Layer> = shown
+        .iter()
+        .zip(colours)
+        .map(|(&i, colour)| {
+            rows[i].colour = Some(colour);
+            Layer {
+                name: Arc::from(rows[i].name.as_str()),
+                colour,
+                values: frame.values(&ranks[i].account.counts),
+            }
+        })
+        .collect();
+    layers.sort_by(|a, b| a.name.cmp(&b.name));
+    layers
 }
 
 /// Layers for the focused account's top types, and `(other)` for its other types.
@@ -805,7 +820,13 @@ fn type_stack(account: &Account, frame: &Frame<'_>, top: usize, start: Timestamp
         })
         .collect();
     let totals = frame.values(&account.counts);
-    finish_stack(Some(Arc::clone(&account.name)), layers, frame, &totals, start)
+    finish_stack(
+        Some(Arc::from(account.name.as_str())),
+        layers,
+        frame,
+        &totals,
+        start,
+    )
 }
 
 /// Adds the `(other)` layer. The layers were read after `heights`, so under concurrent ingest

@@ -787,3 +787,48 @@ fn an_account_with_five_types_takes_at_most_10_kib() {
         "six series of 384 four-byte buckets are 9 KiB: {each}"
     );
 }
+
+#[test]
+fn rows_are_ranked_by_window_then_rate_then_name_and_keep_their_own_numbers() {
+    let engine = engine();
+    let mut recorder = engine.recorder();
+    // Names that share their first 16 bytes and more, in an order that is not the ranking's;
+    // an account's events all fall in the window, and its total says which account it is.
+    let names: Vec<String> = (0..300u64)
+        .map(|i| format!("customer-website-{:03}", (i * 137) % 300))
+        .collect();
+    for (i, name) in names.iter().enumerate() {
+        let i = i as u64;
+        // Three accounts for each window total; within each, older or newer events.
+        let events = 1 + i % 100;
+        let second = if i.is_multiple_of(3) { 10 } else { 58 };
+        recorder.record(&count(name, "pageview", events, at(second * 1000)));
+        recorder.record(&count(name, "pageview", i * 1000, at(0)));
+    }
+    recorder.flush();
+    let request = SnapshotRequest {
+        window: Window {
+            level: 0,
+            buckets: 50,
+        },
+        ..last_minute()
+    };
+    let snap = engine.snapshot(&request, at(59_000));
+    assert_eq!(snap.accounts.len(), names.len());
+    for pair in snap.accounts.windows(2) {
+        let (a, b) = (&pair[0], &pair[1]);
+        let order = (b.window_total.cmp(&a.window_total))
+            .then(b.rate.total_cmp(&a.rate))
+            .then(a.name.cmp(&b.name));
+        assert_eq!(order, std::cmp::Ordering::Less, "{} before {}", a.name, b.name);
+    }
+    for row in &snap.accounts {
+        let i = names.iter().position(|n| *n == *row.name).expect("a known name");
+        let events = 1 + i as u64 % 100;
+        assert_eq!(row.total, i as u64 * 1000 + events, "{}", row.name);
+        assert_eq!(row.window_total, events, "{}", row.name);
+        assert_eq!(row.rate > 0.0, !i.is_multiple_of(3), "{}", row.name);
+    }
+    assert!(snap.accounts.iter().take(20).all(|row| row.detail.is_some()));
+    assert!(snap.accounts.iter().skip(20).all(|row| row.detail.is_none()));
+}
