@@ -107,6 +107,27 @@ fn kiosk_mode_has_no_controls_and_shows_a_clock() {
 }
 
 #[test]
+fn the_wall_chart_names_every_stacked_account_beside_it_not_in_a_legend() {
+    let fixture = fixture();
+    for i in 0..14u64 {
+        fixture.record(&format!("store-{i:02}"), 100 + i);
+    }
+    let harness = fixture.harness(Mode::Kiosk(KioskConfig::default()));
+    assert_eq!(harness.state().state.kiosk_view(), KioskView::Chart);
+    let layers = &harness.state().state.snapshot.stack.layers;
+    let stacked: Vec<&str> = (layers.iter())
+        .map(|layer| &*layer.name)
+        .filter(|&name| name != tally_core::OTHER)
+        .collect();
+    assert!(stacked.len() > 8, "more than fit the old list: {stacked:?}");
+    for name in stacked {
+        // Once, in the list beside the chart: no legend over the bars.
+        assert_eq!(harness.get_all_by_label(name).count(), 1, "{name}");
+    }
+    harness.get_by_label(tally_core::OTHER);
+}
+
+#[test]
 fn a_source_going_down_shows_the_banner_and_recovery_clears_it() {
     let fixture = fixture();
     let mut harness = fixture.harness(Mode::Kiosk(KioskConfig::default()));

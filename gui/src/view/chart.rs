@@ -153,7 +153,7 @@ pub fn show(ui: &mut egui::Ui, state: &mut State) {
     }
 }
 
-/// The chart without interaction (wall screen).
+/// The chart without interaction or legend (wall screen).
 pub fn show_static(ui: &mut egui::Ui, state: &State) {
     plot(ui, state, false, true);
 }
@@ -178,9 +178,11 @@ fn plot(ui: &mut egui::Ui, state: &State, interactive: bool, follow: bool) -> eg
         .follow_insertion_order(true)
         .position(Corner::LeftTop)
         .background_alpha(0.85);
-    let shown = Plot::new("stack")
-        .id(egui::Id::unique(PLOT_ID))
-        .legend(legend)
+    let chart = Plot::new("stack").id(egui::Id::unique(PLOT_ID));
+    // The wall screen names the layers beside the chart, in large type: a legend would only
+    // cover the bars there.
+    let chart = if interactive { chart.legend(legend) } else { chart };
+    let shown = chart
         .x_axis_formatter(|mark, _| clock(&state.zone, mark.value))
         .y_axis_min_width(48.0)
         .y_grid_spacer(uniform_grid_spacer(super::count_steps))

@@ -8,7 +8,7 @@ use crate::state::{Feed, State};
 use crate::theme::{self, BAD, KIOSK_NUMBER, account_colour, layer_colour};
 use crate::wall::{KioskView, TileReading};
 use egui::{Color32, RichText, Sense, Vec2};
-use tally_core::short_number;
+use tally_core::{OTHER, short_number};
 
 pub fn show(ui: &mut egui::Ui, state: &mut State, _feed: &Feed) {
     let ctx = ui.ctx().clone();
@@ -56,7 +56,7 @@ pub fn show(ui: &mut egui::Ui, state: &mut State, _feed: &Feed) {
         KioskView::Chart => {
             egui::Panel::right("kiosk_side")
                 .exact_size(side)
-                .show(ui, |ui| account_bars(ui, state, 8));
+                .show(ui, |ui| stacked_account_bars(ui, state));
             egui::CentralPanel::default().show(ui, |ui| chart::show_static(ui, state));
         }
         KioskView::TopAccount => {
@@ -194,6 +194,39 @@ fn account_bars(ui: &mut egui::Ui, state: &State, count: usize) {
         ui.label(RichText::new("no events in this window").weak());
     }
     bars(ui, "wall_account_bars", &rows);
+}
+
+/// The chart's legend, large: every account it stacks and its `(other)`, as bars of their
+/// events in the window, with their rate (the rows add up to the events/s tile).
+fn stacked_account_bars(ui: &mut egui::Ui, state: &State) {
+    theme::kiosk_text(ui.style_mut());
+    let snapshot = &state.snapshot;
+    let mut shown_rate = 0.0;
+    let mut rows: Vec<(&str, f64, Color32, String)> = vec![];
+    let mut other = None;
+    for layer in &snapshot.stack.layers {
+        let total = layer.values.iter().sum::<u64>() as f64;
+        let colour = layer_colour(state.remembered.theme, layer.colour);
+        if &*layer.name == OTHER {
+            other = Some((OTHER, total, colour));
+            continue;
+        }
+        // The stacked accounts rank first, so this finds them near the start.
+        let rate = (snapshot.accounts.iter())
+            .find(|a| a.name == *layer.name)
+            .map_or(0.0, |a| a.rate);
+        shown_rate += rate;
+        rows.push((&layer.name, total, colour, format!("{}/s", short_number(rate))));
+    }
+    rows.sort_by(|a, b| b.1.total_cmp(&a.1));
+    if let Some((name, total, colour)) = other {
+        let rate = (snapshot.totals.rate - shown_rate).max(0.0);
+        rows.push((name, total, colour, format!("{}/s", short_number(rate))));
+    }
+    if rows.is_empty() {
+        ui.label(RichText::new("no events in this window").weak());
+    }
+    bars(ui, "wall_stack_bars", &rows);
 }
 
 /// The charted account's types, as bars of their events in the window.
