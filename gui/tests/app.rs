@@ -128,6 +128,21 @@ fn the_wall_chart_names_every_stacked_account_beside_it_not_in_a_legend() {
 }
 
 #[test]
+fn the_wall_list_fits_beside_the_chart_under_a_banner() {
+    let fixture = fixture();
+    for i in 0..14u64 {
+        fixture.record(&format!("store-{i:02}"), 100 + i);
+    }
+    let mut harness = fixture.harness(Mode::Kiosk(KioskConfig::default()));
+    *fixture.sources.lock().expect("lock") = vec![source(SourceState::Disconnected, NOW)];
+    fixture.advance(&mut harness);
+    harness.get_by_label("SOURCE DISCONNECTED: zmq tcp://hub:6000");
+    let screen = harness.ctx.content_rect();
+    let other = harness.get_by_label(tally_core::OTHER).rect();
+    assert!(other.bottom() <= screen.bottom(), "{other:?} below {screen:?}");
+}
+
+#[test]
 fn a_source_going_down_shows_the_banner_and_recovery_clears_it() {
     let fixture = fixture();
     let mut harness = fixture.harness(Mode::Kiosk(KioskConfig::default()));

@@ -145,14 +145,15 @@ fn tile(ui: &mut egui::Ui, reading: &TileReading) {
 }
 
 /// Large horizontal bars, one a row: the name, a bar as long as its share of the longest,
-/// the number.
+/// the number. The rows close up to fit the height there is (a banner takes some).
 fn bars(ui: &mut egui::Ui, id: &str, rows: &[(&str, f64, Color32, String)]) {
     let longest = rows.iter().map(|r| r.1).fold(0.0, f64::max);
     let bar_width = ui.available_width() * 0.45;
     let height = ui.text_style_height(&egui::TextStyle::Body) * 1.1;
+    let room = ui.available_height() / rows.len().max(1) as f32 - height;
     egui::Grid::new(id)
         .num_columns(3)
-        .spacing([16.0, 10.0])
+        .spacing([16.0, room.clamp(0.0, 10.0)])
         .show(ui, |ui| {
             for (name, value, colour, text) in rows {
                 ui.label(RichText::new(*name).color(*colour).strong());
