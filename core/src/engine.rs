@@ -243,13 +243,8 @@ impl Engine {
             cached: Vec::new(),
             max_names: names.max(1),
             buckets: self.layout.levels().iter().map(|level| level.bucket(0)).collect(),
-            // Empty spans: the first event computes real ones.
-            spans: self
-                .layout
-                .levels()
-                .iter()
-                .map(|_| BucketSpan::default())
-                .collect(),
+            // Empty: the first event computes the real one.
+            span: BucketSpan::default(),
             pending: Vec::new(),
             account_sums: Vec::new(),
             type_sums: Vec::new(),
@@ -528,7 +523,7 @@ impl Engine {
     }
 }
 
-/// The time range that the recorder's current bucket of one resolution covers.
+/// The time range that the recorder's current finest bucket covers.
 #[derive(Clone, Copy, Debug, Default)]
 struct BucketSpan {
     start_ms: u64,
@@ -658,9 +653,10 @@ pub struct Recorder {
     names: HashMap<NameKey, u32>,
     cached: Vec<Cached>,
     max_names: usize,
-    /// The bucket of each resolution for the latest event time, and the span it covers.
+    /// The bucket of each resolution for the latest event time, and the time the finest one
+    /// covers (the coarser ones contain it: the layout's resolutions nest).
     buckets: Box<[Bucket]>,
-    spans: Box<[BucketSpan]>,
+    span: BucketSpan,
     /// Places in `cached` with a pending count.
     pending: Vec<u32>,
     /// (account, pending count) and (type over all accounts, pending count) while flushing:
@@ -809,25 +805,25 @@ impl Recorder {
 
     fn in_current_buckets(&self, time: Timestamp) -> bool {
         let ms = time.as_millis();
-        self.spans
-            .iter()
-            .all(|span| span.start_ms <= ms && ms < span.end_ms)
+        self.span.start_ms <= ms && ms < self.span.end_ms
     }
 
     /// Makes the buckets `time` falls in current (`false` before the engine's origin).
     fn move_to(&mut self, time: Timestamp) -> bool {
         let layout = &self.engine.layout;
-        let levels = layout.levels().iter().enumerate();
-        for ((span, bucket), (index, level)) in self.spans.iter_mut().zip(self.buckets.iter_mut()).zip(levels)
-        {
+        self.span = BucketSpan::default();
+        let mut span = BucketSpan::default();
+        for ((index, level), bucket) in layout.levels().iter().enumerate().zip(self.buckets.iter_mut()) {
             let Some(epoch) = layout.epoch(index, time) else {
-                *span = BucketSpan::default();
                 return false;
             };
-            span.start_ms = layout.bucket_start(index, epoch).as_millis();
-            span.end_ms = span.start_ms + level.resolution.bucket_ms;
             *bucket = level.bucket(epoch);
+            if index == 0 {
+                span.start_ms = layout.bucket_start(0, epoch).as_millis();
+                span.end_ms = span.start_ms + level.resolution.bucket_ms;
+            }
         }
+        self.span = span;
         true
     }
 
