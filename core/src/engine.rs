@@ -239,7 +239,8 @@ impl Engine {
     pub fn recorder_caching(self: &Arc<Self>, names: usize) -> Recorder {
         Recorder {
             engine: Arc::clone(self),
-            names: HashMap::new(),
+            names: HashTable::new(),
+            hasher: DefaultHashBuilder::default(),
             cached: Vec::new(),
             max_names: names.max(1),
             buckets: self.layout.levels().iter().map(|level| level.bucket(0)).collect(),
@@ -616,9 +617,14 @@ struct Key {
     overall: u32,
 }
 
-/// A cached (account, type) pair: where its events go, and its count not yet published.
-#[derive(Clone, Copy, Debug)]
+/// A cached (account, type) pair: its names, where its events go, and its count not yet
+/// published, on one cache line: an event's lookup compares the names there and then adds to
+/// the count on the same line (with the names in the table's own entries, an event took two
+/// misses, the entry's and this one's).
+#[derive(Debug)]
+#[repr(align(64))]
 struct Cached {
+    name: NameKey,
     key: Key,
     pending: u64,
 }
@@ -648,9 +654,10 @@ pub const PUBLISH_EVERY_MS: u64 = 50;
 /// Timings, gauges and set members are recorded at once (their counts are added up too).
 pub struct Recorder {
     engine: Arc<Engine>,
-    /// (account, type) -> its place in `cached`; bounded because folded accounts are never
-    /// cached.
-    names: HashMap<NameKey, u32>,
+    /// Places in `cached`, found by the pair's names there; bounded because folded accounts
+    /// are never cached.
+    names: HashTable<u32>,
+    hasher: DefaultHashBuilder,
     cached: Vec<Cached>,
     max_names: usize,
     /// The bucket of each resolution for the latest event time, and the time the finest one
@@ -685,7 +692,7 @@ impl Recorder {
     /// The most memory a name cache of `names` pairs takes: the longest names, in a table at
     /// its worst load factor.
     pub const fn cache_ceiling(names: usize) -> u64 {
-        let pair = std::mem::size_of::<(NameKey, u32)>()
+        let pair = std::mem::size_of::<u32>()
             + 1
             + std::mem::size_of::<Cached>()
             + 2 * (crate::event::MAX_NAME_BYTES + 32);
@@ -699,9 +706,13 @@ impl Recorder {
     pub fn record(&mut self, event: &Event<'_>) {
         let account_name = clamp_name(event.account);
         let type_name = clamp_name(event.event_type);
-        let target = match self.names.get(&Pair(account_name, type_name)) {
+        let pair = Pair(account_name, type_name);
+        let hash = self.hasher.hash_one(&pair);
+        let cached = &self.cached;
+        let found = (self.names).find(hash, |&index| pair.equivalent(&cached[index as usize].name));
+        let target = match found {
             Some(&index) => Target::Cached(index),
-            None => self.resolve(account_name, type_name),
+            None => self.resolve(hash, account_name, type_name),
         };
         if !self.in_current_buckets(event.time) {
             self.flush();
@@ -827,7 +838,8 @@ impl Recorder {
         true
     }
 
-    fn resolve(&mut self, account_name: &str, type_name: &str) -> Target {
+    /// Where the pair's events go, cached unless its account is folded (`hash`: the pair's).
+    fn resolve(&mut self, hash: u64, account_name: &str, type_name: &str) -> Target {
         let engine = &*self.engine;
         let (account, folded) = engine.resolve_account(account_name);
         let (type_index, overall) = engine.accounts.get(account).map_or((0, 0), |a| {
@@ -856,8 +868,14 @@ impl Recorder {
             self.cached.clear();
         }
         let index = self.cached.len() as u32;
-        self.cached.push(Cached { key, pending: 0 });
-        self.names.insert(NameKey::new(account_name, type_name), index);
+        self.cached.push(Cached {
+            name: NameKey::new(account_name, type_name),
+            key,
+            pending: 0,
+        });
+        let (hasher, cached) = (&self.hasher, &self.cached);
+        let rehash = |&index: &u32| hasher.hash_one(&cached[index as usize].name);
+        self.names.insert_unique(hash, index, rehash);
         Target::Cached(index)
     }
 }
