@@ -943,8 +943,34 @@ mod tests {
         }
     }
 
-    /// A busy UDP thread's periodic publication never waits for another writer: what it
-    /// could not publish stays with it, exactly, until a publication finds the series free.
+    /// The name cache finds a pair it holds (whatever the table grew through), stays within
+    /// its bound by starting again, and loses no count doing so.
+    #[test]
+    fn the_name_cache_finds_what_it_holds_and_starts_again_past_its_bound() {
+        let engine = Engine::new(EngineConfig::default(), Timestamp::from_millis(0)).expect("valid");
+        let mut recorder = engine.recorder_caching(300);
+        let names: Vec<String> = (0..1000).map(|i| format!("account-{i}")).collect();
+        for round in 0..3 {
+            for name in &names[..250] {
+                recorder.record(&count(name, 1000));
+            }
+            assert_eq!(recorder.cached.len(), 250, "round {round}: each pair cached once");
+        }
+        for name in &names {
+            recorder.record(&count(name, 1000));
+            assert!(recorder.names.len() <= 300);
+        }
+        recorder.flush();
+        let snapshot = engine.snapshot(&crate::SnapshotRequest::default(), Timestamp::from_millis(2000));
+        assert_eq!(snapshot.totals.total, 3 * 250 + 1000);
+        let first = snapshot
+            .accounts
+            .iter()
+            .find(|a| a.name == "account-0")
+            .expect("recorded");
+        assert_eq!(first.total, 4);
+    }
+
     #[test]
     fn notices_are_copied_when_they_changed_and_restored() {
         let engine = Engine::new(EngineConfig::default(), Timestamp::from_millis(0)).expect("valid");
@@ -1016,6 +1042,8 @@ mod tests {
         assert_eq!(sums, [(5, 1)], "what was not taken stays");
     }
 
+    /// A busy UDP thread's periodic publication never waits for another writer: what it
+    /// could not publish stays with it, exactly, until a publication finds the series free.
     #[test]
     fn a_periodic_publication_does_not_wait_for_a_busy_series() {
         let engine = Engine::new(EngineConfig::default(), Timestamp::from_millis(0)).expect("valid");
