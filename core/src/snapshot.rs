@@ -243,7 +243,7 @@ pub struct RejectionCount {
 }
 
 /// How many accounts a snapshot asks for the buckets of at once, before it reads them: their
-/// cache misses overlap (about 7 lines an account, within what a core keeps in flight).
+/// cache misses overlap (a few lines an account, within what a core keeps in flight).
 const BLOCK: usize = 16;
 
 /// An account's place in the ranking: what the sort compares, small so that sorting 100,000
