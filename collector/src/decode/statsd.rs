@@ -139,23 +139,18 @@ fn common_prefix(text: &str) -> Option<(Common<'_>, usize)> {
         }
         at += 1;
     }
-    let value = &text[colon + 1..bytes.len().min(at)];
-    let kind_start = at + 1;
-    while at < bytes.len() && bytes[at] != b'\n' {
-        at += 1;
-    }
-    let used = (at + 1).min(bytes.len());
-    let kind = bytes.get(kind_start..at)?;
-    let kind = kind.strip_suffix(b"\r").unwrap_or(kind);
-    let value = match kind {
+    let value = &text[colon + 1..at];
+    // The type, then the line's end, read where they are rather than scanned for.
+    let (value, after) = match &bytes[at..] {
         // Up to 15 digits: below 2^53, so exactly what the full parser's f64 reads.
-        b"c" if whole && (1..=15).contains(&value.len()) => Value::Count(n),
-        b"ms" if !value.is_empty() => {
+        [b'|', b'c', after @ ..] if whole && (1..=15).contains(&value.len()) => (Value::Count(n), after),
+        [b'|', b'm', b's', after @ ..] if !value.is_empty() => {
             let ms: f64 = value.parse().ok().filter(|ms: &f64| ms.is_finite())?;
-            Value::Timing { ms, count: 1 }
+            (Value::Timing { ms, count: 1 }, after)
         }
         _ => return None,
     };
+    let used = bytes.len() - after.len() + line_end(after)?;
     // Without tags, the account is the first segment however it is configured.
     let (account, event_type) = match dot {
         Some(dot) => (&text[..dot], &text[dot + 1..colon]),
@@ -167,6 +162,17 @@ fn common_prefix(text: &str) -> Option<(Common<'_>, usize)> {
         value,
     };
     Some((common, used))
+}
+
+/// How many bytes the line's end takes at the start of `rest` (`\n`, `\r\n`, a last `\r`, or
+/// the end of the text); `None` when something else follows.
+fn line_end(rest: &[u8]) -> Option<usize> {
+    match rest {
+        [] => Some(0),
+        [b'\n', ..] | [b'\r'] => Some(1),
+        [b'\r', b'\n', ..] => Some(2),
+        _ => None,
+    }
 }
 
 /// How many of `bytes` from the start are name bytes ([`KEY_BYTES`]), and where the first
@@ -419,7 +425,7 @@ mod tests {
         fn the_fast_path_agrees_with_the_full_parser(
             name in "[a-z0-9._;=/ -]{0,10}",
             value in prop_oneof!["[0-9]{1,17}", "[0-9.]{0,6}", "[+-]?[0-9e.]{0,5}", Just(String::new())],
-            kind in prop::sample::select(vec!["c", "ms", "g", "s", "h", "c|@0.5", "ms|#a:b", "", "c:2|ms", "C"]),
+            kind in prop::sample::select(vec!["c", "ms", "g", "s", "h", "c|@0.5", "ms|#a:b", "", "c:2|ms", "C", "cx", "msx", "c\rx", "ms c"]),
         ) {
             let line = format!("{name}:{value}|{kind}");
             let time = Timestamp::from_secs(1);
