@@ -564,8 +564,10 @@ impl Engine {
         });
         put_in_rank_order(&mut rows, &ranks);
 
-        let position = |name: &str| ranks.iter().position(|rank| rank.account.name == name);
+        // The rows hold the names inline, in order: no account is read to find one.
+        let position = |name: &str| rows.iter().position(|row| row.name == name);
         let focus = request.focus.as_deref().and_then(position);
+        let detail_for = request.detail_for.as_deref().and_then(position);
         let stack = match focus {
             Some(index) => type_stack(ranks[index].account, &frame, request.top, window_start),
             None => match request.filter.as_deref().filter(|f| !f.is_empty()) {
@@ -574,7 +576,6 @@ impl Engine {
             },
         };
 
-        let detail_for = request.detail_for.as_deref().and_then(position);
         let detailed = (0..request.detail.min(rows.len())).chain(focus).chain(detail_for);
         for index in detailed {
             if rows[index].detail.is_none() {
@@ -779,7 +780,7 @@ fn colour_layers(
     frame: &Frame<'_>,
     shown: &[usize],
 ) -> Vec<Layer> {
-    let names: Vec<&str> = shown.iter().map(|&i| ranks[i].account.name.as_str()).collect();
+    let names: Vec<&str> = shown.iter().map(|&i| rows[i].name.as_str()).collect();
     let colours = palette::assign(&names);
     let mut layers: Vec<Layer> = shown
         .iter()

@@ -174,14 +174,18 @@ fn plot(ui: &mut egui::Ui, state: &State, interactive: bool, follow: bool) -> eg
     // The whole window, and a y axis from 0 to at least 1: an empty chart still reads as one.
     let start_s = stack.start.as_millis() as f64 / 1000.0;
     let end_s = start_s + (stack.totals.len() as u64 * stack.bucket_ms) as f64 / 1000.0;
-    let legend = Legend::default()
-        .follow_insertion_order(true)
-        .position(Corner::LeftTop)
-        .background_alpha(0.85);
     let chart = Plot::new("stack").id(egui::Id::unique(PLOT_ID));
     // The wall screen names the layers beside the chart, in large type: a legend would only
     // cover the bars there.
-    let chart = if interactive { chart.legend(legend) } else { chart };
+    let chart = if interactive {
+        let legend = Legend::default()
+            .follow_insertion_order(true)
+            .position(Corner::LeftTop)
+            .background_alpha(0.85);
+        chart.legend(legend)
+    } else {
+        chart
+    };
     let shown = chart
         .x_axis_formatter(|mark, _| clock(&state.zone, mark.value))
         .y_axis_min_width(48.0)
