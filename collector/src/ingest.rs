@@ -209,6 +209,10 @@ impl Sink for Reporting<'_, '_> {
         self.inner.event(event);
     }
 
+    fn spelled_event(&mut self, event: &Event<'_>, spelling: &str) {
+        self.inner.spelled_event(event, spelling);
+    }
+
     fn notice(&mut self, notice: Notice) {
         self.inner.notice(notice);
     }
@@ -250,9 +254,9 @@ impl<'a> Recording<'a> {
     }
 }
 
-impl Sink for Recording<'_> {
-    fn event(&mut self, event: &Event<'_>) {
-        self.recorder.record(event);
+impl Recording<'_> {
+    /// Tees an event (already recorded) to the outputs, and counts it.
+    fn recorded(&mut self, event: &Event<'_>) {
         if !self.outputs.is_empty() {
             let mut outgoing = Outgoing::new(event);
             for output in self.outputs {
@@ -260,6 +264,18 @@ impl Sink for Recording<'_> {
             }
         }
         self.events += 1;
+    }
+}
+
+impl Sink for Recording<'_> {
+    fn event(&mut self, event: &Event<'_>) {
+        self.recorder.record(event);
+        self.recorded(event);
+    }
+
+    fn spelled_event(&mut self, event: &Event<'_>, spelling: &str) {
+        self.recorder.record_spelled(event, spelling);
+        self.recorded(event);
     }
 
     fn notice(&mut self, notice: Notice) {

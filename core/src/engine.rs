@@ -16,9 +16,9 @@ use crate::rejection::{RejectLog, RejectSample, Rejection};
 use crate::ring::{Bucket, Layout, LayoutError, Wait, WideSeries};
 use crate::table::AppendOnly;
 use crate::time::{Resolution, Timestamp};
-use hashbrown::{DefaultHashBuilder, Equivalent, HashMap, HashTable};
+use hashbrown::{DefaultHashBuilder, HashMap, HashTable};
 use serde::{Deserialize, Serialize};
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
@@ -251,6 +251,7 @@ impl Engine {
             type_sums: Vec::new(),
             pending_all: 0,
             published_ms: 0,
+            spelling: Vec::with_capacity(MAX_SPELLING),
         }
     }
 
@@ -531,81 +532,50 @@ struct BucketSpan {
     end_ms: u64,
 }
 
-/// An (account, type) pair, owned: both names in one buffer, inline when short (as most are),
-/// so that a lookup compares bytes that sit in the table's own entry instead of following two
-/// pointers to two allocations. Looked up with a borrowed [`Pair`].
+/// How a recorder's cache names an (account, type) pair: the bytes the pair was read from, as
+/// the decoder had them (a StatsD bucket as sent, see [`Recorder::record_spelled`]), or else
+/// the account's name, 0xff and the type's. 0xff never occurs in UTF-8, so the two kinds never
+/// meet, and one pair spelled both ways is simply cached twice. Kept inline when short (as
+/// most are), so a lookup compares bytes on the cached pair's own line.
 #[derive(Debug, PartialEq, Eq)]
-struct NameKey {
-    /// Where the account's name ends in `names`.
-    split: u32,
-    names: Names,
-}
-
-/// Names up to this many bytes together are kept inline.
-const INLINE_NAMES: usize = 30;
-
-#[derive(Debug, PartialEq, Eq)]
-enum Names {
-    Inline { len: u8, bytes: [u8; INLINE_NAMES] },
+enum Spelling {
+    Inline { len: u8, bytes: [u8; INLINE_SPELLING] },
     Heap(Box<[u8]>),
 }
 
-impl NameKey {
-    fn new(account: &str, event_type: &str) -> Self {
-        let len = account.len() + event_type.len();
-        let names = if len <= INLINE_NAMES {
-            let mut bytes = [0; INLINE_NAMES];
-            bytes[..account.len()].copy_from_slice(account.as_bytes());
-            bytes[account.len()..len].copy_from_slice(event_type.as_bytes());
-            Names::Inline {
-                len: len as u8,
-                bytes,
+/// Spellings up to this many bytes are kept inline (what fills [`Cached`]'s line).
+const INLINE_SPELLING: usize = 38;
+
+/// The longest spelling a recorder caches as given; a longer one names its pair by the
+/// account's and type's names, which are cut to [`crate::MAX_NAME_BYTES`] each.
+const MAX_SPELLING: usize = 2 * crate::event::MAX_NAME_BYTES + 1;
+
+impl Spelling {
+    fn new(spelling: &[u8]) -> Self {
+        match u8::try_from(spelling.len()) {
+            Ok(len) if spelling.len() <= INLINE_SPELLING => {
+                let mut bytes = [0; INLINE_SPELLING];
+                bytes[..spelling.len()].copy_from_slice(spelling);
+                Spelling::Inline { len, bytes }
             }
-        } else {
-            Names::Heap([account.as_bytes(), event_type.as_bytes()].concat().into())
-        };
-        NameKey {
-            split: account.len() as u32,
-            names,
+            _ => Spelling::Heap(spelling.into()),
         }
     }
 
     fn bytes(&self) -> &[u8] {
-        match &self.names {
-            Names::Inline { len, bytes } => &bytes[..usize::from(*len)],
-            Names::Heap(bytes) => bytes,
+        match self {
+            Spelling::Inline { len, bytes } => &bytes[..usize::from(*len)],
+            Spelling::Heap(bytes) => bytes,
         }
     }
 }
 
-/// Hashes a pair unambiguously: 0xff never occurs in UTF-8.
-fn hash_pair<H: Hasher>(account: &[u8], event_type: &[u8], state: &mut H) {
-    state.write(account);
-    state.write_u8(0xff);
-    state.write(event_type);
-}
-
-impl Hash for NameKey {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        let (account, event_type) = self.bytes().split_at(self.split as usize);
-        hash_pair(account, event_type, state);
-    }
-}
-
-/// An (account, type) pair, borrowed: how a recorder looks a [`NameKey`] up.
-struct Pair<'a>(&'a str, &'a str);
-
-impl Hash for Pair<'_> {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        hash_pair(self.0.as_bytes(), self.1.as_bytes(), state);
-    }
-}
-
-impl Equivalent<NameKey> for Pair<'_> {
-    fn equivalent(&self, key: &NameKey) -> bool {
-        let (account, event_type) = key.bytes().split_at(key.split as usize);
-        account == self.0.as_bytes() && event_type == self.1.as_bytes()
-    }
+/// Spells `account` and `type_name` as one key: `account`, 0xff, `type_name`.
+fn spell_pair(account: &str, type_name: &str, into: &mut Vec<u8>) {
+    into.clear();
+    into.extend_from_slice(account.as_bytes());
+    into.push(0xff);
+    into.extend_from_slice(type_name.as_bytes());
 }
 
 /// Where an (account, type) pair's events go: the account, its type entry, and the type's entry
@@ -624,10 +594,13 @@ struct Key {
 #[derive(Debug)]
 #[repr(align(64))]
 struct Cached {
-    name: NameKey,
+    spelling: Spelling,
     key: Key,
     pending: u64,
 }
+
+// One line, as its comment says: a longer inline spelling would spill onto a second.
+const _: () = assert!(std::mem::size_of::<Cached>() == 64);
 
 /// Where a recorded pair's count goes: a cached pair's pending count, or (for an account
 /// folded into `(other)`, whose names are not cached) straight into the rings.
@@ -674,6 +647,8 @@ pub struct Recorder {
     pending_all: u64,
     /// When [`Recorder::publish_if_due`] last published (ms since the Unix epoch).
     published_ms: u64,
+    /// Where [`Recorder::record`] spells a pair (kept to reuse its allocation).
+    spelling: Vec<u8>,
 }
 
 impl std::fmt::Debug for Recorder {
@@ -692,10 +667,7 @@ impl Recorder {
     /// The most memory a name cache of `names` pairs takes: the longest names, in a table at
     /// its worst load factor.
     pub const fn cache_ceiling(names: usize) -> u64 {
-        let pair = std::mem::size_of::<u32>()
-            + 1
-            + std::mem::size_of::<Cached>()
-            + 2 * (crate::event::MAX_NAME_BYTES + 32);
+        let pair = std::mem::size_of::<u32>() + 1 + std::mem::size_of::<Cached>() + MAX_SPELLING + 32;
         (2 * names * pair) as u64
     }
 
@@ -704,15 +676,35 @@ impl Recorder {
     }
 
     pub fn record(&mut self, event: &Event<'_>) {
-        let account_name = clamp_name(event.account);
-        let type_name = clamp_name(event.event_type);
-        let pair = Pair(account_name, type_name);
-        let hash = self.hasher.hash_one(&pair);
+        let mut spelling = std::mem::take(&mut self.spelling);
+        spell_pair(
+            clamp_name(event.account),
+            clamp_name(event.event_type),
+            &mut spelling,
+        );
+        self.record_as(event, &spelling);
+        self.spelling = spelling;
+    }
+
+    /// Records `event` like [`Recorder::record`], its pair cached under `spelling`: the bytes
+    /// its account and type were read from (a StatsD bucket as sent: `acme.pageview`), which
+    /// the caller reads the same way every time. One contiguous key is hashed and compared
+    /// where the pair's two names would be, and nothing is copied to build it.
+    pub fn record_spelled(&mut self, event: &Event<'_>, spelling: &str) {
+        if spelling.len() <= MAX_SPELLING {
+            self.record_as(event, spelling.as_bytes());
+        } else {
+            self.record(event);
+        }
+    }
+
+    fn record_as(&mut self, event: &Event<'_>, spelling: &[u8]) {
+        let hash = self.hasher.hash_one(spelling);
         let cached = &self.cached;
-        let found = (self.names).find(hash, |&index| pair.equivalent(&cached[index as usize].name));
+        let found = (self.names).find(hash, |&index| cached[index as usize].spelling.bytes() == spelling);
         let target = match found {
             Some(&index) => Target::Cached(index),
-            None => self.resolve(hash, account_name, type_name),
+            None => self.resolve(hash, spelling, event),
         };
         if !self.in_current_buckets(event.time) {
             self.flush();
@@ -838,8 +830,10 @@ impl Recorder {
         true
     }
 
-    /// Where the pair's events go, cached unless its account is folded (`hash`: the pair's).
-    fn resolve(&mut self, hash: u64, account_name: &str, type_name: &str) -> Target {
+    /// Where `event`'s pair goes, cached under `spelling` unless its account is folded
+    /// (`hash`: the spelling's).
+    fn resolve(&mut self, hash: u64, spelling: &[u8], event: &Event<'_>) -> Target {
+        let (account_name, type_name) = (clamp_name(event.account), clamp_name(event.event_type));
         let engine = &*self.engine;
         let (account, folded) = engine.resolve_account(account_name);
         let (type_index, overall) = engine.accounts.get(account).map_or((0, 0), |a| {
@@ -869,12 +863,12 @@ impl Recorder {
         }
         let index = self.cached.len() as u32;
         self.cached.push(Cached {
-            name: NameKey::new(account_name, type_name),
+            spelling: Spelling::new(spelling),
             key,
             pending: 0,
         });
         let (hasher, cached) = (&self.hasher, &self.cached);
-        let rehash = |&index: &u32| hasher.hash_one(&cached[index as usize].name);
+        let rehash = |&index: &u32| hasher.hash_one(cached[index as usize].spelling.bytes());
         self.names.insert_unique(hash, index, rehash);
         Target::Cached(index)
     }
@@ -956,19 +950,24 @@ mod tests {
             }
             assert_eq!(recorder.cached.len(), 250, "round {round}: each pair cached once");
         }
+        for _ in 0..2 {
+            recorder.record_spelled(&count("account-0", 1000), "account-0.pageview");
+            recorder.record_spelled(&count("account-1", 1000), "account-1.pageview");
+        }
+        assert_eq!(recorder.cached.len(), 252, "each spelling cached once");
         for name in &names {
             recorder.record(&count(name, 1000));
             assert!(recorder.names.len() <= 300);
         }
         recorder.flush();
         let snapshot = engine.snapshot(&crate::SnapshotRequest::default(), Timestamp::from_millis(2000));
-        assert_eq!(snapshot.totals.total, 3 * 250 + 1000);
+        assert_eq!(snapshot.totals.total, 3 * 250 + 4 + 1000);
         let first = snapshot
             .accounts
             .iter()
             .find(|a| a.name == "account-0")
             .expect("recorded");
-        assert_eq!(first.total, 4);
+        assert_eq!(first.total, 6);
     }
 
     #[test]

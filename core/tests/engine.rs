@@ -148,6 +148,45 @@ fn stack_has_top_accounts_in_name_order_and_other_last() {
     }
 }
 
+/// A pair recorded under the bytes it was read from and by its names lands in one series; other
+/// spellings stay apart; a spelling longer than two names falls back to the (cut) names.
+#[test]
+fn a_pair_spelled_as_sent_or_by_its_names_is_one_pair() {
+    let engine = engine();
+    let mut recorder = engine.recorder();
+    for _ in 0..3 {
+        recorder.record_spelled(&count("acme", "pageview", 1, at(100)), "acme.pageview");
+        recorder.record_spelled(&count("acme", "page.view", 2, at(100)), "acme.page.view");
+        recorder.record_spelled(&count("acme", "", 4, at(100)), "acme");
+    }
+    recorder.record(&count("acme", "pageview", 10, at(200)));
+    let (long_account, long_type) = ("a".repeat(200), "t".repeat(100));
+    let long = format!("{long_account}.{long_type}");
+    for _ in 0..2 {
+        recorder.record_spelled(&count(&long_account, &long_type, 1, at(300)), &long);
+    }
+    recorder.flush();
+    let request = SnapshotRequest {
+        detail: 10,
+        ..last_minute()
+    };
+    let snap = engine.snapshot(&request, at(1000));
+    let types: Vec<(String, u64)> = types_of(&snap, "acme")
+        .iter()
+        .map(|t| (t.name.to_string(), t.total))
+        .collect();
+    assert_eq!(
+        types,
+        [("pageview".into(), 13), ("".into(), 12), ("page.view".into(), 6)]
+    );
+    assert_eq!(account(&snap, "acme").total, 31);
+    assert_eq!(
+        account(&snap, &long_account[..128]).total,
+        2,
+        "cut to the longest name"
+    );
+}
+
 #[test]
 fn focus_stacks_the_account_by_type() {
     let engine = engine();

@@ -21,6 +21,12 @@ use tally_core::{Event, Notice, Rejection, Timestamp, is_unprintable};
 /// Where decoded events, notices and rejections go.
 pub trait Sink {
     fn event(&mut self, event: &Event<'_>);
+    /// An event whose account and type were read from `spelling` (a StatsD bucket as sent),
+    /// which always reads as the same account and type: a recorder caches the pair under it.
+    fn spelled_event(&mut self, event: &Event<'_>, spelling: &str) {
+        let _ = spelling;
+        self.event(event);
+    }
     /// A DogStatsD event or service check: not counted, kept to be shown.
     fn notice(&mut self, notice: Notice);
     fn reject(&mut self, reason: Rejection, detail: &str, payload: &[u8]);
@@ -132,6 +138,10 @@ struct Redacting<'s, S> {
 impl<S: Sink> Sink for Redacting<'_, S> {
     fn event(&mut self, event: &Event<'_>) {
         self.inner.event(event);
+    }
+
+    fn spelled_event(&mut self, event: &Event<'_>, spelling: &str) {
+        self.inner.spelled_event(event, spelling);
     }
 
     fn notice(&mut self, notice: Notice) {
@@ -319,6 +329,8 @@ pub(crate) mod testing {
         pub events: Vec<(String, String, Option<String>, String)>,
         pub rejects: Vec<(Rejection, String)>,
         pub notices: Vec<Notice>,
+        /// Each spelling an event came with, and the (account, type) it spelled.
+        pub spellings: std::collections::BTreeMap<String, (String, String)>,
     }
 
     impl Sink for Collected {
@@ -329,6 +341,17 @@ pub(crate) mod testing {
                 e.app.map(str::to_owned),
                 format!("{:?}", e.value),
             ));
+        }
+
+        /// Holds every decoder to the promise a recorder caches on: one spelling, one pair.
+        fn spelled_event(&mut self, e: &Event<'_>, spelling: &str) {
+            let pair = (e.account.to_owned(), e.event_type.to_owned());
+            let first = self
+                .spellings
+                .entry(spelling.to_owned())
+                .or_insert_with(|| pair.clone());
+            assert_eq!(*first, pair, "{spelling:?} spells one pair");
+            self.event(e);
         }
 
         fn notice(&mut self, notice: Notice) {
