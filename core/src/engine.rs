@@ -18,7 +18,7 @@ use crate::table::AppendOnly;
 use crate::time::{Resolution, Timestamp};
 use hashbrown::{DefaultHashBuilder, HashMap, HashTable};
 use serde::{Deserialize, Serialize};
-use std::hash::BuildHasher;
+use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
@@ -241,7 +241,6 @@ impl Engine {
             engine: Arc::clone(self),
             names: HashTable::new(),
             hasher: DefaultHashBuilder::default(),
-            cached: Vec::new(),
             max_names: names.max(1),
             buckets: self.layout.levels().iter().map(|level| level.bucket(0)).collect(),
             // Empty: the first event computes the real one.
@@ -251,7 +250,6 @@ impl Engine {
             type_sums: Vec::new(),
             pending_all: 0,
             published_ms: 0,
-            spelling: Vec::with_capacity(MAX_SPELLING),
         }
     }
 
@@ -534,7 +532,7 @@ struct BucketSpan {
 
 /// How a recorder's cache names an (account, type) pair: the bytes the pair was read from, as
 /// the decoder had them (a StatsD bucket as sent, see [`Recorder::record_spelled`]), or else
-/// the account's name, 0xff and the type's. 0xff never occurs in UTF-8, so the two kinds never
+/// the account's name, [`NAMES_APART`] and the type's. That byte never occurs in UTF-8, so the two kinds never
 /// meet, and one pair spelled both ways is simply cached twice. Kept inline when short (as
 /// most are), so a lookup compares bytes on the cached pair's own line.
 #[derive(Debug, PartialEq, Eq)]
@@ -551,14 +549,20 @@ const INLINE_SPELLING: usize = 38;
 const MAX_SPELLING: usize = 2 * crate::event::MAX_NAME_BYTES + 1;
 
 impl Spelling {
-    fn new(spelling: &[u8]) -> Self {
-        match u8::try_from(spelling.len()) {
-            Ok(len) if spelling.len() <= INLINE_SPELLING => {
+    fn new(lookup: Lookup<'_>) -> Self {
+        let pieces = lookup.pieces();
+        let len: usize = pieces.iter().map(|piece| piece.len()).sum();
+        match u8::try_from(len) {
+            Ok(short) if len <= INLINE_SPELLING => {
                 let mut bytes = [0; INLINE_SPELLING];
-                bytes[..spelling.len()].copy_from_slice(spelling);
-                Spelling::Inline { len, bytes }
+                let mut at = 0;
+                for piece in pieces {
+                    bytes[at..at + piece.len()].copy_from_slice(piece);
+                    at += piece.len();
+                }
+                Spelling::Inline { len: short, bytes }
             }
-            _ => Spelling::Heap(spelling.into()),
+            _ => Spelling::Heap(pieces.concat().into()),
         }
     }
 
@@ -570,13 +574,56 @@ impl Spelling {
     }
 }
 
-/// Spells `account` and `type_name` as one key: `account`, 0xff, `type_name`.
-fn spell_pair(account: &str, type_name: &str, into: &mut Vec<u8>) {
-    into.clear();
-    into.extend_from_slice(account.as_bytes());
-    into.push(0xff);
-    into.extend_from_slice(type_name.as_bytes());
+/// A pair as a recorder looks it up: by the bytes it was read from, or by its two names,
+/// compared with a cached spelling piece by piece so that nothing is copied to look it up.
+#[derive(Clone, Copy)]
+enum Lookup<'a> {
+    Spelled(&'a [u8]),
+    Named(&'a [u8], &'a [u8]),
 }
+
+impl<'a> Lookup<'a> {
+    /// How a cached spelling was looked up.
+    fn of(spelling: &'a [u8]) -> Self {
+        match spelling.iter().position(|&b| b == NAMES_APART) {
+            Some(at) => Lookup::Named(&spelling[..at], &spelling[at + 1..]),
+            None => Lookup::Spelled(spelling),
+        }
+    }
+
+    /// The spelling's bytes, in pieces.
+    fn pieces(self) -> [&'a [u8]; 3] {
+        match self {
+            Lookup::Spelled(bytes) => [bytes, &[], &[]],
+            Lookup::Named(account, event_type) => [account, &[NAMES_APART], event_type],
+        }
+    }
+
+    /// The same for a pair and for its cached spelling ([`Lookup::of`]).
+    fn hash(self, hasher: &DefaultHashBuilder) -> u64 {
+        let mut state = hasher.build_hasher();
+        match self {
+            Lookup::Spelled(bytes) => state.write(bytes),
+            Lookup::Named(..) => self.pieces().iter().for_each(|piece| state.write(piece)),
+        }
+        state.finish()
+    }
+
+    fn matches(self, spelling: &[u8]) -> bool {
+        match self {
+            Lookup::Spelled(bytes) => spelling == bytes,
+            Lookup::Named(account, event_type) => {
+                spelling.len() == account.len() + 1 + event_type.len()
+                    && spelling.starts_with(account)
+                    && spelling[account.len()] == NAMES_APART
+                    && spelling.ends_with(event_type)
+            }
+        }
+    }
+}
+
+/// Between an account's and a type's names in a spelling made of them (never in UTF-8).
+const NAMES_APART: u8 = 0xff;
 
 /// Where an (account, type) pair's events go: the account, its type entry, and the type's entry
 /// over all accounts.
@@ -587,10 +634,11 @@ struct Key {
     overall: u32,
 }
 
-/// A cached (account, type) pair: its names, where its events go, and its count not yet
-/// published, on one cache line: an event's lookup compares the names there and then adds to
-/// the count on the same line (with the names in the table's own entries, an event took two
-/// misses, the entry's and this one's).
+/// A cached (account, type) pair: its spelling, where its events go, and its count not yet
+/// published, on one cache line, held in the table itself: an event's lookup reads the
+/// table's control bytes and then this line, where it compares the spelling and adds to the
+/// count (with the pairs in a list of their own and their places in the table, it took one
+/// more dependent miss).
 #[derive(Debug)]
 #[repr(align(64))]
 struct Cached {
@@ -599,6 +647,10 @@ struct Cached {
     pending: u64,
 }
 
+/// Why a bucket the recorder keeps in `pending` or a [`Target`] holds a pair.
+const CACHED: &str =
+    "a pending or found bucket holds its pair until the table grows or is cleared, which publishes first";
+
 // One line, as its comment says: a longer inline spelling would spill onto a second.
 const _: () = assert!(std::mem::size_of::<Cached>() == 64);
 
@@ -606,7 +658,8 @@ const _: () = assert!(std::mem::size_of::<Cached>() == 64);
 /// folded into `(other)`, whose names are not cached) straight into the rings.
 #[derive(Clone, Copy, Debug)]
 enum Target {
-    Cached(u32),
+    /// The pair's bucket in the recorder's table.
+    Cached(usize),
     Folded(Key),
 }
 
@@ -627,18 +680,18 @@ pub const PUBLISH_EVERY_MS: u64 = 50;
 /// Timings, gauges and set members are recorded at once (their counts are added up too).
 pub struct Recorder {
     engine: Arc<Engine>,
-    /// Places in `cached`, found by the pair's names there; bounded because folded accounts
-    /// are never cached.
-    names: HashTable<u32>,
+    /// The cached pairs, found by their spelling; bounded because folded accounts are never
+    /// cached.
+    names: HashTable<Cached>,
     hasher: DefaultHashBuilder,
-    cached: Vec<Cached>,
     max_names: usize,
     /// The bucket of each resolution for the latest event time, and the time the finest one
     /// covers (the coarser ones contain it: the layout's resolutions nest).
     buckets: Box<[Bucket]>,
     span: BucketSpan,
-    /// Places in `cached` with a pending count.
-    pending: Vec<u32>,
+    /// The buckets of `names` with a pending count (a bucket stays put until the table grows,
+    /// and nothing is pending then).
+    pending: Vec<usize>,
     /// (account, pending count) and (type over all accounts, pending count) while flushing:
     /// each sum is published once.
     account_sums: Vec<(u32, u64)>,
@@ -647,8 +700,6 @@ pub struct Recorder {
     pending_all: u64,
     /// When [`Recorder::publish_if_due`] last published (ms since the Unix epoch).
     published_ms: u64,
-    /// Where [`Recorder::record`] spells a pair (kept to reuse its allocation).
-    spelling: Vec<u8>,
 }
 
 impl std::fmt::Debug for Recorder {
@@ -667,7 +718,7 @@ impl Recorder {
     /// The most memory a name cache of `names` pairs takes: the longest names, in a table at
     /// its worst load factor.
     pub const fn cache_ceiling(names: usize) -> u64 {
-        let pair = std::mem::size_of::<u32>() + 1 + std::mem::size_of::<Cached>() + MAX_SPELLING + 32;
+        let pair = 1 + std::mem::size_of::<Cached>() + MAX_SPELLING + 32;
         (2 * names * pair) as u64
     }
 
@@ -676,14 +727,8 @@ impl Recorder {
     }
 
     pub fn record(&mut self, event: &Event<'_>) {
-        let mut spelling = std::mem::take(&mut self.spelling);
-        spell_pair(
-            clamp_name(event.account),
-            clamp_name(event.event_type),
-            &mut spelling,
-        );
-        self.record_as(event, &spelling);
-        self.spelling = spelling;
+        let (account, event_type) = (clamp_name(event.account), clamp_name(event.event_type));
+        self.record_as(event, Lookup::Named(account.as_bytes(), event_type.as_bytes()));
     }
 
     /// Records `event` like [`Recorder::record`], its pair cached under `spelling`: the bytes
@@ -692,19 +737,18 @@ impl Recorder {
     /// where the pair's two names would be, and nothing is copied to build it.
     pub fn record_spelled(&mut self, event: &Event<'_>, spelling: &str) {
         if spelling.len() <= MAX_SPELLING {
-            self.record_as(event, spelling.as_bytes());
+            self.record_as(event, Lookup::Spelled(spelling.as_bytes()));
         } else {
             self.record(event);
         }
     }
 
-    fn record_as(&mut self, event: &Event<'_>, spelling: &[u8]) {
-        let hash = self.hasher.hash_one(spelling);
-        let cached = &self.cached;
-        let found = (self.names).find(hash, |&index| cached[index as usize].spelling.bytes() == spelling);
+    fn record_as(&mut self, event: &Event<'_>, lookup: Lookup<'_>) {
+        let hash = lookup.hash(&self.hasher);
+        let found = (self.names).find_bucket_index(hash, |cached| lookup.matches(cached.spelling.bytes()));
         let target = match found {
-            Some(&index) => Target::Cached(index),
-            None => self.resolve(hash, spelling, event),
+            Some(index) => Target::Cached(index),
+            None => self.resolve(hash, lookup, event),
         };
         if !self.in_current_buckets(event.time) {
             self.flush();
@@ -714,7 +758,7 @@ impl Recorder {
             }
         }
         let key = match target {
-            Target::Cached(index) => self.cached[index as usize].key,
+            Target::Cached(index) => self.cached(index).key,
             Target::Folded(key) => key,
         };
         if let Some(app) = event.app
@@ -726,7 +770,7 @@ impl Recorder {
         if n > 0 {
             match target {
                 Target::Cached(index) => {
-                    let cached = &mut self.cached[index as usize];
+                    let cached = self.names.get_bucket_mut(index).expect(CACHED);
                     if cached.pending == 0 {
                         self.pending.push(index);
                     }
@@ -752,18 +796,18 @@ impl Recorder {
     /// its count here for the next publication (always before the buckets change).
     fn publish(&mut self, wait: Wait) {
         let engine = &*self.engine;
-        let (buckets, cached) = (&self.buckets, &mut self.cached);
+        let (buckets, names) = (&self.buckets, &mut self.names);
         let (accounts, types) = (&mut self.account_sums, &mut self.type_sums);
         in_touched_blocks(
             &mut self.pending,
-            cached,
-            |cached, index| {
-                if let (Some(own), _) = engine.entries(cached[index as usize].key) {
+            names,
+            |names, index| {
+                if let (Some(own), _) = engine.entries(names.get_bucket(index).expect(CACHED).key) {
                     own.counts.touch(buckets);
                 }
             },
-            |cached, index| {
-                let cached = &mut cached[index as usize];
+            |names, index| {
+                let cached = names.get_bucket_mut(index).expect(CACHED);
                 if !engine.add_own_type_count(cached.key, buckets, cached.pending, wait) {
                     return false;
                 }
@@ -806,6 +850,10 @@ impl Recorder {
         }
     }
 
+    fn cached(&self, index: usize) -> &Cached {
+        self.names.get_bucket(index).expect(CACHED)
+    }
+
     fn in_current_buckets(&self, time: Timestamp) -> bool {
         let ms = time.as_millis();
         self.span.start_ms <= ms && ms < self.span.end_ms
@@ -832,7 +880,7 @@ impl Recorder {
 
     /// Where `event`'s pair goes, cached under `spelling` unless its account is folded
     /// (`hash`: the spelling's).
-    fn resolve(&mut self, hash: u64, spelling: &[u8], event: &Event<'_>) -> Target {
+    fn resolve(&mut self, hash: u64, lookup: Lookup<'_>, event: &Event<'_>) -> Target {
         let (account_name, type_name) = (clamp_name(event.account), clamp_name(event.event_type));
         let engine = &*self.engine;
         let (account, folded) = engine.resolve_account(account_name);
@@ -859,18 +907,19 @@ impl Recorder {
             // holds pending goes out first).
             self.flush();
             self.names.clear();
-            self.cached.clear();
+        } else if self.names.len() == self.names.capacity() {
+            // Growing moves every pair to another bucket: what they hold pending goes out first.
+            self.flush();
+            debug_assert!(self.pending.is_empty(), "a waiting publication takes every count");
         }
-        let index = self.cached.len() as u32;
-        self.cached.push(Cached {
-            spelling: Spelling::new(spelling),
+        let cached = Cached {
+            spelling: Spelling::new(lookup),
             key,
             pending: 0,
-        });
-        let (hasher, cached) = (&self.hasher, &self.cached);
-        let rehash = |&index: &u32| hasher.hash_one(cached[index as usize].spelling.bytes());
-        self.names.insert_unique(hash, index, rehash);
-        Target::Cached(index)
+        };
+        let hasher = &self.hasher;
+        let rehash = |cached: &Cached| Lookup::of(cached.spelling.bytes()).hash(hasher);
+        Target::Cached(self.names.insert_unique(hash, cached, rehash).bucket_index())
     }
 }
 
@@ -948,13 +997,13 @@ mod tests {
             for name in &names[..250] {
                 recorder.record(&count(name, 1000));
             }
-            assert_eq!(recorder.cached.len(), 250, "round {round}: each pair cached once");
+            assert_eq!(recorder.names.len(), 250, "round {round}: each pair cached once");
         }
         for _ in 0..2 {
             recorder.record_spelled(&count("account-0", 1000), "account-0.pageview");
             recorder.record_spelled(&count("account-1", 1000), "account-1.pageview");
         }
-        assert_eq!(recorder.cached.len(), 252, "each spelling cached once");
+        assert_eq!(recorder.names.len(), 252, "each spelling cached once");
         for name in &names {
             recorder.record(&count(name, 1000));
             assert!(recorder.names.len() <= 300);
