@@ -600,6 +600,7 @@ impl<'a> Lookup<'a> {
     }
 
     /// The same for a pair and for its cached spelling ([`Lookup::of`]).
+    #[inline]
     fn hash(self, hasher: &DefaultHashBuilder) -> u64 {
         let mut state = hasher.build_hasher();
         match self {
@@ -611,7 +612,7 @@ impl<'a> Lookup<'a> {
 
     fn matches(self, spelling: &[u8]) -> bool {
         match self {
-            Lookup::Spelled(bytes) => spelling == bytes,
+            Lookup::Spelled(bytes) => same_bytes(spelling, bytes),
             Lookup::Named(account, event_type) => {
                 spelling.len() == account.len() + 1 + event_type.len()
                     && spelling.starts_with(account)
@@ -620,6 +621,18 @@ impl<'a> Lookup<'a> {
             }
         }
     }
+}
+
+/// `a == b`, a word at a time and inline (names are short: a call to `memcmp` cost more than
+/// the comparison).
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    let ((a_words, a_rest), (b_words, b_rest)) = (a.as_chunks::<8>(), b.as_chunks::<8>());
+    a.len() == b.len()
+        && a_words
+            .iter()
+            .zip(b_words)
+            .all(|(x, y)| u64::from_ne_bytes(*x) == u64::from_ne_bytes(*y))
+        && a_rest.iter().zip(b_rest).all(|(x, y)| x == y)
 }
 
 /// Between an account's and a type's names in a spelling made of them (never in UTF-8).

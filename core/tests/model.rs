@@ -3,7 +3,9 @@
 //!
 //! The engine's contract for windows: a snapshot taken at or after the latest event time sees
 //! every event of the window. (Late events whose ring slot was already recycled are outside
-//! every window by then; they are still in the totals.)
+//! every window by then; they are still in the totals.) That holds however the events are handed
+//! over (by their names or under their StatsD buckets) and however few pairs the recorder's
+//! name cache holds.
 
 use proptest::prelude::*;
 use std::collections::BTreeMap;
@@ -97,19 +99,27 @@ proptest! {
         extra_ms in prop_oneof![Just(0u64), 0u64..1_000, 0u64..20_000],
         windows in prop::collection::vec((0usize..3, 1u32..30), 1..4),
         layout in 0usize..2,
+        spelled in any::<bool>(),
+        cached_pairs in prop_oneof![Just(tally_core::Recorder::MAX_CACHED_NAMES), 1usize..6],
     ) {
         let resolutions = resolutions(layout);
         let config = EngineConfig { resolutions: resolutions.clone(), ..EngineConfig::default() };
         let engine = Engine::new(config, Timestamp::from_millis(T0)).expect("valid");
-        let mut recorder = engine.recorder();
+        // A small cache starts again often, in the middle of blocks too.
+        let mut recorder = engine.recorder_caching(cached_pairs);
         for e in &events {
-            recorder.record(&Event {
+            let event = Event {
                 account: ACCOUNTS[e.account],
                 event_type: TYPES[e.event_type],
                 app: None,
                 value: Value::Count(e.n),
                 time: Timestamp::from_millis(T0 + e.offset_ms),
-            });
+            };
+            if spelled {
+                recorder.record_spelled(&event, &format!("{}.{}", event.account, event.event_type));
+            } else {
+                recorder.record(&event);
+            }
         }
         let now_offset = events.iter().map(|e| e.offset_ms).max().unwrap_or(0) + extra_ms;
         let now = Timestamp::from_millis(T0 + now_offset);
