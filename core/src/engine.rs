@@ -748,6 +748,7 @@ impl Recorder {
     /// its account and type were read from (a StatsD bucket as sent: `acme.pageview`), which
     /// the caller reads the same way every time. One contiguous key is hashed and compared
     /// where the pair's two names would be, and nothing is copied to build it.
+    #[inline]
     pub fn record_spelled(&mut self, event: &Event<'_>, spelling: &str) {
         if spelling.len() <= MAX_SPELLING {
             self.record_as(event, Lookup::Spelled(spelling.as_bytes()));
