@@ -532,9 +532,9 @@ struct BucketSpan {
 
 /// How a recorder's cache names an (account, type) pair: the bytes the pair was read from, as
 /// the decoder had them (a StatsD bucket as sent, see [`Recorder::record_spelled`]), or else
-/// the account's name, [`NAMES_APART`] and the type's. That byte never occurs in UTF-8, so the two kinds never
-/// meet, and one pair spelled both ways is simply cached twice. Kept inline when short (as
-/// most are), so a lookup compares bytes on the cached pair's own line.
+/// the account's name, [`NAMES_APART`] and the type's. That byte never occurs in UTF-8, so
+/// the two kinds never meet, and one pair spelled both ways is simply cached twice. Kept
+/// inline when short (as most are), so a lookup compares bytes on the cached pair's own line.
 #[derive(Debug, PartialEq, Eq)]
 enum Spelling {
     Inline { len: u8, bytes: [u8; INLINE_SPELLING] },
@@ -892,8 +892,8 @@ impl Recorder {
         true
     }
 
-    /// Where `event`'s pair goes, cached under `spelling` unless its account is folded
-    /// (`hash`: the spelling's).
+    /// Where `event`'s pair goes, cached as `lookup` spells it unless its account is folded
+    /// (`hash`: the lookup's).
     fn resolve(&mut self, hash: u64, lookup: Lookup<'_>, event: &Event<'_>) -> Target {
         let (account_name, type_name) = (clamp_name(event.account), clamp_name(event.event_type));
         let engine = &*self.engine;
