@@ -11,7 +11,7 @@ use crate::health::{Health, now};
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
-use tally_core::{Engine, Event, Notice, OutputKind, OutputStatus, Recorder, Rejection, Timestamp};
+use tally_core::{Engine, Event, Notice, OutputKind, OutputStatus, Recorder, Rejection, Timestamp, Value};
 
 /// Where accepted events are re-published (`tally hub`). Publishing never blocks: an output
 /// that cannot keep up drops and counts.
@@ -213,6 +213,10 @@ impl Sink for Reporting<'_, '_> {
         self.inner.spelled_event(event, spelling);
     }
 
+    fn known_event(&mut self, spelling: &str, value: &Value<'_>, time: Timestamp) -> bool {
+        self.inner.known_event(spelling, value, time)
+    }
+
     fn notice(&mut self, notice: Notice) {
         self.inner.notice(notice);
     }
@@ -276,6 +280,15 @@ impl Sink for Recording<'_> {
     fn spelled_event(&mut self, event: &Event<'_>, spelling: &str) {
         self.recorder.record_spelled(event, spelling);
         self.recorded(event);
+    }
+
+    fn known_event(&mut self, spelling: &str, value: &Value<'_>, time: Timestamp) -> bool {
+        // Outputs publish an event's names: it is spelled out for them.
+        if !self.outputs.is_empty() || !self.recorder.record_known(spelling, value, time) {
+            return false;
+        }
+        self.events += 1;
+        true
     }
 
     fn notice(&mut self, notice: Notice) {

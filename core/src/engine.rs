@@ -566,6 +566,7 @@ impl Spelling {
         }
     }
 
+    #[inline]
     fn bytes(&self) -> &[u8] {
         match self {
             Spelling::Inline { len, bytes } => &bytes[..usize::from(*len)],
@@ -610,6 +611,7 @@ impl<'a> Lookup<'a> {
         state.finish()
     }
 
+    #[inline]
     fn matches(self, spelling: &[u8]) -> bool {
         match self {
             Lookup::Spelled(bytes) => same_bytes(spelling, bytes),
@@ -625,6 +627,7 @@ impl<'a> Lookup<'a> {
 
 /// `a == b`, a word at a time and inline (names are short: a call to `memcmp` cost more than
 /// the comparison).
+#[inline]
 fn same_bytes(a: &[u8], b: &[u8]) -> bool {
     let ((a_words, a_rest), (b_words, b_rest)) = (a.as_chunks::<8>(), b.as_chunks::<8>());
     a.len() == b.len()
@@ -757,6 +760,29 @@ impl Recorder {
         }
     }
 
+    /// Records an event of the pair cached under `spelling` (see
+    /// [`Recorder::record_spelled`]), if one is: its names need not be read. `false`, with
+    /// nothing recorded, when none is.
+    #[inline]
+    pub fn record_known(&mut self, spelling: &str, value: &Value<'_>, time: Timestamp) -> bool {
+        let Some(index) = self.find_spelled(spelling) else {
+            return false;
+        };
+        self.record_at(Target::Cached(index), value, None, time);
+        true
+    }
+
+    /// The bucket of the pair cached under `spelling`, if it is.
+    #[inline]
+    fn find_spelled(&self, spelling: &str) -> Option<usize> {
+        if spelling.len() > MAX_SPELLING {
+            return None;
+        }
+        let lookup = Lookup::Spelled(spelling.as_bytes());
+        let hash = lookup.hash(&self.hasher);
+        (self.names).find_bucket_index(hash, |cached| lookup.matches(cached.spelling.bytes()))
+    }
+
     fn record_as(&mut self, event: &Event<'_>, lookup: Lookup<'_>) {
         let hash = lookup.hash(&self.hasher);
         let found = (self.names).find_bucket_index(hash, |cached| lookup.matches(cached.spelling.bytes()));
@@ -764,9 +790,13 @@ impl Recorder {
             Some(index) => Target::Cached(index),
             None => self.resolve(hash, lookup, event),
         };
-        if !self.in_current_buckets(event.time) {
+        self.record_at(target, &event.value, event.app, event.time);
+    }
+
+    fn record_at(&mut self, target: Target, value: &Value<'_>, app: Option<&str>, time: Timestamp) {
+        if !self.in_current_buckets(time) {
             self.flush();
-            if !self.move_to(event.time) {
+            if !self.move_to(time) {
                 self.engine.counters.too_old.fetch_add(1, Relaxed);
                 return;
             }
@@ -775,12 +805,12 @@ impl Recorder {
             Target::Cached(index) => self.cached(index).key,
             Target::Folded(key) => key,
         };
-        if let Some(app) = event.app
+        if let Some(app) = app
             && let Some(account) = self.engine.accounts.get(key.account as usize)
         {
             account.note_app(app);
         }
-        let n = event.value.events();
+        let n = value.events();
         if n > 0 {
             match target {
                 Target::Cached(index) => {
@@ -794,8 +824,8 @@ impl Recorder {
             }
             self.pending_all = self.pending_all.saturating_add(n);
         }
-        if !matches!(event.value, Value::Count(_)) {
-            self.engine.add_measure(key, &self.buckets, &event.value);
+        if !matches!(value, Value::Count(_)) {
+            self.engine.add_measure(key, &self.buckets, value);
         }
     }
 
@@ -1013,18 +1043,23 @@ mod tests {
             }
             assert_eq!(recorder.names.len(), 250, "round {round}: each pair cached once");
         }
+        // Spellings too long to keep inline: by name and as sent.
+        let long = "a".repeat(60);
+        let long_spelling = format!("{long}.pageview");
         for _ in 0..2 {
             recorder.record_spelled(&count("account-0", 1000), "account-0.pageview");
             recorder.record_spelled(&count("account-1", 1000), "account-1.pageview");
+            recorder.record(&count(&long, 1000));
+            recorder.record_spelled(&count(&long, 1000), &long_spelling);
         }
-        assert_eq!(recorder.names.len(), 252, "each spelling cached once");
+        assert_eq!(recorder.names.len(), 254, "each spelling cached once");
         for name in &names {
             recorder.record(&count(name, 1000));
             assert!(recorder.names.len() <= 300);
         }
         recorder.flush();
         let snapshot = engine.snapshot(&crate::SnapshotRequest::default(), Timestamp::from_millis(2000));
-        assert_eq!(snapshot.totals.total, 3 * 250 + 4 + 1000);
+        assert_eq!(snapshot.totals.total, 3 * 250 + 8 + 1000);
         let first = snapshot
             .accounts
             .iter()

@@ -187,6 +187,60 @@ fn a_pair_spelled_as_sent_or_by_its_names_is_one_pair() {
     );
 }
 
+/// A pair recorded under a spelling is known by it: later events need only the spelling and
+/// their value. Other spellings, pairs recorded by name and folded accounts are not known.
+#[test]
+fn a_known_spelling_records_its_pair_without_its_names() {
+    let engine = Engine::new(
+        EngineConfig {
+            max_accounts: 1,
+            ..EngineConfig::default()
+        },
+        at(0),
+    )
+    .expect("valid");
+    let mut recorder = engine.recorder();
+    let one = Value::Count(1);
+    assert!(
+        !recorder.record_known("acme.pageview", &one, at(100)),
+        "not yet seen"
+    );
+    recorder.record_spelled(&count("acme", "pageview", 2, at(100)), "acme.pageview");
+    assert!(recorder.record_known("acme.pageview", &Value::Count(3), at(200)));
+    let timing = Value::Timing { ms: 5.0, count: 4 };
+    assert!(recorder.record_known("acme.pageview", &timing, at(300)));
+    assert!(!recorder.record_known("acme.checkout", &one, at(300)));
+    recorder.record(&count("acme", "signup", 1, at(300)));
+    assert!(
+        !recorder.record_known("acme.signup", &one, at(300)),
+        "recorded by name"
+    );
+    recorder.record_spelled(&count("globex", "pageview", 1, at(300)), "globex.pageview");
+    assert!(
+        !recorder.record_known("globex.pageview", &one, at(300)),
+        "folded into (other)"
+    );
+    recorder.flush();
+    let request = SnapshotRequest {
+        detail: 10,
+        percentiles: true,
+        ..last_minute()
+    };
+    let snap = engine.snapshot(&request, at(1000));
+    let types: Vec<(String, u64)> = types_of(&snap, "acme")
+        .iter()
+        .map(|t| (t.name.to_string(), t.total))
+        .collect();
+    assert_eq!(types, [("pageview".into(), 9), ("signup".into(), 1)]);
+    let timing = account(&snap, "acme")
+        .detail
+        .as_ref()
+        .and_then(|d| d.timing.clone());
+    let timing = timing.map(|t| (t.count, t.max));
+    assert_eq!(timing, Some((1, 5.0)), "the known timing is a timing sample");
+    assert_eq!(account(&snap, OTHER).total, 1);
+}
+
 #[test]
 fn focus_stacks_the_account_by_type() {
     let engine = engine();

@@ -16,7 +16,7 @@ use std::borrow::Cow;
 use std::collections::HashSet;
 use std::path::Path;
 use std::sync::Arc;
-use tally_core::{Event, Notice, Rejection, Timestamp, is_unprintable};
+use tally_core::{Event, Notice, Rejection, Timestamp, Value, is_unprintable};
 
 /// Where decoded events, notices and rejections go.
 pub trait Sink {
@@ -26,6 +26,13 @@ pub trait Sink {
     fn spelled_event(&mut self, event: &Event<'_>, spelling: &str) {
         let _ = spelling;
         self.event(event);
+    }
+    /// An event of the pair a [`Sink::spelled_event`] came with `spelling` before, recorded
+    /// without its names being read, if the sink knows it: `false`, with nothing recorded,
+    /// when it must be spelled out.
+    fn known_event(&mut self, spelling: &str, value: &Value<'_>, time: Timestamp) -> bool {
+        let _ = (spelling, value, time);
+        false
     }
     /// A DogStatsD event or service check: not counted, kept to be shown.
     fn notice(&mut self, notice: Notice);
@@ -142,6 +149,10 @@ impl<S: Sink> Sink for Redacting<'_, S> {
 
     fn spelled_event(&mut self, event: &Event<'_>, spelling: &str) {
         self.inner.spelled_event(event, spelling);
+    }
+
+    fn known_event(&mut self, spelling: &str, value: &Value<'_>, time: Timestamp) -> bool {
+        self.inner.known_event(spelling, value, time)
     }
 
     fn notice(&mut self, notice: Notice) {
@@ -331,6 +342,8 @@ pub(crate) mod testing {
         pub notices: Vec<Notice>,
         /// Each spelling an event came with, and the (account, type) it spelled.
         pub spellings: std::collections::BTreeMap<String, (String, String)>,
+        /// Events recorded by a spelling given before.
+        pub known: usize,
     }
 
     impl Sink for Collected {
@@ -352,6 +365,22 @@ pub(crate) mod testing {
                 .or_insert_with(|| pair.clone());
             assert_eq!(*first, pair, "{spelling:?} spells one pair");
             self.event(e);
+        }
+
+        /// Knows every spelling it was given, as a recorder does.
+        fn known_event(&mut self, spelling: &str, value: &Value<'_>, time: Timestamp) -> bool {
+            let Some((account, event_type)) = self.spellings.get(spelling).cloned() else {
+                return false;
+            };
+            self.known += 1;
+            self.event(&Event {
+                account: &account,
+                event_type: &event_type,
+                app: None,
+                value: *value,
+                time,
+            });
+            true
         }
 
         fn notice(&mut self, notice: Notice) {
