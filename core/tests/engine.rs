@@ -43,6 +43,12 @@ fn types_of(snapshot: &Snapshot, name: &str) -> Vec<tally_core::TypeStats> {
         .clone()
 }
 
+/// Each type of an account, with its total.
+fn type_totals(snapshot: &Snapshot, name: &str) -> Vec<(String, u64)> {
+    let types = types_of(snapshot, name);
+    types.iter().map(|t| (t.name.to_string(), t.total)).collect()
+}
+
 fn last_minute() -> SnapshotRequest {
     SnapshotRequest::default()
 }
@@ -171,10 +177,7 @@ fn a_pair_spelled_as_sent_or_by_its_names_is_one_pair() {
         ..last_minute()
     };
     let snap = engine.snapshot(&request, at(1000));
-    let types: Vec<(String, u64)> = types_of(&snap, "acme")
-        .iter()
-        .map(|t| (t.name.to_string(), t.total))
-        .collect();
+    let types = type_totals(&snap, "acme");
     assert_eq!(
         types,
         [("pageview".into(), 13), ("".into(), 12), ("page.view".into(), 6)]
@@ -227,10 +230,7 @@ fn a_known_spelling_records_its_pair_without_its_names() {
         ..last_minute()
     };
     let snap = engine.snapshot(&request, at(1000));
-    let types: Vec<(String, u64)> = types_of(&snap, "acme")
-        .iter()
-        .map(|t| (t.name.to_string(), t.total))
-        .collect();
+    let types = type_totals(&snap, "acme");
     assert_eq!(types, [("pageview".into(), 9), ("signup".into(), 1)]);
     let timing = account(&snap, "acme")
         .detail
