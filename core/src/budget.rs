@@ -59,7 +59,7 @@ impl EngineConfig {
         size_of::<TypeEntry>() as u64 + self.slots() * SLOT + NAME + 2 * ALLOCATION
     }
 
-    /// One tracked account at its worst, its named types apart (see [`Self::type_series`]):
+    /// One tracked account at its worst, its named types apart (see `type_series`):
     /// its own series, its `(other)` type, its table of types full, every app name remembered.
     pub fn account_ceiling(&self) -> u64 {
         let types = self.max_types_per_account as u64 + 1;

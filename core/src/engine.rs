@@ -1,9 +1,10 @@
 //! The engine: accounts, their rolling windows, and the counters of what went wrong.
 //!
 //! One [`Engine`] is shared (in an `Arc`) by every ingest thread and every UI. Ingest threads
-//! each own a [`Recorder`], which caches name lookups and the current bucket of each
-//! resolution, so recording an event into a known account takes no lock, allocates nothing and
-//! divides nothing: a hash lookup and a handful of atomic read-modify-writes.
+//! each own a [`Recorder`], which caches name lookups, the current bucket of each resolution
+//! and the counts not yet published, so recording a count of a known pair takes no lock,
+//! allocates nothing and divides nothing: a hash lookup and an add; the shared rings are
+//! written a pair at a time when the recorder publishes.
 
 use crate::account::{Account, Misses, Series, TypeEntry};
 use crate::bodies::BodyRings;

@@ -1,9 +1,10 @@
 //! tally's core: the event model, per-account rolling windows in rings read without locks, timing
 //! histograms, distinct counts, and the [`Snapshot`]s that the terminal view, the desktop app
 //! and `tally stat` draw; with them, the rest of the plain data every view draws: what
-//! sources and outputs report ([`status`]), number and duration formatting ([`format`]), and
-//! how accounts are ordered ([`AccountSort`]); and what is not a metric, DogStatsD events and
-//! service checks ([`Annotation`], [`ServiceCheck`]). The UIs depend on this crate alone.
+//! sources and outputs report ([`status`]), number and duration formatting
+//! ([`format`](mod@format)), and how accounts are ordered ([`AccountSort`]); and what is not a
+//! metric, DogStatsD events and service checks ([`Annotation`], [`ServiceCheck`]). The UIs
+//! depend on this crate alone.
 //!
 //! No I/O, no threads of its own, no async runtime, no clock: callers pass time in, so
 //! everything here is plain data and maths, testable with unit and property tests.
