@@ -585,6 +585,11 @@ enum Lookup<'a> {
 }
 
 impl<'a> Lookup<'a> {
+    /// `spelling`, if it is short enough to be cached as given ([`MAX_SPELLING`]).
+    fn spelled(spelling: &'a str) -> Option<Self> {
+        (spelling.len() <= MAX_SPELLING).then_some(Lookup::Spelled(spelling.as_bytes()))
+    }
+
     /// How a cached spelling was looked up.
     fn of(spelling: &'a [u8]) -> Self {
         match spelling.iter().position(|&b| b == NAMES_APART) {
@@ -754,10 +759,9 @@ impl Recorder {
     /// where the pair's two names would be, and nothing is copied to build it.
     #[inline]
     pub fn record_spelled(&mut self, event: &Event<'_>, spelling: &str) {
-        if spelling.len() <= MAX_SPELLING {
-            self.record_as(event, Lookup::Spelled(spelling.as_bytes()));
-        } else {
-            self.record(event);
+        match Lookup::spelled(spelling) {
+            Some(lookup) => self.record_as(event, lookup),
+            None => self.record(event),
         }
     }
 
@@ -766,30 +770,25 @@ impl Recorder {
     /// nothing recorded, when none is.
     #[inline]
     pub fn record_known(&mut self, spelling: &str, value: &Value<'_>, time: Timestamp) -> bool {
-        let Some(index) = self.find_spelled(spelling) else {
+        let Some(index) = Lookup::spelled(spelling).and_then(|lookup| self.find(lookup).1) else {
             return false;
         };
         self.record_at(Target::Cached(index), value, None, time);
         true
     }
 
-    /// The bucket of the pair cached under `spelling`, if it is.
+    /// The lookup's hash, and the bucket of the pair cached as it spells it, if one is.
     #[inline]
-    fn find_spelled(&self, spelling: &str) -> Option<usize> {
-        if spelling.len() > MAX_SPELLING {
-            return None;
-        }
-        let lookup = Lookup::Spelled(spelling.as_bytes());
+    fn find(&self, lookup: Lookup<'_>) -> (u64, Option<usize>) {
         let hash = lookup.hash(&self.hasher);
-        (self.names).find_bucket_index(hash, |cached| lookup.matches(cached.spelling.bytes()))
+        let found = (self.names).find_bucket_index(hash, |cached| lookup.matches(cached.spelling.bytes()));
+        (hash, found)
     }
 
     fn record_as(&mut self, event: &Event<'_>, lookup: Lookup<'_>) {
-        let hash = lookup.hash(&self.hasher);
-        let found = (self.names).find_bucket_index(hash, |cached| lookup.matches(cached.spelling.bytes()));
-        let target = match found {
-            Some(index) => Target::Cached(index),
-            None => self.resolve(hash, lookup, event),
+        let target = match self.find(lookup) {
+            (_, Some(index)) => Target::Cached(index),
+            (hash, None) => self.resolve(hash, lookup, event),
         };
         self.record_at(target, &event.value, event.app, event.time);
     }
@@ -802,28 +801,30 @@ impl Recorder {
                 return;
             }
         }
-        let key = match target {
-            Target::Cached(index) => self.cached(index).key,
-            Target::Folded(key) => key,
-        };
-        if let Some(app) = app
-            && let Some(account) = self.engine.accounts.get(key.account as usize)
-        {
-            account.note_app(app);
-        }
         let n = value.events();
-        if n > 0 {
-            match target {
-                Target::Cached(index) => {
-                    let cached = self.names.get_bucket_mut(index).expect(CACHED);
+        let key = match target {
+            Target::Cached(index) => {
+                let cached = self.names.get_bucket_mut(index).expect(CACHED);
+                if n > 0 {
                     if cached.pending == 0 {
                         self.pending.push(index);
                     }
                     cached.pending = cached.pending.saturating_add(n);
                 }
-                Target::Folded(key) => self.engine.add_count(key, &self.buckets, n),
+                cached.key
             }
-            self.pending_all = self.pending_all.saturating_add(n);
+            Target::Folded(key) => {
+                if n > 0 {
+                    self.engine.add_count(key, &self.buckets, n);
+                }
+                key
+            }
+        };
+        self.pending_all = self.pending_all.saturating_add(n);
+        if let Some(app) = app
+            && let Some(account) = self.engine.accounts.get(key.account as usize)
+        {
+            account.note_app(app);
         }
         if !matches!(value, Value::Count(_)) {
             self.engine.add_measure(key, &self.buckets, value);
@@ -893,10 +894,6 @@ impl Recorder {
             self.publish(Wait::No);
             self.published_ms = now;
         }
-    }
-
-    fn cached(&self, index: usize) -> &Cached {
-        self.names.get_bucket(index).expect(CACHED)
     }
 
     fn in_current_buckets(&self, time: Timestamp) -> bool {
