@@ -156,6 +156,17 @@ impl Batch<'_> {
         self.messages += 1;
     }
 
+    /// Loads what recording `payloads` will look up first (the pair of each one's first
+    /// StatsD line), without decoding them: called on a batch before [`Batch::decode`] is on
+    /// any of it, so that their cache misses overlap (see [`Recorder::warm`]).
+    pub fn warm<'p>(&self, payloads: impl IntoIterator<Item = &'p [u8]>) {
+        if self.decode.tokens.is_none() {
+            self.sink
+                .recorder
+                .warm(payloads.into_iter().filter_map(decode::first_bucket));
+        }
+    }
+
     /// Counts bytes received (what the socket gave, which for a stream is not line by line).
     pub fn received(&mut self, bytes: usize) {
         self.bytes += bytes as u64;

@@ -607,7 +607,7 @@ impl<'a> Lookup<'a> {
     }
 
     /// The same for a pair and for its cached spelling ([`Lookup::of`]).
-    #[inline]
+    #[inline(always)]
     fn hash(self, hasher: &DefaultHashBuilder) -> u64 {
         let mut state = hasher.build_hasher();
         match self {
@@ -617,7 +617,7 @@ impl<'a> Lookup<'a> {
         state.finish()
     }
 
-    #[inline]
+    #[inline(always)]
     fn matches(self, spelling: &[u8]) -> bool {
         match self {
             Lookup::Spelled(bytes) => same_bytes(spelling, bytes),
@@ -777,8 +777,38 @@ impl Recorder {
         true
     }
 
+    /// Loads the pairs cached under `spellings` (see [`Recorder::record_spelled`]) and
+    /// discards them: nothing is recorded. An ingest thread calls it with a batch of payloads'
+    /// buckets before it decodes any, so that their cache misses overlap instead of being
+    /// taken an event at a time (between two datagrams the kernel's receive path evicts the
+    /// table from the nearer caches). Each pair is found by its hash and control byte alone,
+    /// without reading it: that read, the miss, is then issued for all of them in a row.
+    pub fn warm<'s>(&self, spellings: impl IntoIterator<Item = &'s [u8]>) {
+        const AT_ONCE: usize = 64;
+        let load = |found: &[usize]| {
+            let sink = (found.iter()).fold(0, |sink, &index| {
+                sink ^ self.names.get_bucket(index).map_or(0, |cached| cached.pending)
+            });
+            std::hint::black_box(sink);
+        };
+        let mut found = [0; AT_ONCE];
+        let mut n = 0;
+        for spelling in spellings.into_iter().filter(|s| s.len() <= MAX_SPELLING) {
+            let hash = Lookup::Spelled(spelling).hash(&self.hasher);
+            if let Some(index) = self.names.find_bucket_index(hash, |_| true) {
+                found[n] = index;
+                n += 1;
+                if n == AT_ONCE {
+                    load(&found);
+                    n = 0;
+                }
+            }
+        }
+        load(&found[..n]);
+    }
+
     /// The lookup's hash, and the bucket of the pair cached as it spells it, if one is.
-    #[inline]
+    #[inline(always)]
     fn find(&self, lookup: Lookup<'_>) -> (u64, Option<usize>) {
         let hash = lookup.hash(&self.hasher);
         let found = (self.names).find_bucket_index(hash, |cached| lookup.matches(cached.spelling.bytes()));

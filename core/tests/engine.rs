@@ -192,6 +192,30 @@ fn a_pair_spelled_as_sent_or_by_its_names_is_one_pair() {
 
 /// A pair recorded under a spelling is known by it: later events need only the spelling and
 /// their value. Other spellings, pairs recorded by name and folded accounts are not known.
+/// Warming (loading the pairs a batch will record, before recording it) records nothing and
+/// makes nothing known: whatever it is given, the counts after it are exact.
+#[test]
+fn warming_pairs_records_nothing() {
+    let engine = engine();
+    let mut recorder = engine.recorder();
+    recorder.record_spelled(&count("acme", "pageview", 2, at(100)), "acme.pageview");
+    recorder.record(&count("acme", "signup", 1, at(100)));
+    let long = "x".repeat(600);
+    recorder.warm([
+        &b"acme.pageview"[..],
+        b"acme.checkout",
+        b"acme\xffsignup",
+        long.as_bytes(),
+        b"",
+    ]);
+    assert!(recorder.record_known("acme.pageview", &Value::Count(3), at(200)));
+    assert!(!recorder.record_known("acme.checkout", &Value::Count(1), at(200)));
+    recorder.flush();
+    let snap = engine.snapshot(&last_minute(), at(1000));
+    let types = type_totals(&snap, "acme");
+    assert_eq!(types, [("pageview".into(), 5), ("signup".into(), 1)]);
+}
+
 #[test]
 fn a_known_spelling_records_its_pair_without_its_names() {
     let engine = Engine::new(

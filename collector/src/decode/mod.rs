@@ -254,6 +254,16 @@ pub fn detect(payload: &[u8]) -> Format {
     }
 }
 
+/// The bucket of a StatsD payload's first line (`acme.pageview` of `acme.pageview:1|c`), the
+/// spelling its pair is recorded under if the line is common; `None` for other formats. Only
+/// finds the `:`: for [`crate::ingest::Batch::warm`].
+pub fn first_bucket(payload: &[u8]) -> Option<&[u8]> {
+    match detect(payload) {
+        Format::Statsd => statsd::first_bucket(payload),
+        _ => None,
+    }
+}
+
 /// Decodes one payload, whatever its format.
 pub fn decode(payload: &[u8], time: Timestamp, options: &DecodeOptions, sink: &mut impl Sink) {
     match options.tokens.as_deref() {
@@ -416,6 +426,22 @@ mod tests {
         assert_eq!(detect(&[0x78, 0x9c, 1, 2]), Format::Zlib);
         assert_eq!(detect(b"acme.x:1|c"), Format::Statsd);
         assert_eq!(detect(b"xylophone:1|c"), Format::Statsd);
+    }
+
+    #[test]
+    fn the_first_bucket_is_the_name_of_a_statsd_payloads_first_line() {
+        assert_eq!(
+            first_bucket(b"acme.pageview:1|c\nacme.x:2|c"),
+            Some(&b"acme.pageview"[..])
+        );
+        assert_eq!(first_bucket(b"acme.tagged:1|c|#a:b"), Some(&b"acme.tagged"[..]));
+        assert_eq!(
+            first_bucket(b"no value\nacme.x:1|c"),
+            None,
+            "the first line's only"
+        );
+        assert_eq!(first_bucket(br#"{"type":"x:y"}"#), None);
+        assert_eq!(first_bucket(&[0x82, 0xa4, b':']), None);
     }
 
     /// Issue 11, item 10: what a JSON or msgpack name may hold is decided here, once.

@@ -204,6 +204,11 @@ fn bucket_end(bytes: &[u8]) -> Option<usize> {
     (bytes[end] == b':').then_some(end)
 }
 
+/// The bytes before the first line's `:` (see [`super::first_bucket`]).
+pub(super) fn first_bucket(bytes: &[u8]) -> Option<&[u8]> {
+    bucket_end(bytes).map(|colon| &bytes[..colon])
+}
+
 /// How many bytes the line's end takes at the start of `rest` (`\n`, `\r\n`, a last `\r`, or
 /// the end of the text); `None` when something else follows.
 fn line_end(rest: &[u8]) -> Option<usize> {

@@ -220,11 +220,15 @@ impl Receiver {
                     }
                 }
             };
+            let datagrams = || {
+                (lengths[..received].iter().enumerate())
+                    .map(|(i, &length)| &buffers[i * MAX_DATAGRAM..i * MAX_DATAGRAM + length])
+            };
             self.intake.batch(|batch| {
-                for (i, &length) in lengths[..received].iter().enumerate() {
-                    let start = i * MAX_DATAGRAM;
-                    batch.decode(&buffers[start..start + length]);
-                    batch.received(length);
+                batch.warm(datagrams());
+                for datagram in datagrams() {
+                    batch.decode(datagram);
+                    batch.received(datagram.len());
                 }
             });
             if received < BATCH {
