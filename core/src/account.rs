@@ -211,7 +211,9 @@ pub(crate) struct Account {
     pub(crate) name: CompactString,
     pub(crate) counts: Series,
     pub(crate) types: AppendOnly<Box<TypeEntry>>,
-    pub(crate) apps: AppendOnly<Arc<str>>,
+    /// Inline up to 24 bytes, as the name: every event that names an app is checked against
+    /// them, and a name kept elsewhere was a cache miss of its own.
+    pub(crate) apps: AppendOnly<CompactString>,
     /// Serialises appends to `types` and `apps`; never taken by readers or known types.
     insert: Mutex<()>,
 }
@@ -267,12 +269,12 @@ impl Account {
     }
 
     pub(crate) fn note_app(&self, app: &str) {
-        if self.apps.len() == MAX_APPS || self.apps.iter().any(|a| &**a == app) {
+        if self.apps.len() == MAX_APPS || self.apps.iter().any(|a| a == app) {
             return;
         }
         let _insert = self.insert.lock().unwrap_or_else(|poison| poison.into_inner());
-        if !self.apps.iter().any(|a| &**a == app) {
-            let _ = self.apps.push(Arc::from(crate::event::clamp_name(app)));
+        if !self.apps.iter().any(|a| a == app) {
+            let _ = self.apps.push(CompactString::from(crate::event::clamp_name(app)));
         }
     }
 

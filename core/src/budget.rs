@@ -12,6 +12,7 @@ use crate::engine::EngineConfig;
 use crate::event::MAX_NAME_BYTES;
 use crate::histogram::TimingBody;
 use crate::hll::AtomicHll;
+use compact_str::CompactString;
 use std::mem::size_of;
 use std::sync::{Arc, OnceLock};
 
@@ -64,7 +65,7 @@ impl EngineConfig {
     pub fn account_ceiling(&self) -> u64 {
         let types = self.max_types_per_account as u64 + 1;
         let table = types * size_of::<OnceLock<Box<TypeEntry>>>() as u64;
-        let apps = crate::account::MAX_APPS as u64 * (size_of::<OnceLock<Arc<str>>>() as u64 + NAME);
+        let apps = crate::account::MAX_APPS as u64 * (size_of::<OnceLock<CompactString>>() as u64 + NAME);
         size_of::<OnceLock<Account>>() as u64
             + self.slots() * SLOT
             + table

@@ -641,7 +641,7 @@ impl Engine {
             types,
             sparkline: frame.values(&account.counts),
             timing: merged.summary(),
-            apps: account.apps.iter().cloned().collect(),
+            apps: account.apps.iter().map(|app| Arc::from(app.as_str())).collect(),
         }
     }
 
