@@ -9,7 +9,7 @@
 //! the trip: `count` (events this one stands for), `ms` (a timing), `gauge`, `delta` (a gauge
 //! change) and `member` (a set member). Classic consumers ignore them.
 
-use super::{Refusal, Sink, Tokens, clean_name, refuse};
+use super::{Refusal, Sink, Tokens, clean_name, may_start_unprintable, refuse};
 use serde::Deserialize;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use std::borrow::Cow;
@@ -250,13 +250,22 @@ fn is_array(payload: &[u8], markers: std::ops::RangeInclusive<u8>, alt: &[u8]) -
 pub(super) fn decode_json(payload: &[u8], time: Timestamp, tokens: Option<&Tokens>, sink: &mut impl Sink) {
     // With tokens, every event must carry one: serde reads `token`.
     match tokens.is_none().then(|| common_event(payload)).flatten() {
-        Some(common) => sink.event(&Event {
-            account: &clean_name(common.account),
-            event_type: &clean_name(common.kind),
-            app: common.app.map(clean_name).as_deref(),
-            value: Value::Count(1),
-            time,
-        }),
+        Some(common) => {
+            let name = |text| {
+                if common.clean {
+                    Cow::Borrowed(text)
+                } else {
+                    clean_name(text)
+                }
+            };
+            sink.event(&Event {
+                account: &name(common.account),
+                event_type: &name(common.kind),
+                app: common.app.map(name).as_deref(),
+                value: Value::Count(1),
+                time,
+            });
+        }
         None => decode_any_json(payload, time, tokens, sink),
     }
 }
@@ -267,6 +276,9 @@ struct Common<'a> {
     kind: &'a str,
     account: &'a str,
     app: Option<&'a str>,
+    /// No string of the document holds a byte that starts an unprintable character, so
+    /// [`clean_name`] would leave every name as it is.
+    clean: bool,
 }
 
 /// The classic event in its common form, read in one pass: an object of `type` (a string),
@@ -276,7 +288,11 @@ struct Common<'a> {
 fn common_event(payload: &[u8]) -> Option<Common<'_>> {
     // Validated once, whole (serde would refuse a document that is not UTF-8 anywhere).
     let text = std::str::from_utf8(payload).ok()?;
-    let mut scan = Scan { text, at: 0 };
+    let mut scan = Scan {
+        text,
+        at: 0,
+        suspect: false,
+    };
     scan.eat(b'{')?;
     let (mut kind, mut time, mut data) = (None, None, None);
     loop {
@@ -310,13 +326,40 @@ fn common_event(payload: &[u8]) -> Option<Common<'_>> {
         kind: kind?,
         account: account.filter(|a: &&str| !a.is_empty())?,
         app,
+        clean: !scan.suspect,
     })
 }
+
+/// What each byte is to [`Scan::string`]: `PLAIN`, the string's end (`QUOTE`), a byte that
+/// may start an unprintable character (`SUSPECT`, see [`clean_name`]), or an escape or a
+/// control character, which the common form does not take (`REFUSED`). Looked up, because
+/// compared four ways a byte it was the scan's main cost.
+static STRING_BYTES: [u8; 256] = {
+    let mut table = [PLAIN; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        table[byte] = match byte as u8 {
+            b'"' => QUOTE,
+            b'\\' | 0x00..=0x1f => REFUSED,
+            b if may_start_unprintable(b) => SUSPECT,
+            _ => PLAIN,
+        };
+        byte += 1;
+    }
+    table
+};
+const PLAIN: u8 = 0;
+const QUOTE: u8 = 1;
+const SUSPECT: u8 = 2;
+const REFUSED: u8 = 3;
 
 /// A cursor over a JSON document, for [`common_event`].
 struct Scan<'a> {
     text: &'a str,
     at: usize,
+    /// A string so far held a byte that may start an unprintable character (see
+    /// [`clean_name`]): noted while each is scanned for its end, not in a second pass.
+    suspect: bool,
 }
 
 impl<'a> Scan<'a> {
@@ -335,14 +378,25 @@ impl<'a> Scan<'a> {
         (self.text.as_bytes().get(self.at) == Some(&byte)).then(|| self.at += 1)
     }
 
-    /// A string without escapes (or control characters, which JSON does not allow in one).
+    /// A string without escapes (or control characters, which JSON does not allow in one);
+    /// notes whether it may hold an unprintable character.
     fn string(&mut self) -> Option<&'a str> {
         self.eat(b'"')?;
         let start = self.at;
         let rest = &self.text.as_bytes()[start..];
-        let end = rest.iter().position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
-        if rest[end] != b'"' {
-            return None;
+        let mut end = 0;
+        loop {
+            let class = STRING_BYTES[usize::from(*rest.get(end)?)];
+            if class == PLAIN {
+                end += 1;
+            } else if class == SUSPECT {
+                self.suspect = true;
+                end += 1;
+            } else if class == QUOTE {
+                break;
+            } else {
+                return None;
+            }
         }
         self.at += end + 1;
         // Cut at ASCII quotes: on character boundaries.
@@ -484,6 +538,7 @@ mod tests {
             Just("a\\\"b".to_owned()),
             Just("\\u00e9t\\u00e9".to_owned()),
             Just("é\u{202e}x".to_owned()),
+            Just("a\u{7f}\u{9b}€".to_owned()),
         ]
         .prop_map(|s| format!("\"{s}\""));
         let value = prop_oneof![
@@ -533,7 +588,8 @@ mod tests {
             Some(Common {
                 kind: "pageview",
                 account: "acme",
-                app: Some("shop")
+                app: Some("shop"),
+                clean: true,
             })
         );
         assert_eq!(
@@ -549,6 +605,24 @@ mod tests {
         ] {
             assert_eq!(common_event(other), None, "{}", String::from_utf8_lossy(other));
         }
+    }
+
+    /// The common event's names are cleaned as any other's, and only when they need it.
+    #[test]
+    fn the_common_event_s_names_are_cleaned() {
+        let document = "{\"type\":\"a\u{7f}\",\"data\":{\"account\":\"b\u{9b}c\",\"app\":\"€\"}}";
+        assert!(common_event(document.as_bytes()).is_some_and(|c| !c.clean));
+        let cleaned = (
+            "b\u{fffd}c".into(),
+            "a\u{fffd}".into(),
+            Some("€".into()),
+            "Count(1)".into(),
+        );
+        assert_eq!(run(document.as_bytes()).events, [cleaned]);
+        assert!(common_event(br#"{"type":"x","data":{"account":"caf\u00e9"}}"#).is_none());
+        let printable = "{\"type\":\"€\",\"data\":{\"account\":\"café\"}}";
+        assert!(common_event(printable.as_bytes()).is_some_and(|c| !c.clean));
+        assert_eq!(run(printable.as_bytes()).events[0].0, "café");
     }
 
     /// The classic example: acme's pageview, from its app "shop".

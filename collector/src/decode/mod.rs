@@ -307,9 +307,7 @@ fn decode_text(payload: &[u8], time: Timestamp, options: &DecodeOptions, sink: &
 /// [`tally_core::is_unprintable`] character (controls, bidirectional overrides) becomes
 /// U+FFFD. StatsD keys are stricter still ([`clean_key`]). Borrows when nothing changes.
 pub fn clean_name(name: &str) -> Cow<'_, str> {
-    // Every unprintable character starts with one of these bytes in UTF-8.
-    let maybe = |b: u8| b < 0x20 || b == 0x7f || b == 0xc2 || b == 0xe2;
-    if !name.bytes().any(maybe) || !name.chars().any(is_unprintable) {
+    if !name.bytes().any(may_start_unprintable) || !name.chars().any(is_unprintable) {
         return Cow::Borrowed(name);
     }
     Cow::Owned(
@@ -317,6 +315,12 @@ pub fn clean_name(name: &str) -> Cow<'_, str> {
             .map(|c| if is_unprintable(c) { '\u{fffd}' } else { c })
             .collect(),
     )
+}
+
+/// Every unprintable character ([`tally_core::is_unprintable`]) starts with one of these
+/// bytes in UTF-8.
+const fn may_start_unprintable(byte: u8) -> bool {
+    byte < 0x20 || byte == 0x7f || byte == 0xc2 || byte == 0xe2
 }
 
 /// A StatsD key as etsy statsd keeps it: whitespace becomes `_`, `/` becomes `-`, and
