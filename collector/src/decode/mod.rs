@@ -256,7 +256,7 @@ pub fn detect(payload: &[u8]) -> Format {
 
 /// The bucket of a StatsD payload's first line (`acme.pageview` of `acme.pageview:1|c`), the
 /// spelling its pair is recorded under if the line is common; `None` for other formats. Only
-/// finds the `:`: for [`crate::ingest::Batch::warm`].
+/// finds the `:`, so that a batch can load its pairs before decoding its datagrams.
 pub fn first_bucket(payload: &[u8]) -> Option<&[u8]> {
     match detect(payload) {
         Format::Statsd => statsd::first_bucket(payload),
