@@ -7,8 +7,9 @@ use crate::ring::{Bucket, CountRings, Layout, RingReader, Wait, WideSeries, Writ
 use crate::table::AppendOnly;
 use crate::windows::SavedBucket;
 use compact_str::CompactString;
+use once_cell::race::OnceBox;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 
 /// How many app names an account remembers (the first ones seen).
 pub(crate) const MAX_APPS: usize = 8;
@@ -170,10 +171,11 @@ impl Gauge {
 pub(crate) struct TypeEntry {
     pub(crate) name: Arc<str>,
     pub(crate) counts: Series,
-    /// Allocated on the first timing, if the engine's cap on timing series allows (else `None`).
-    pub(crate) timings: OnceLock<Option<Box<BodyRings<TimingBody>>>>,
+    /// Allocated on the first timing, if the engine's cap on timing series allows. A thin
+    /// pointer (8 bytes, where a `OnceLock` takes 16): most types never have timings or sets.
+    pub(crate) timings: OnceBox<BodyRings<TimingBody>>,
     /// Allocated on the first set member, likewise capped.
-    pub(crate) sets: OnceLock<Option<Box<BodyRings<AtomicHll>>>>,
+    pub(crate) sets: OnceBox<BodyRings<AtomicHll>>,
     pub(crate) gauge: Gauge,
 }
 
@@ -182,23 +184,15 @@ impl TypeEntry {
         TypeEntry {
             name,
             counts: Series::new(layout),
-            timings: OnceLock::new(),
-            sets: OnceLock::new(),
+            timings: OnceBox::new(),
+            sets: OnceBox::new(),
             gauge: Gauge::default(),
         }
     }
 
     pub(crate) fn heap_bytes(&self) -> usize {
-        let timings = self
-            .timings
-            .get()
-            .and_then(Option::as_deref)
-            .map_or(0, BodyRings::heap_bytes);
-        let sets = self
-            .sets
-            .get()
-            .and_then(Option::as_deref)
-            .map_or(0, BodyRings::heap_bytes);
+        let timings = self.timings.get().map_or(0, BodyRings::heap_bytes);
+        let sets = self.sets.get().map_or(0, BodyRings::heap_bytes);
         // The name is shared with the type's entry over all accounts.
         self.counts.heap_bytes() + timings + sets
     }

@@ -16,12 +16,13 @@ use crate::notice::{Annotation, Notice, Notices, NoticesCopy, ServiceCheck};
 use crate::rejection::{RejectLog, RejectSample, Rejection};
 use crate::ring::{Bucket, Layout, LayoutError, Wait, WideSeries};
 use crate::table::AppendOnly;
+use once_cell::race::OnceBox;
 use crate::time::{Resolution, Timestamp};
 use hashbrown::{DefaultHashBuilder, HashMap, HashTable};
 use serde::{Deserialize, Serialize};
 use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 /// What the engine keeps, fixed at start-up.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -452,16 +453,25 @@ impl Engine {
         self.body_rings(&entry.sets, &claimed.set_series, self.config.max_set_series)
     }
 
-    /// The rings in `cell`, allocated on first use if `claimed` is still under `cap`.
+    /// The rings in `cell`, allocated on first use if `claimed` is still under `cap`. A series
+    /// refused is asked again at its next sample (one load: the count never goes down).
     fn body_rings<'a, B: crate::bodies::Body>(
         &self,
-        cell: &'a OnceLock<Option<Box<BodyRings<B>>>>,
+        cell: &'a OnceBox<BodyRings<B>>,
         claimed: &AtomicUsize,
         cap: usize,
     ) -> Option<&'a BodyRings<B>> {
-        let rings = cell
-            .get_or_init(|| Self::claim(claimed, cap).then(|| Box::new(BodyRings::new(self.layout.slots()))));
-        rings.as_deref()
+        if let Some(rings) = cell.get() {
+            return Some(rings);
+        }
+        if !Self::claim(claimed, cap) {
+            return None;
+        }
+        if cell.set(Box::new(BodyRings::new(self.layout.slots()))).is_err() {
+            // Another writer allocated them first: its claim counts, ours is given back.
+            claimed.fetch_sub(1, Relaxed);
+        }
+        cell.get()
     }
 
     /// Adds a timing or a set member to `entry`'s histograms or registers.

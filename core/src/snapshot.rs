@@ -685,7 +685,7 @@ impl Engine {
     }
 
     fn window_histogram(&self, entry: &TypeEntry, frame: &Frame<'_>) -> Option<Histogram> {
-        let rings = entry.timings.get()?.as_deref()?;
+        let rings = entry.timings.get()?;
         let mut merged = Histogram::default();
         if frame.active(&entry.counts) {
             let first = (frame.last + 1).saturating_sub(frame.len as u64);
@@ -704,7 +704,7 @@ impl Engine {
     }
 
     fn window_distinct(&self, entry: &TypeEntry, frame: &Frame<'_>) -> Option<u64> {
-        let rings = entry.sets.get()?.as_deref()?;
+        let rings = entry.sets.get()?;
         let mut merged = Hll::default();
         if frame.active(&entry.counts) {
             let first = (frame.last + 1).saturating_sub(frame.len as u64);

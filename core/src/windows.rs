@@ -134,7 +134,7 @@ impl Engine {
         let Some(entry) = self.type_entry(id) else {
             return;
         };
-        if let Some(Some(rings)) = entry.timings.get() {
+        if let Some(rings) = entry.timings.get() {
             rings.take_changed(TimingBody::copy, |slot, epoch, copy| {
                 each(SavedBody {
                     slot,
@@ -143,7 +143,7 @@ impl Engine {
                 })
             });
         }
-        if let Some(Some(rings)) = entry.sets.get() {
+        if let Some(rings) = entry.sets.get() {
             rings.take_changed(
                 |registers| registers.copy(),
                 |slot, epoch, copy| {

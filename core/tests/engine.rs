@@ -403,6 +403,38 @@ fn timings_give_percentiles_per_type_and_account() {
 }
 
 #[test]
+fn timing_series_past_their_cap_are_counted_and_never_allocated() {
+    let config = EngineConfig {
+        max_timing_series: 1,
+        ..EngineConfig::default()
+    };
+    let engine = Engine::new(config, at(0)).expect("valid");
+    let mut recorder = engine.recorder();
+    // `api` takes the one account x type series and the one all-accounts type series; `db`
+    // is refused both, again at each sample, while `api` keeps its histogram.
+    for (event_type, ms) in [("api", 5.0), ("db", 7.0), ("db", 9.0), ("api", 6.0)] {
+        recorder.record(&Event {
+            account: "acme",
+            event_type,
+            app: None,
+            value: Value::Timing { ms, count: 1 },
+            time: at(1000),
+        });
+    }
+    recorder.flush();
+    let snap = engine.snapshot(&last_minute(), at(2000));
+    assert_eq!(snap.totals.uncapped_samples, 4, "db's two samples, refused twice each");
+    let types = types_of(&snap, "acme");
+    let timing_count = |name: &str| {
+        let stats = types.iter().find(|t| &*t.name == name).expect("type");
+        stats.timing.as_ref().map(|t| t.count)
+    };
+    assert_eq!(timing_count("api"), Some(2));
+    assert_eq!(timing_count("db"), None);
+    assert_eq!(type_totals(&snap, "acme"), [("api".to_owned(), 2), ("db".to_owned(), 2)]);
+}
+
+#[test]
 fn gauges_keep_the_last_value_with_statsd_deltas() {
     let engine = engine();
     let mut recorder = engine.recorder();
