@@ -204,7 +204,7 @@ pub(crate) struct Account {
     /// cache miss on a separate allocation or a reference count.
     pub(crate) name: CompactString,
     pub(crate) counts: Series,
-    pub(crate) types: AppendOnly<Box<TypeEntry>>,
+    pub(crate) types: AppendOnly<TypeEntry, OnceBox<TypeEntry>>,
     /// Inline up to 24 bytes, as the name: every event that names an app is checked against
     /// them, and a name kept elsewhere was a cache miss of its own.
     pub(crate) apps: AppendOnly<CompactString>,

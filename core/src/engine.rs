@@ -16,9 +16,9 @@ use crate::notice::{Annotation, Notice, Notices, NoticesCopy, ServiceCheck};
 use crate::rejection::{RejectLog, RejectSample, Rejection};
 use crate::ring::{Bucket, Layout, LayoutError, Wait, WideSeries};
 use crate::table::AppendOnly;
-use once_cell::race::OnceBox;
 use crate::time::{Resolution, Timestamp};
 use hashbrown::{DefaultHashBuilder, HashMap, HashTable};
+use once_cell::race::OnceBox;
 use serde::{Deserialize, Serialize};
 use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
@@ -399,8 +399,7 @@ impl Engine {
         let own = self
             .accounts
             .get(key.account as usize)
-            .and_then(|a| a.types.get(key.type_index as usize))
-            .map(|entry| &**entry);
+            .and_then(|a| a.types.get(key.type_index as usize));
         (own, self.types.entries.get(key.overall as usize))
     }
 

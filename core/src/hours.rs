@@ -70,7 +70,7 @@ impl Engine {
         match id {
             SeriesId::Account { account, kind } => {
                 let account = self.accounts.get(account as usize)?;
-                account.types.get(kind as usize).map(|entry| &**entry)
+                account.types.get(kind as usize)
             }
             SeriesId::Overall { kind } => self.types.entries.get(kind as usize),
         }

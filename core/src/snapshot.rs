@@ -634,9 +634,7 @@ impl Engine {
 
     fn detail(&self, account: &Account, frame: &Frame<'_>, percentiles: bool) -> AccountDetail {
         let mut merged = Histogram::default();
-        let types = self.type_stats(account.types.iter().map(|t| &**t), frame, percentiles, |h| {
-            merged.merge(h)
-        });
+        let types = self.type_stats(account.types.iter(), frame, percentiles, |h| merged.merge(h));
         AccountDetail {
             types,
             sparkline: frame.values(&account.counts),
@@ -803,7 +801,7 @@ fn type_stack(account: &Account, frame: &Frame<'_>, top: usize, start: Timestamp
     let mut types: Vec<(&TypeEntry, u64)> = account
         .types
         .iter()
-        .map(|t| (&**t, frame.window_sum(&t.counts)))
+        .map(|t| (t, frame.window_sum(&t.counts)))
         .filter(|(t, sum)| *sum > 0 && &*t.name != OTHER)
         .collect();
     types.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.name.cmp(&b.0.name)));

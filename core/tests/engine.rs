@@ -423,7 +423,10 @@ fn timing_series_past_their_cap_are_counted_and_never_allocated() {
     }
     recorder.flush();
     let snap = engine.snapshot(&last_minute(), at(2000));
-    assert_eq!(snap.totals.uncapped_samples, 4, "db's two samples, refused twice each");
+    assert_eq!(
+        snap.totals.uncapped_samples, 4,
+        "db's two samples, refused twice each"
+    );
     let types = types_of(&snap, "acme");
     let timing_count = |name: &str| {
         let stats = types.iter().find(|t| &*t.name == name).expect("type");
@@ -431,7 +434,10 @@ fn timing_series_past_their_cap_are_counted_and_never_allocated() {
     };
     assert_eq!(timing_count("api"), Some(2));
     assert_eq!(timing_count("db"), None);
-    assert_eq!(type_totals(&snap, "acme"), [("api".to_owned(), 2), ("db".to_owned(), 2)]);
+    assert_eq!(
+        type_totals(&snap, "acme"),
+        [("api".to_owned(), 2), ("db".to_owned(), 2)]
+    );
 }
 
 #[test]
