@@ -13,6 +13,7 @@ use crate::event::MAX_NAME_BYTES;
 use crate::histogram::TimingBody;
 use crate::hll::AtomicHll;
 use compact_str::CompactString;
+use once_cell::race::OnceBox;
 use std::mem::size_of;
 use std::sync::{Arc, OnceLock};
 
@@ -20,6 +21,8 @@ use std::sync::{Arc, OnceLock};
 const ALLOCATION: u64 = 32;
 /// One name as the engine holds it: at most [`MAX_NAME_BYTES`] in an `Arc<str>`.
 const NAME: u64 = MAX_NAME_BYTES as u64 + 16 + ALLOCATION;
+/// A type's name: such a name behind an `Arc` of its own ([`crate::account::TypeName`], a thin pointer).
+const TYPE_NAME: u64 = NAME + size_of::<(usize, usize, Arc<str>)>() as u64 + ALLOCATION;
 /// A series' slot: 4 bytes (and 8 more in the series allowed to outgrow them, counted apart).
 const SLOT: u64 = 4;
 /// One entry of the accounts' index (a slot number, at the table's worst load factor).
@@ -57,14 +60,14 @@ impl EngineConfig {
 
     /// One type entry (an account's, or a type's over all accounts) with its counts.
     fn type_entry_bytes(&self) -> u64 {
-        size_of::<TypeEntry>() as u64 + self.slots() * SLOT + NAME + 2 * ALLOCATION
+        size_of::<TypeEntry>() as u64 + self.slots() * SLOT + TYPE_NAME + 2 * ALLOCATION
     }
 
     /// One tracked account at its worst, its named types apart (see `type_series`):
     /// its own series, its `(other)` type, its table of types full, every app name remembered.
     pub fn account_ceiling(&self) -> u64 {
         let types = self.max_types_per_account as u64 + 1;
-        let table = types * size_of::<OnceLock<Box<TypeEntry>>>() as u64;
+        let table = types * size_of::<OnceBox<TypeEntry>>() as u64;
         let apps = crate::account::MAX_APPS as u64 * (size_of::<OnceLock<CompactString>>() as u64 + NAME);
         size_of::<OnceLock<Account>>() as u64
             + self.slots() * SLOT

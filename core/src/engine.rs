@@ -6,7 +6,7 @@
 //! allocates nothing and divides nothing: a hash lookup and an add; the shared rings are
 //! written a pair at a time when the recorder publishes.
 
-use crate::account::{Account, Misses, Series, TypeEntry};
+use crate::account::{Account, Misses, Series, TypeEntry, TypeName};
 use crate::bodies::BodyRings;
 use crate::event::{Event, OTHER, Value, clamp_name};
 use crate::histogram::TimingBody;
@@ -131,11 +131,11 @@ impl TypeTotals {
 
     /// The name of the entry for type `name` if there is one (one copy for every account), else
     /// a new copy.
-    pub(crate) fn shared_name(&self, name: &str) -> Arc<str> {
+    pub(crate) fn shared_name(&self, name: &str) -> TypeName {
         let found = lock(&self.index)
             .get(name)
             .and_then(|&index| self.entries.get(index));
-        found.map_or_else(|| Arc::from(name), |entry| Arc::clone(&entry.name))
+        found.map_or_else(|| TypeName::new(name), |entry| entry.name.clone())
     }
 
     /// The entry for type `name`, added if there is room, else `(other)`'s.
@@ -153,13 +153,13 @@ impl TypeTotals {
         if let Some(&found) = index.get(name) {
             return found;
         }
-        let name: Arc<str> = Arc::from(name);
+        let name = TypeName::new(name);
         let slot = self
             .entries
-            .push(TypeEntry::new(Arc::clone(&name), layout))
+            .push(TypeEntry::new(name.clone(), layout))
             // Full only when `(other)` takes the last slot, which it then has.
             .unwrap_or(self.entries.capacity() - 1);
-        index.insert(name, slot);
+        index.insert(name.shared(), slot);
         slot
     }
 }

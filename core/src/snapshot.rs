@@ -663,7 +663,7 @@ impl Engine {
                     merge(h);
                 }
                 TypeStats {
-                    name: Arc::clone(&entry.name),
+                    name: entry.name.shared(),
                     total: entry.counts.total(),
                     window_total: frame.window_sum(&entry.counts),
                     rate: frame.rate.rate(&entry.counts),
@@ -813,7 +813,7 @@ fn type_stack(account: &Account, frame: &Frame<'_>, top: usize, start: Timestamp
         .iter()
         .zip(colours)
         .map(|((entry, _), colour)| Layer {
-            name: Arc::clone(&entry.name),
+            name: entry.name.shared(),
             colour,
             values: frame.values(&entry.counts),
         })
