@@ -189,10 +189,11 @@ impl Receiver {
         let mut lengths = [0usize; BATCH];
         while !self.stop.load(Relaxed) {
             let received = {
-                let mut slices: Vec<[IoSliceMut<'_>; 1]> = buffers
-                    .chunks_mut(MAX_DATAGRAM)
-                    .map(|b| [IoSliceMut::new(b)])
-                    .collect();
+                // On the stack: rebuilt per call (they borrow the buffers that the datagrams are
+                // then read from), but not allocated per call.
+                let mut chunks = buffers.chunks_mut(MAX_DATAGRAM);
+                let mut slices: [[IoSliceMut<'_>; 1]; BATCH] =
+                    std::array::from_fn(|_| [IoSliceMut::new(chunks.next().expect("BATCH buffers"))]);
                 let fd = self.socket.as_raw_fd();
                 match recvmmsg(
                     fd,
