@@ -641,16 +641,28 @@ impl<'a> Lookup<'a> {
 }
 
 /// `a == b`, a word at a time and inline (names are short: a call to `memcmp` cost more than
-/// the comparison).
+/// the comparison). The bytes after the last whole word are compared as the last eight (or
+/// four) bytes, overlapping what was compared already, rather than one at a time.
 #[inline]
 fn same_bytes(a: &[u8], b: &[u8]) -> bool {
-    let ((a_words, a_rest), (b_words, b_rest)) = (a.as_chunks::<8>(), b.as_chunks::<8>());
-    a.len() == b.len()
-        && a_words
-            .iter()
-            .zip(b_words)
-            .all(|(x, y)| u64::from_ne_bytes(*x) == u64::from_ne_bytes(*y))
-        && a_rest.iter().zip(b_rest).all(|(x, y)| x == y)
+    fn word(bytes: &[u8], at: usize) -> u64 {
+        u64::from_ne_bytes(bytes[at..at + 8].try_into().expect("eight bytes"))
+    }
+    fn half(bytes: &[u8], at: usize) -> u32 {
+        u32::from_ne_bytes(bytes[at..at + 4].try_into().expect("four bytes"))
+    }
+    let len = a.len();
+    if len != b.len() {
+        return false;
+    }
+    match len {
+        8.. => {
+            let last = len - 8;
+            (0..last).step_by(8).all(|at| word(a, at) == word(b, at)) && word(a, last) == word(b, last)
+        }
+        4..8 => half(a, 0) == half(b, 0) && half(a, len - 4) == half(b, len - 4),
+        _ => a == b,
+    }
 }
 
 /// Between an account's and a type's names in a spelling made of them (never in UTF-8).
@@ -1125,6 +1137,23 @@ impl Drop for Recorder {
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
+
+    #[test]
+    fn same_bytes_tells_any_one_byte_apart_at_every_length() {
+        let bytes: Vec<u8> = (0..40).map(|i| b'a' + i % 26).collect();
+        for len in 0..=bytes.len() {
+            let a = &bytes[..len];
+            assert!(same_bytes(a, &a.to_vec()), "{len} bytes");
+            if let Some(shorter) = len.checked_sub(1) {
+                assert!(!same_bytes(a, &bytes[..shorter]), "{len} bytes against {shorter}");
+            }
+            for at in 0..len {
+                let mut b = a.to_vec();
+                b[at] ^= 0x20;
+                assert!(!same_bytes(a, &b), "{len} bytes, byte {at} apart");
+            }
+        }
+    }
 
     fn count(account: &str, at_ms: u64) -> Event<'_> {
         Event {
