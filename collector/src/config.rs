@@ -50,6 +50,8 @@ pub fn default_state_dir() -> Option<PathBuf> {
 /// The source flags of every command, and the keys of the configuration file.
 #[derive(Clone, Debug, Default, clap::Args, Deserialize)]
 #[serde(default, deny_unknown_fields)]
+// The fields' doc comments are the command line's help: written for a terminal, not rustdoc.
+#[allow(rustdoc::bare_urls, rustdoc::broken_intra_doc_links)]
 pub struct SourceArgs {
     /// Listen for UDP datagrams here (repeatable; IPv4 or IPv6) [default: 127.0.0.1:8125,
     /// unless --zmq or --ws subscribes to a hub]
@@ -202,6 +204,8 @@ pub struct SourceArgs {
 /// both on their loopback defaults.
 #[derive(Clone, Debug, Default, clap::Args, Deserialize)]
 #[serde(default, deny_unknown_fields)]
+// The fields' doc comments are the command line's help: written for a terminal, not rustdoc.
+#[allow(rustdoc::bare_urls, rustdoc::broken_intra_doc_links)]
 pub struct HubArgs {
     /// Publish events on a ZeroMQ PUB socket bound here (frames `<type> <json>`)
     #[arg(long, value_name = "ENDPOINT")]

@@ -1,7 +1,7 @@
 //! What the hub clients ([`super::zmq`], [`super::ws`]) share.
 //!
 //! A hub client's receiver (a thread for ZeroMQ, a task for WebSocket) never decodes: it
-//! hands each payload to a decoder thread over a bounded [`Handoff`], so heartbeats and pings
+//! hands each payload to a decoder thread over a bounded `Handoff`, so heartbeats and pings
 //! are answered however busy the aggregator is, and a backlog costs a counted drop rather than
 //! memory.
 

@@ -14,6 +14,8 @@ use tally_gui::{Feed, GuiApp, KioskConfig, Mode};
 /// A live desktop dashboard of event streams (`tally-gui --demo` shows demo traffic).
 #[derive(Parser, Debug)]
 #[command(name = "tally-gui", version)]
+// The fields' doc comments are the command line's help: written for a terminal, not rustdoc.
+#[allow(rustdoc::broken_intra_doc_links)]
 struct Cli {
     #[command(flatten)]
     sources: SourceArgs,
