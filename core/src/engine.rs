@@ -1143,7 +1143,8 @@ mod tests {
         let bytes: Vec<u8> = (0..40).map(|i| b'a' + i % 26).collect();
         for len in 0..=bytes.len() {
             let a = &bytes[..len];
-            assert!(same_bytes(a, &a.to_vec()), "{len} bytes");
+            let copy = a.to_vec();
+            assert!(same_bytes(a, &copy), "{len} bytes, copied");
             if let Some(shorter) = len.checked_sub(1) {
                 assert!(!same_bytes(a, &bytes[..shorter]), "{len} bytes against {shorter}");
             }
