@@ -5,7 +5,7 @@
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::net::UdpSocket;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
 use std::time::{Duration, Instant};
@@ -34,15 +34,35 @@ pub fn free_udp_port() -> u16 {
         .port()
 }
 
+/// What the state directories' names start with, then the test process's id and a run number.
+const STATE_HOMES: &str = "tally-tests-state-";
+
 /// A state directory (`XDG_STATE_HOME`) for one run of a binary: never the user's, and
-/// never another test's (tally restores its windows from there at start).
+/// never another test's (tally restores its windows from there at start). The test harness
+/// gives no hook at a process's exit, so each process removes those that ended ones left.
 pub fn state_home() -> PathBuf {
     static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    static SWEEP: std::sync::Once = std::sync::Once::new();
+    SWEEP.call_once(|| remove_ended_state_homes(&std::env::temp_dir(), Path::new("/proc")));
     let run = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let dir = std::env::temp_dir().join(format!("tally-tests-state-{}-{run}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("{STATE_HOMES}{}-{run}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("a state directory for the tests");
     dir
+}
+
+/// Removes the state directories in `temp` of test processes no longer running (no
+/// `processes/<pid>`).
+fn remove_ended_state_homes(temp: &Path, processes: &Path) {
+    for entry in std::fs::read_dir(temp).into_iter().flatten().flatten() {
+        let name = entry.file_name();
+        let pid = (name.to_str())
+            .and_then(|name| name.strip_prefix(STATE_HOMES))
+            .and_then(|rest| rest.split('-').next());
+        if pid.is_some_and(|pid| !processes.join(pid).exists()) {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
 }
 
 /// `tally` (or another of the binaries), keeping its state in a [`state_home`] of its own.
@@ -340,4 +360,25 @@ pub fn post_events(url: &str, lines: &str) {
         .output()
         .expect("curl runs");
     assert_eq!(String::from_utf8_lossy(&status.stdout), "202");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_ended_processes_state_homes_are_removed() {
+        let base = std::env::temp_dir().join(format!("tally-tests-sweep-{}", std::process::id()));
+        let (temp, processes) = (base.join("tmp"), base.join("proc"));
+        let running = temp.join(format!("{STATE_HOMES}111-0"));
+        let ended = temp.join(format!("{STATE_HOMES}222-3"));
+        let unrelated = temp.join("222-other");
+        for dir in [&running, &ended, &unrelated, &processes.join("111")] {
+            std::fs::create_dir_all(dir.join("tally")).expect("test directories");
+        }
+        remove_ended_state_homes(&temp, &processes);
+        let kept = [&running, &ended, &unrelated].map(|dir| dir.exists());
+        std::fs::remove_dir_all(&base).expect("cleaned up");
+        assert_eq!(kept, [true, false, true]);
+    }
 }
