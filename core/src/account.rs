@@ -204,6 +204,10 @@ pub(crate) struct TypeEntry {
     pub(crate) gauge: Gauge,
 }
 
+// Every account holds a few: 88 bytes are one 96-byte allocation with glibc's header, where 112
+// took 128 (docs/PERFORMANCE.md, "Thinner type entries").
+const _: () = assert!(std::mem::size_of::<TypeEntry>() <= 88);
+
 impl TypeEntry {
     pub(crate) fn new(name: TypeName, layout: &Layout) -> Self {
         TypeEntry {
