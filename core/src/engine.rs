@@ -645,9 +645,11 @@ impl<'a> Lookup<'a> {
 /// four) bytes, overlapping what was compared already, rather than one at a time.
 #[inline]
 fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    #[inline(always)]
     fn word(bytes: &[u8], at: usize) -> u64 {
         u64::from_ne_bytes(bytes[at..at + 8].try_into().expect("eight bytes"))
     }
+    #[inline(always)]
     fn half(bytes: &[u8], at: usize) -> u32 {
         u32::from_ne_bytes(bytes[at..at + 4].try_into().expect("four bytes"))
     }
