@@ -453,7 +453,7 @@ impl Engine {
     }
 
     /// The rings in `cell`, allocated on first use if `claimed` is still under `cap`. A series
-    /// refused is asked again at its next sample (one load: the count never goes down).
+    /// refused is asked again at its next sample: one load of the count while it is at the cap.
     fn body_rings<'a, B: crate::bodies::Body>(
         &self,
         cell: &'a OnceBox<BodyRings<B>>,
