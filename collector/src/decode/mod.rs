@@ -9,6 +9,7 @@
 mod dogstatsd;
 mod json;
 mod statsd;
+mod words;
 mod zlib;
 
 use serde::{Deserialize, Serialize};

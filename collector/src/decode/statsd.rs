@@ -6,6 +6,7 @@
 //! are still read. Parsing borrows from the packet and allocates only to clean up a bucket
 //! name that contains characters StatsD does not keep.
 
+use super::words::{HIGH, ONES, equal, within, word_at};
 use super::{AccountFrom, DecodeOptions, Sink, clean_key, dogstatsd};
 use tally_core::{Event, Rejection, SampleError, Timestamp, Value, scale_sampled};
 
@@ -190,8 +191,7 @@ fn common_event<'a>(bucket: &'a str, value: Value<'a>, time: Timestamp) -> Optio
 /// Eight bytes at a time, as [`key_prefix`], but only looking for two bytes.
 fn bucket_end(bytes: &[u8]) -> Option<usize> {
     let mut at = 0;
-    while let Some(chunk) = bytes.get(at..at + 8) {
-        let word = u64::from_le_bytes(chunk.try_into().expect("eight bytes"));
+    while let Some(word) = word_at(bytes, at) {
         let colons = equal(word, b':');
         let ends = colons | equal(word, b'\n');
         if ends != 0 {
@@ -226,8 +226,7 @@ fn line_end(rest: &[u8]) -> Option<usize> {
 fn key_prefix(bytes: &[u8]) -> (usize, Option<usize>) {
     let mut at = 0;
     let mut dot = None;
-    while let Some(chunk) = bytes.get(at..at + 8) {
-        let word = u64::from_le_bytes(chunk.try_into().expect("eight bytes"));
+    while let Some(word) = word_at(bytes, at) {
         let others = !key_bytes(word) & HIGH;
         let dots = equal(word, b'.');
         let end = if others == 0 {
@@ -250,26 +249,6 @@ fn key_prefix(bytes: &[u8]) -> (usize, Option<usize>) {
         at += 1;
     }
     (at, dot)
-}
-
-/// Bit 7 of each byte of a word.
-const HIGH: u64 = 0x8080_8080_8080_8080;
-/// Bits 0 to 6 of each byte.
-const LOW: u64 = 0x7f7f_7f7f_7f7f_7f7f;
-const ONES: u64 = 0x0101_0101_0101_0101;
-
-/// Bit 7 set in each byte of `word` equal to `byte` (exactly: no carry crosses bytes).
-fn equal(word: u64, byte: u8) -> u64 {
-    let x = word ^ (ONES * u64::from(byte));
-    !(((x & LOW) + LOW) | x | LOW)
-}
-
-/// Bit 7 set in each byte of `word` in `low..=high` (both ASCII).
-fn within(word: u64, low: u8, high: u8) -> u64 {
-    let seven = word & LOW;
-    let at_least = seven + ONES * u64::from(0x80 - low);
-    let above = seven + ONES * u64::from(0x7f - high);
-    at_least & !above & !word & HIGH
 }
 
 /// Bit 7 set in each byte of `word` that [`KEY_BYTES`] keeps.
