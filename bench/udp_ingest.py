@@ -3,7 +3,7 @@
 windows) and optionally the reference StatsD server and another tally build, measured in the
 same run with the same sender, as ratios. See docs/PERFORMANCE.md for results.
 
-    bench/udp_ingest.py [--reps 15] [--burst 5000] [--statsd] [--skip-loss] [--compare NAME=PATH]
+    bench/udp_ingest.py [--reps 15] [--burst 5000] [--statsd] [--skip-loss] [--compare NAME=PATH] [--no-pin]
 
 Saturated receive cost: the receiver is stopped (SIGSTOP), a burst that fits its socket buffer
 (`--burst` datagrams; 5,000 fit the 8 MiB buffers all of them ask for, where the kernel's
@@ -50,6 +50,15 @@ def cpu_ns(pid, threads=None):
         except (FileNotFoundError, ProcessLookupError):
             pass
     return total
+
+
+def pin(pid, cpu):
+    """Moves every thread of process `pid` onto `cpu`."""
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            os.sched_setaffinity(int(task.name), {cpu})
+        except (ProcessLookupError, FileNotFoundError):
+            pass
 
 
 def udp_row(port):
@@ -185,7 +194,12 @@ def main():
     parser.add_argument("--skip-loss", action="store_true")
     parser.add_argument("--compare", action="append", default=[], metavar="NAME=PATH",
                         help="also measure another tally binary (e.g. an earlier build)")
+    parser.add_argument("--no-pin", action="store_true",
+                        help="let the scheduler place the receivers (by default they share the last CPU, "
+                             "and this script and the sender the first)")
     args = parser.parse_args()
+    cpus = sorted(os.sched_getaffinity(0))
+    pinned = not args.no_pin and len(cpus) >= 2
     subprocess.run(["cargo", "build", "--release", "--quiet", "-p", "tally", "-p", "tally-collector", "--examples"],
                    cwd=ROOT, check=True)
     subprocess.run(["cargo", "build", "--release", "--quiet", "-p", "tally"], cwd=ROOT, check=True)
@@ -197,6 +211,12 @@ def main():
         port = free_port()
         receivers[kind] = (start(kind, port, args.burst, binary), port)
     time.sleep(1.5)
+    if pinned:
+        # As the issue's figures were taken: the receiver measured never shares a CPU with the
+        # sender or with this script's polling, and never moves between CPUs mid-burst.
+        os.sched_setaffinity(0, {cpus[0]})
+        for receiver, _ in receivers.values():
+            pin(receiver.proc.pid, cpus[-1])
     costs = {kind: {case: [] for case, _, _ in CASES} for kind, _ in kinds}
     for _ in range(args.reps):
         for case, lines, fmt in CASES:
@@ -219,7 +239,8 @@ def main():
 
     drain = costs["drain"]
     print(f"Medians of {args.reps} interleaved repetitions of {args.burst}-datagram bursts; ratio: the drain's "
-          "cost over the receiver's, median of the per-repetition ratios (min-max).")
+          "cost over the receiver's, median of the per-repetition ratios (min-max). Receivers "
+          + (f"on CPU {cpus[-1]}, the sender on CPU {cpus[0]}." if pinned else "not pinned."))
     print()
     print("| receiver | " + " | ".join(f"{case}: ns / {'metric' if lines > 1 else 'datagram'} | ratio"
                                          for case, lines, _ in CASES) + " |")
