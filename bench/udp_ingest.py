@@ -11,7 +11,8 @@ rmem_max allows 4 MiB) is sent, the receiver is continued (SIGCONT) and timed un
 its receiving threads (from /proc/PID/task/*/schedstat, in ns) per datagram; for tally, the
 `udp-*` threads (decode and record included; the `stat` reporter excluded). Three cases: 1
 StatsD counter per datagram, 20 per datagram, and one classic JSON event per datagram (1,000
-keys round-robin, the hard case). Every receiver runs at once on its own port and the
+keys round-robin, the hard case). Every receiver runs at once on its own port, all of them on
+the last CPU and the sender on the first (`--no-pin`: wherever the scheduler puts them), and the
 repetitions interleave them, so each ratio compares measurements minutes apart at most; the
 medians and the median of the per-repetition ratios are reported. Loss: a 1M-datagram blast,
 then paced steps.
