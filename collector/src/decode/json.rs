@@ -9,7 +9,7 @@
 //! the trip: `count` (events this one stands for), `ms` (a timing), `gauge`, `delta` (a gauge
 //! change) and `member` (a set member). Classic consumers ignore them.
 
-use super::words::{HIGH, equal, within, word_at};
+use super::words::{HIGH, equal, run_until, within};
 use super::{Refusal, Sink, Tokens, clean_name, may_start_unprintable, refuse};
 use serde::Deserialize;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
@@ -359,15 +359,9 @@ const REFUSED: u8 = 3;
 /// the last few bytes, which the table reads.
 #[inline(always)]
 fn printable_run(bytes: &[u8], at: usize) -> usize {
-    let mut run = 0;
-    while let Some(word) = word_at(bytes, at + run) {
-        let stops = (!within(word, b' ', b'~') & HIGH) | equal(word, b'"') | equal(word, b'\\');
-        if stops != 0 {
-            return run + stops.trailing_zeros() as usize / 8;
-        }
-        run += 8;
-    }
-    run
+    run_until(bytes, at, |word| {
+        (!within(word, b' ', b'~') & HIGH) | equal(word, b'"') | equal(word, b'\\')
+    })
 }
 
 /// A cursor over a JSON document, for [`common_event`].

@@ -6,7 +6,7 @@
 //! are still read. Parsing borrows from the packet and allocates only to clean up a bucket
 //! name that contains characters StatsD does not keep.
 
-use super::words::{HIGH, ONES, equal, within, word_at};
+use super::words::{HIGH, ONES, equal, run_until, within, word_at};
 use super::{AccountFrom, DecodeOptions, Sink, clean_key, dogstatsd};
 use tally_core::{Event, Rejection, SampleError, Timestamp, Value, scale_sampled};
 
@@ -190,16 +190,7 @@ fn common_event<'a>(bucket: &'a str, value: Value<'a>, time: Timestamp) -> Optio
 /// Where the bucket at the start of `bytes` ends: its `:`, if one comes before the line's end.
 /// Eight bytes at a time, as [`key_prefix`], but only looking for two bytes.
 fn bucket_end(bytes: &[u8]) -> Option<usize> {
-    let mut at = 0;
-    while let Some(word) = word_at(bytes, at) {
-        let colons = equal(word, b':');
-        let ends = colons | equal(word, b'\n');
-        if ends != 0 {
-            let first = ends.trailing_zeros();
-            return (colons & (1 << first) != 0).then_some(at + first as usize / 8);
-        }
-        at += 8;
-    }
+    let at = run_until(bytes, 0, |word| equal(word, b':') | equal(word, b'\n'));
     let end = at + bytes[at..].iter().position(|&b| b == b':' || b == b'\n')?;
     (bytes[end] == b':').then_some(end)
 }

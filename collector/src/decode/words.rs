@@ -16,6 +16,22 @@ pub(super) fn word_at(bytes: &[u8], at: usize) -> Option<u64> {
     Some(u64::from_le_bytes(chunk.try_into().expect("eight bytes")))
 }
 
+/// How many bytes of `bytes` from `at` come before the first that `stops` marks, read eight at
+/// a time. Stops short of the last few bytes (fewer than eight), which the caller reads one at a
+/// time: the count is then of the bytes before them.
+#[inline(always)]
+pub(super) fn run_until(bytes: &[u8], at: usize, stops: impl Fn(u64) -> u64) -> usize {
+    let mut run = 0;
+    while let Some(word) = word_at(bytes, at + run) {
+        let marked = stops(word);
+        if marked != 0 {
+            return run + marked.trailing_zeros() as usize / 8;
+        }
+        run += 8;
+    }
+    run
+}
+
 /// Bit 7 set in each byte of `word` equal to `byte` (exactly: no carry crosses bytes).
 #[inline(always)]
 pub(super) fn equal(word: u64, byte: u8) -> u64 {
@@ -66,6 +82,19 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_run_ends_at_the_first_marked_byte_or_before_the_last_few() {
+        let quotes = |word| equal(word, b'"');
+        assert_eq!(run_until(b"0123456789\"abcdef", 0, quotes), 10);
+        assert_eq!(run_until(b"0123456789\"abcdef", 3, quotes), 7);
+        assert_eq!(
+            run_until(b"01234567\"", 0, quotes),
+            8,
+            "the last byte is the caller's"
+        );
+        assert_eq!(run_until(b"0123\"", 0, quotes), 0);
     }
 
     #[test]
