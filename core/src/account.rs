@@ -3,7 +3,7 @@
 use crate::bodies::BodyRings;
 use crate::histogram::TimingBody;
 use crate::hll::AtomicHll;
-use crate::ring::{Bucket, CountRings, Layout, RingReader, Wait, WideSeries, Write};
+use crate::ring::{Bucket, CountRings, Layout, RingReader, RingWriter, Wait, WideSeries, Write};
 use crate::table::AppendOnly;
 use crate::windows::SavedBucket;
 use compact_str::CompactString;
@@ -45,10 +45,13 @@ impl Series {
         }
     }
 
-    /// Adds `n` events at `buckets` (one per resolution, finest first). The total saturates
-    /// at `u64::MAX` (counted as a saturation) rather than wrap. `false`, nothing written, when
-    /// another writer holds the series and `wait` says not to wait for it.
-    pub(crate) fn record(
+    /// Adds `n` events at `buckets` (one per resolution, finest first), then runs `then` before
+    /// the series' lock is let go: what `then` reads cannot change between the write and the
+    /// read for whoever changes it under this lock (see [`Series::hand_over`]). The total
+    /// saturates at `u64::MAX` (counted as a saturation) rather than wrap. `None`, nothing
+    /// written, when another writer holds the series and `wait` says not to wait for it.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn record<R>(
         &self,
         layout: &Layout,
         buckets: &[Bucket],
@@ -56,10 +59,9 @@ impl Series {
         wait: Wait,
         wide: &WideSeries,
         misses: &mut Misses,
-    ) -> bool {
-        let Some(mut writer) = self.rings.writer(wait) else {
-            return false;
-        };
+        then: impl FnOnce() -> R,
+    ) -> Option<R> {
+        let mut writer = self.rings.writer(wait)?;
         // Under the write lock: a plain load and store, not a locked add.
         let total = self.total.load(Relaxed).checked_add(n).unwrap_or_else(|| {
             misses.saturated = true;
@@ -70,7 +72,7 @@ impl Series {
         for (level, &bucket) in layout.levels().iter().zip(buckets) {
             misses.note(writer.add(level, bucket, n, wide));
         }
-        true
+        Some(then())
     }
 
     pub(crate) fn total(&self) -> u64 {
@@ -100,8 +102,27 @@ impl Series {
     /// The total, the latest finest epoch and every ring, as a checkpoint saves them.
     pub(crate) fn copy(&self, layout: &Layout) -> (u64, Option<u64>, Vec<Vec<SavedBucket>>) {
         let writer = self.rings.lock();
+        self.copy_under(&writer, layout)
+    }
+
+    fn copy_under(
+        &self,
+        writer: &RingWriter<'_>,
+        layout: &Layout,
+    ) -> (u64, Option<u64>, Vec<Vec<SavedBucket>>) {
         let rings = layout.levels().iter().map(|level| writer.copy(level));
         (self.total(), self.last_active(), rings.collect())
+    }
+
+    /// Adds everything this series holds to `to`, then runs `then`, all under this series'
+    /// lock. A writer that asks under the same lock ([`Series::record`]) whether `to` needs
+    /// its count too sees the state either before `then`, and its count is in the copy, or
+    /// after it, and is not: every count reaches `to` once.
+    pub(crate) fn hand_over(&self, to: &Series, layout: &Layout, wide: &WideSeries, then: impl FnOnce()) {
+        let writer = self.rings.lock();
+        let (total, last_active, rings) = self.copy_under(&writer, layout);
+        to.restore(layout, total, last_active, &rings, wide);
+        then();
     }
 
     /// Adds what a checkpoint saved (into an engine of the same origin and resolutions).
@@ -316,5 +337,57 @@ impl Account {
             0
         };
         self.counts.heap_bytes() + types + table + name
+    }
+}
+
+/// Model-checked with loom: `RUSTFLAGS="--cfg loom" cargo test -p tally-core --release --lib loom`.
+#[cfg(all(test, loom))]
+mod loom_model {
+    use super::*;
+    use crate::ring::Wait;
+    use crate::time::{Resolution, Timestamp};
+    use loom::sync::Arc;
+    use loom::sync::atomic::{AtomicBool, Ordering::Acquire, Ordering::Release};
+    use loom::thread;
+
+    /// Publishes `n` events at `epoch` of a pair whose series stands in for its type while
+    /// `standing` says so, as the engine does.
+    fn publish(
+        layout: &Layout,
+        wide: &WideSeries,
+        series: &(Series, Series, AtomicBool),
+        epoch: u64,
+        n: u64,
+    ) {
+        let (own, overall, standing) = series;
+        let buckets = [layout.levels()[0].bucket(epoch)];
+        let mut misses = Misses::default();
+        let overall_too = || !standing.load(Acquire);
+        if own.record(layout, &buckets, n, Wait::Yes, wide, &mut misses, overall_too) == Some(true) {
+            overall.record(layout, &buckets, n, Wait::Yes, wide, &mut misses, || ());
+        }
+    }
+
+    /// A pair's series stands in for its type over all accounts while a writer publishes to
+    /// it, and a second pair's arrival hands it over: every count reaches the type's own series
+    /// once, whichever runs first.
+    #[test]
+    fn loom_a_hand_over_counts_every_event_once() {
+        loom::model(|| {
+            let layout = Layout::new(&[Resolution::new(1000, 4)], Timestamp::from_millis(0)).expect("valid");
+            let wide = Arc::new(WideSeries::new(0));
+            let series = Arc::new((Series::new(&layout), Series::new(&layout), AtomicBool::new(true)));
+            publish(&layout, &wide, &series, 1, 1);
+            let writer = {
+                let (layout, wide, series) = (layout.clone(), Arc::clone(&wide), Arc::clone(&series));
+                thread::spawn(move || publish(&layout, &wide, &series, 2, 2))
+            };
+            let (own, overall, standing) = &*series;
+            own.hand_over(overall, &layout, &wide, || standing.store(false, Release));
+            writer.join().expect("thread");
+            assert_eq!((overall.total(), own.total()), (3, 3));
+            let sum = |series: &Series, epoch| series.read(|r| r.sum(&layout.levels()[0], epoch, epoch));
+            assert_eq!((sum(overall, 1), sum(overall, 2)), (1, 2));
+        });
     }
 }

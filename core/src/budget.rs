@@ -106,8 +106,10 @@ impl EngineConfig {
     fn fixed_ceiling(&self) -> u64 {
         let (slots, timing_series, set_series) =
             (self.slots(), self.timing_series_bytes(), self.set_series_bytes());
-        let types = (self.max_types as u64 + 1)
-            * (size_of::<OnceLock<TypeEntry>>() as u64 + self.type_entry_bytes() + TYPE_INDEX_ENTRY);
+        // Each with the word saying which series stands in for it.
+        let type_bytes = size_of::<OnceLock<TypeEntry>>() + size_of::<u64>();
+        let types =
+            (self.max_types as u64 + 1) * (type_bytes as u64 + self.type_entry_bytes() + TYPE_INDEX_ENTRY);
         types
             + 2 * self.max_timing_series as u64 * timing_series
             + 2 * self.max_set_series as u64 * set_series

@@ -21,7 +21,7 @@ use hashbrown::{DefaultHashBuilder, HashMap, HashTable};
 use once_cell::race::OnceBox;
 use serde::{Deserialize, Serialize};
 use std::hash::{BuildHasher, Hasher};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Acquire, Ordering::Relaxed, Ordering::Release};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 /// What the engine keeps, fixed at start-up.
@@ -110,6 +110,51 @@ pub(crate) struct TypeTotals {
     pub(crate) entries: AppendOnly<TypeEntry>,
     index: Mutex<HashMap<Arc<str>, usize>>,
     claimed: Claimed,
+    /// Each entry's [`StandIn`], packed.
+    stand_ins: Box<[AtomicU64]>,
+    /// Serialises pairs joining an entry ([`Engine::join_overall`]).
+    joining: Mutex<()>,
+}
+
+/// Whose series holds the counts of a type over all accounts. While one (account, type) pair
+/// is all a type has, that pair's series holds exactly the type's counts over all accounts: it
+/// is read for them, and the pair's counts are published to it alone, which halves the writes
+/// of a type that only one account sends (every type of many StatsD streams). When a second
+/// pair joins, the first pair's series is copied into the type's own, which holds the counts
+/// from then on. Its timings and sets are the type's own throughout.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum StandIn {
+    /// No pair yet.
+    Nobody,
+    /// The only pair: an account and its type's index there.
+    Pair { account: u32, kind: u32 },
+    /// Several pairs, or one whose series was not found: the type's own series.
+    Own,
+}
+
+impl StandIn {
+    // Tags no pair takes: an account's types never reach these indexes.
+    const NOBODY: u64 = u64::MAX;
+    const OWN: u64 = u64::MAX - 1;
+
+    fn pack(self) -> u64 {
+        match self {
+            StandIn::Nobody => Self::NOBODY,
+            StandIn::Pair { account, kind } => (u64::from(account) << 32) | u64::from(kind),
+            StandIn::Own => Self::OWN,
+        }
+    }
+
+    fn unpack(packed: u64) -> Self {
+        match packed {
+            Self::NOBODY => StandIn::Nobody,
+            Self::OWN => StandIn::Own,
+            _ => StandIn::Pair {
+                account: (packed >> 32) as u32,
+                kind: packed as u32,
+            },
+        }
+    }
 }
 
 /// How many timing and set series have been given their rings, against the caps.
@@ -126,7 +171,17 @@ impl TypeTotals {
             entries: AppendOnly::with_capacity(max_types + 1),
             index: Mutex::new(HashMap::new()),
             claimed: Claimed::default(),
+            stand_ins: (0..=max_types).map(|_| AtomicU64::new(StandIn::NOBODY)).collect(),
+            joining: Mutex::new(()),
         }
+    }
+
+    fn stand_in(&self, overall: usize) -> StandIn {
+        let packed = self
+            .stand_ins
+            .get(overall)
+            .map_or(StandIn::OWN, |s| s.load(Acquire));
+        StandIn::unpack(packed)
     }
 
     /// The name of the entry for type `name` if there is one (one copy for every account), else
@@ -354,8 +409,9 @@ impl Engine {
 
     /// Adds `n` events of `key` at `buckets`.
     fn add_count(&self, key: Key, buckets: &[Bucket], n: u64) {
-        self.add_own_type_count(key, buckets, n, Wait::Yes);
-        self.add_overall_count(key.overall, buckets, n, Wait::Yes);
+        if self.add_own_type_count(key, buckets, n, Wait::Yes) == Some(true) {
+            self.add_overall_count(key.overall, buckets, n, Wait::Yes);
+        }
         self.add_account_count(key.account, buckets, n, Wait::Yes);
     }
 
@@ -363,8 +419,22 @@ impl Engine {
     /// had to wait for another writer and was told not to. `too_old` says whether writes too
     /// old for the rings are counted here (they are once per event, by its own type).
     fn add_to(&self, series: &Series, buckets: &[Bucket], n: u64, wait: Wait, too_old: bool) -> bool {
+        self.add_to_then(series, buckets, n, wait, too_old, || ())
+            .is_some()
+    }
+
+    /// [`Engine::add_to`], then `then` under the series' lock (see [`Series::record`]).
+    fn add_to_then<R>(
+        &self,
+        series: &Series,
+        buckets: &[Bucket],
+        n: u64,
+        wait: Wait,
+        too_old: bool,
+        then: impl FnOnce() -> R,
+    ) -> Option<R> {
         let mut misses = Misses::default();
-        let added = series.record(&self.layout, buckets, n, wait, &self.wide, &mut misses);
+        let added = series.record(&self.layout, buckets, n, wait, &self.wide, &mut misses, then);
         misses.too_old &= too_old;
         self.note_misses(misses);
         added
@@ -378,12 +448,72 @@ impl Engine {
         self.add_to(&account.counts, buckets, n, wait, false)
     }
 
-    /// Adds `n` events of `key` at `buckets` to the account's series of its type.
-    fn add_own_type_count(&self, key: Key, buckets: &[Bucket], n: u64, wait: Wait) -> bool {
-        let (Some(own), _) = self.entries(key) else {
-            return true;
+    /// Adds `n` events of `key` at `buckets` to the account's series of its type. `None`,
+    /// nothing added, when it would have had to wait and was told not to; else whether the
+    /// type's series over all accounts must have them too: not while this pair's series stands
+    /// in for it, which is asked under the series' lock, where a hand-over changes it.
+    fn add_own_type_count(&self, key: Key, buckets: &[Bucket], n: u64, wait: Wait) -> Option<bool> {
+        let Some(own) = self.own_entry(key) else {
+            return Some(true);
         };
-        self.add_to(&own.counts, buckets, n, wait, true)
+        let pair = StandIn::Pair {
+            account: key.account,
+            kind: key.type_index,
+        };
+        let overall_too = || self.types.stand_in(key.overall as usize) != pair;
+        self.add_to_then(&own.counts, buckets, n, wait, true, overall_too)
+    }
+
+    /// The type over all accounts that `account`'s type `kind` counts in, the pair joined to
+    /// it (before any of its counts is published).
+    pub(crate) fn overall_for(&self, account: usize, kind: usize) -> usize {
+        let (account, kind) = (account as u32, kind as u32);
+        let Some(entry) = self.pair_entry(account, kind) else {
+            return self.types.resolve(OTHER, &self.layout);
+        };
+        // The account's own name for the type: `(other)` past its cap.
+        let overall = self.types.resolve(&entry.name, &self.layout);
+        self.join_overall(overall, account, kind);
+        overall
+    }
+
+    /// Counts pair (`account`, `kind`) in type `overall` over all accounts (see [`StandIn`]):
+    /// the first pair stands in for the type; a second one hands the first one's counts over
+    /// to the type's own series.
+    fn join_overall(&self, overall: usize, account: u32, kind: u32) {
+        let pair = StandIn::Pair { account, kind };
+        let joined = |now: StandIn| now == pair || now == StandIn::Own;
+        if joined(self.types.stand_in(overall)) {
+            return;
+        }
+        let _joining = lock(&self.types.joining);
+        let (Some(cell), Some(entry)) = (self.types.stand_ins.get(overall), self.types.entries.get(overall))
+        else {
+            return;
+        };
+        match self.types.stand_in(overall) {
+            StandIn::Nobody => cell.store(pair.pack(), Release),
+            StandIn::Pair { account, kind } if StandIn::Pair { account, kind } != pair => {
+                let standing = self.pair_entry(account, kind).map(|t| &t.counts);
+                let own = || cell.store(StandIn::OWN, Release);
+                match standing {
+                    Some(series) => series.hand_over(&entry.counts, &self.layout, &self.wide, own),
+                    None => own(),
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The series of type `overall` over all accounts: the type's own, or its only pair's
+    /// while that stands in for it (see [`StandIn`]).
+    pub(crate) fn overall_counts(&self, overall: usize) -> Option<&Series> {
+        let entry = self.types.entries.get(overall)?;
+        let standing = match self.types.stand_in(overall) {
+            StandIn::Pair { account, kind } => self.pair_entry(account, kind).map(|t| &t.counts),
+            StandIn::Nobody | StandIn::Own => None,
+        };
+        Some(standing.unwrap_or(&entry.counts))
     }
 
     /// Adds `n` events to the series of type `overall` over all accounts.
@@ -394,27 +524,27 @@ impl Engine {
         self.add_to(&entry.counts, buckets, n, wait, false)
     }
 
-    /// The account's entry for the key's type, and the type's entry over all accounts.
-    fn entries(&self, key: Key) -> (Option<&TypeEntry>, Option<&TypeEntry>) {
-        let own = self
-            .accounts
-            .get(key.account as usize)
-            .and_then(|a| a.types.get(key.type_index as usize));
-        (own, self.types.entries.get(key.overall as usize))
+    /// The account's entry for the key's type.
+    fn own_entry(&self, key: Key) -> Option<&TypeEntry> {
+        self.pair_entry(key.account, key.type_index)
+    }
+
+    /// Account `account`'s type `kind`.
+    fn pair_entry(&self, account: u32, kind: u32) -> Option<&TypeEntry> {
+        (self.accounts.get(account as usize)).and_then(|a| a.types.get(kind as usize))
     }
 
     /// Records what an event carries besides its count: a timing, a gauge, a set member.
     fn add_measure(&self, key: Key, buckets: &[Bucket], value: &Value<'_>) {
         let mut misses = Misses::default();
-        let (own, overall) = self.entries(key);
-        if let Some(entry) = own {
+        if let Some(entry) = self.own_entry(key) {
             match *value {
                 Value::Gauge(value) => entry.gauge.set(value),
                 Value::GaugeDelta(delta) => entry.gauge.add(delta),
                 _ => self.add_sample(entry, &self.claimed, buckets, value, &mut misses),
             }
         }
-        if let Some(entry) = overall {
+        if let Some(entry) = self.types.entries.get(key.overall as usize) {
             self.add_sample(entry, &self.types.claimed, buckets, value, &mut misses);
         }
         self.note_misses(misses);
@@ -886,7 +1016,8 @@ impl Recorder {
 
     /// Publishes the pending counts to the shared rings, where snapshots see them: each
     /// pair's to its account's series of its type, and the sums of each account and of each
-    /// type over all accounts once (thousands of accounts of one type cost one write there).
+    /// type over all accounts once (thousands of accounts of one type cost one write there, and
+    /// a type of one account none: see [`StandIn`]).
     pub fn flush(&mut self) {
         self.publish(Wait::Yes);
     }
@@ -912,11 +1043,14 @@ impl Recorder {
             },
             |names, index| {
                 let cached = names.get_bucket_mut(index).expect(CACHED);
-                if !engine.add_own_type_count(cached.key, buckets, cached.pending, wait) {
+                let Some(overall_too) = engine.add_own_type_count(cached.key, buckets, cached.pending, wait)
+                else {
                     return false;
-                }
+                };
                 accounts.push((cached.key.account, cached.pending));
-                types.push((cached.key.overall, cached.pending));
+                if overall_too {
+                    types.push((cached.key.overall, cached.pending));
+                }
                 cached.pending = 0;
                 true
             },
@@ -986,16 +1120,17 @@ impl Recorder {
         let (account_name, type_name) = (clamp_name(event.account), clamp_name(event.event_type));
         let engine = &*self.engine;
         let (account, folded) = engine.resolve_account(account_name);
-        let (type_index, overall) = engine.accounts.get(account).map_or((0, 0), |a| {
-            let layout = &engine.layout;
+        let type_index = engine.accounts.get(account).map_or(0, |a| {
             let max_types = engine.config.max_types_per_account;
-            let index = a.resolve_type(type_name, layout, max_types, engine.type_series_room(), |name| {
-                engine.types.shared_name(name)
-            });
-            // The account's own name for the type: `(other)` past its cap.
-            let name = a.types.get(index).map_or(OTHER, |t| &*t.name);
-            (index, engine.types.resolve(name, layout))
+            a.resolve_type(
+                type_name,
+                &engine.layout,
+                max_types,
+                engine.type_series_room(),
+                |name| engine.types.shared_name(name),
+            )
         });
+        let overall = engine.overall_for(account, type_index);
         let key = Key {
             account: account as u32,
             type_index: type_index as u32,
@@ -1311,5 +1446,60 @@ mod tests {
         assert_eq!((engine.all.total(), acme.total()), (3, 2), "published once free");
         let sums_left = recorder.account_sums.len() + recorder.type_sums.len();
         assert_eq!((sums_left, recorder.pending_all), (0, 0));
+    }
+
+    /// A type only one account sends is published to that account's series alone, which is
+    /// read for the type over all accounts; when a second account sends it, what the first had
+    /// counted is handed over, and every count is in the type's total and buckets once.
+    #[test]
+    fn a_type_one_account_sends_is_read_from_its_series_until_a_second_account_joins() {
+        use crate::windows::WindowId;
+        let engine = Engine::new(EngineConfig::default(), Timestamp::from_millis(0)).expect("valid");
+        let signup = |account, at_ms| Event {
+            event_type: "signup",
+            value: Value::Count(2),
+            ..count(account, at_ms)
+        };
+        let overall_buckets = |kind: usize| {
+            let id = WindowId::Type(SeriesId::Overall { kind: kind as u32 });
+            let copy = engine.copy_series(id).expect("a type over all accounts");
+            let mut finest: Vec<(u64, u64)> = (copy.rings[0].iter())
+                .filter(|b| b.count > 0)
+                .map(|b| (b.epoch, b.count))
+                .collect();
+            finest.sort_unstable();
+            (copy.total, finest)
+        };
+        let signups = |now_ms| {
+            let request = crate::SnapshotRequest {
+                all_types: true,
+                ..crate::SnapshotRequest::default()
+            };
+            let types = engine.snapshot(&request, Timestamp::from_millis(now_ms)).types;
+            let signup = types.into_iter().find(|t| &*t.name == "signup").expect("listed");
+            (signup.total, signup.window_total)
+        };
+
+        let mut acme = engine.recorder();
+        for at_ms in [1000, 1500, 2500] {
+            acme.record(&signup("acme", at_ms));
+        }
+        acme.flush();
+        let kind = engine.types.resolve("signup", &engine.layout);
+        let own = &engine.types.entries.get(kind).expect("resolved").counts;
+        assert_eq!(own.total(), 0, "not written while one account sends the type");
+        assert_eq!(overall_buckets(kind), (6, vec![(1, 4), (2, 2)]));
+        assert_eq!(signups(3000), (6, 6));
+
+        let mut globex = engine.recorder();
+        globex.record(&signup("globex", 3000));
+        globex.flush();
+        acme.record(&signup("acme", 3500));
+        acme.flush();
+        assert_eq!(own.total(), 10, "handed over, then written");
+        assert_eq!(overall_buckets(kind), (10, vec![(1, 4), (2, 2), (3, 4)]));
+        assert_eq!(signups(4000), (10, 10));
+        let totals: u64 = (engine.accounts.iter()).map(|a| a.counts.total()).sum();
+        assert_eq!(totals, 10, "each account's own counts are untouched");
     }
 }

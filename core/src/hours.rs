@@ -9,7 +9,7 @@
 //! A store that remembers what it saw of each bucket adds only what is new, so a bucket
 //! rotating out of its ring takes nothing away.
 
-use crate::account::TypeEntry;
+use crate::account::{Series, TypeEntry};
 use crate::engine::Engine;
 use crate::time::Timestamp;
 use crate::windows::SeriesCopy;
@@ -59,10 +59,19 @@ impl Engine {
             }
         }
         for (kind_index, entry) in self.types.entries.iter().enumerate() {
+            let total = self.overall_counts(kind_index).map_or(0, Series::total);
             let id = SeriesId::Overall {
                 kind: kind_index as u32,
             };
-            each(id, None, &entry.name, entry.counts.total());
+            each(id, None, &entry.name, total);
+        }
+    }
+
+    /// Series `id`'s counts (for a type over all accounts, see [`Engine::overall_counts`]).
+    pub(crate) fn type_counts(&self, id: SeriesId) -> Option<&Series> {
+        match id {
+            SeriesId::Account { .. } => self.type_entry(id).map(|entry| &entry.counts),
+            SeriesId::Overall { kind } => self.overall_counts(kind as usize),
         }
     }
 

@@ -634,7 +634,8 @@ impl Engine {
 
     fn detail(&self, account: &Account, frame: &Frame<'_>, percentiles: bool) -> AccountDetail {
         let mut merged = Histogram::default();
-        let types = self.type_stats(account.types.iter(), frame, percentiles, |h| merged.merge(h));
+        let types = account.types.iter().map(|entry| (entry, &entry.counts));
+        let types = self.type_stats(types, frame, percentiles, |h| merged.merge(h));
         AccountDetail {
             types,
             sparkline: frame.values(&account.counts),
@@ -645,31 +646,36 @@ impl Engine {
 
     /// Each type over all accounts, busiest first.
     fn all_types(&self, frame: &Frame<'_>, percentiles: bool) -> Vec<TypeStats> {
-        self.type_stats(self.types.entries.iter(), frame, percentiles, |_| {})
+        let types = (self.types.entries.iter().enumerate())
+            .filter_map(|(index, entry)| Some((entry, self.overall_counts(index)?)));
+        self.type_stats(types, frame, percentiles, |_| {})
     }
 
-    /// Stats of `entries`, busiest first; `merge` sees each window histogram.
+    /// Stats of `entries` (each with its counts: a type's over all accounts may be read from
+    /// another series), busiest first; `merge` sees each window histogram.
     fn type_stats<'e>(
         &self,
-        entries: impl Iterator<Item = &'e TypeEntry>,
+        entries: impl Iterator<Item = (&'e TypeEntry, &'e Series)>,
         frame: &Frame<'_>,
         percentiles: bool,
         mut merge: impl FnMut(&Histogram),
     ) -> Vec<TypeStats> {
         let mut types: Vec<TypeStats> = entries
-            .map(|entry| {
-                let histogram = percentiles.then(|| self.window_histogram(entry, frame)).flatten();
+            .map(|(entry, counts)| {
+                let histogram = percentiles
+                    .then(|| self.window_histogram(entry, counts, frame))
+                    .flatten();
                 if let Some(h) = &histogram {
                     merge(h);
                 }
                 TypeStats {
                     name: entry.name.shared(),
-                    total: entry.counts.total(),
-                    window_total: frame.window_sum(&entry.counts),
-                    rate: frame.rate.rate(&entry.counts),
+                    total: counts.total(),
+                    window_total: frame.window_sum(counts),
+                    rate: frame.rate.rate(counts),
                     timing: histogram.and_then(|h| h.summary()),
                     gauge: entry.gauge.get(),
-                    distinct: self.window_distinct(entry, frame),
+                    distinct: self.window_distinct(entry, counts, frame),
                 }
             })
             .collect();
@@ -682,10 +688,10 @@ impl Engine {
         types
     }
 
-    fn window_histogram(&self, entry: &TypeEntry, frame: &Frame<'_>) -> Option<Histogram> {
+    fn window_histogram(&self, entry: &TypeEntry, counts: &Series, frame: &Frame<'_>) -> Option<Histogram> {
         let rings = entry.timings.get()?;
         let mut merged = Histogram::default();
-        if frame.active(&entry.counts) {
+        if frame.active(counts) {
             let first = (frame.last + 1).saturating_sub(frame.len as u64);
             let mut bucket = Histogram::default();
             for epoch in first..=frame.last {
@@ -701,10 +707,10 @@ impl Engine {
         Some(merged)
     }
 
-    fn window_distinct(&self, entry: &TypeEntry, frame: &Frame<'_>) -> Option<u64> {
+    fn window_distinct(&self, entry: &TypeEntry, counts: &Series, frame: &Frame<'_>) -> Option<u64> {
         let rings = entry.sets.get()?;
         let mut merged = Hll::default();
-        if frame.active(&entry.counts) {
+        if frame.active(counts) {
             let first = (frame.last + 1).saturating_sub(frame.len as u64);
             for epoch in first..=frame.last {
                 let mut bucket = Hll::default();

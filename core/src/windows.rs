@@ -110,13 +110,10 @@ impl Engine {
                 (&account.counts, None, apps)
             }
             WindowId::Type(id) => {
-                let entry = self.type_entry(id)?;
                 // A gauge's last value over all accounts means nothing: only an account's.
-                let gauge = entry
-                    .gauge
-                    .get()
-                    .filter(|_| matches!(id, SeriesId::Account { .. }));
-                (&entry.counts, gauge, vec![])
+                let gauge =
+                    (self.type_entry(id)?.gauge.get()).filter(|_| matches!(id, SeriesId::Account { .. }));
+                (self.type_counts(id)?, gauge, vec![])
             }
         };
         let (total, last_active, rings) = series.copy(&self.layout);
@@ -160,6 +157,11 @@ impl Engine {
     /// Adds a saved series (of account and type `kind`; `None` where it spans all of them),
     /// creating its account and type, and returns where it went: an account past the cap goes
     /// to `(other)`. For an engine of the saved origin and resolutions, before any event.
+    ///
+    /// A type's counts over all accounts are those of its accounts' series of it, added up as
+    /// those are restored (or read from the only one, as while recording): its own saved
+    /// counts are not added again. Its timings and sets are its own, restored by
+    /// [`Engine::restore_body`].
     pub fn restore_series(
         &self,
         account: Option<&str>,
@@ -197,7 +199,15 @@ impl Engine {
                 let kind =
                     account.resolve_type(kind, &self.layout, max_types, self.type_series_room(), shared);
                 let entry = account.types.get(kind)?;
+                let overall = self.overall_for(index, kind);
                 restore(&entry.counts);
+                // Before any event, so no hand-over can come between the two.
+                if let Some(counts) = self
+                    .overall_counts(overall)
+                    .filter(|c| !std::ptr::eq(*c, &entry.counts))
+                {
+                    restore(counts);
+                }
                 if let Some(gauge) = copy.gauge {
                     entry.gauge.set(gauge);
                 }
@@ -206,7 +216,6 @@ impl Engine {
             }
             (None, Some(kind)) => {
                 let kind = self.types.resolve(kind, &self.layout);
-                restore(&self.types.entries.get(kind)?.counts);
                 Some(WindowId::Type(SeriesId::Overall { kind: kind as u32 }))
             }
         }

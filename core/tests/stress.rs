@@ -30,6 +30,21 @@ fn event(w: usize, j: u64) -> (usize, u64, u64) {
     (account, 1 + j % 3, j / EVENTS_PER_MS)
 }
 
+/// The type of event `j` of `account`. `late` is one account's alone for the first half, so
+/// that its counts over all accounts are handed over from that account's series while every
+/// writer is recording it.
+fn kind(account: usize, j: u64) -> &'static str {
+    if j.is_multiple_of(2) {
+        "even"
+    } else if account == 0 || j > EVENTS_PER_WRITER / 2 {
+        "late"
+    } else {
+        "odd"
+    }
+}
+
+const KINDS: [&str; 3] = ["even", "late", "odd"];
+
 #[test]
 fn concurrent_writers_and_a_reader_give_exact_counts() {
     let names: Arc<Vec<String>> = Arc::new((0..ACCOUNTS).map(|i| format!("account-{i}")).collect());
@@ -71,7 +86,7 @@ fn concurrent_writers_and_a_reader_give_exact_counts() {
                     let (account, n, offset) = event(w, j);
                     recorder.record(&Event {
                         account: &names[account],
-                        event_type: if j % 2 == 0 { "even" } else { "odd" },
+                        event_type: kind(account, j),
                         app: None,
                         value: Value::Count(n),
                         time: Timestamp::from_millis(T0 + offset),
@@ -88,10 +103,12 @@ fn concurrent_writers_and_a_reader_give_exact_counts() {
     assert!(snapshots > 0);
 
     let mut totals = [0u64; ACCOUNTS];
+    let mut kind_totals = [0u64; KINDS.len()];
     for w in 0..WRITERS {
         for j in 0..EVENTS_PER_WRITER {
             let (account, n, _) = event(w, j);
             totals[account] += n;
+            kind_totals[KINDS.iter().position(|&k| k == kind(account, j)).expect("listed")] += n;
         }
     }
     let now = Timestamp::from_millis(T0 + end_ms);
@@ -102,10 +119,28 @@ fn concurrent_writers_and_a_reader_give_exact_counts() {
                 buckets: resolution.buckets,
             },
             detail: ACCOUNTS,
+            all_types: true,
             ..SnapshotRequest::default()
         };
         let snap = engine.snapshot(&request, now);
         let last = end_ms / resolution.bucket_ms;
+        let mut kind_windows = [0u64; KINDS.len()];
+        for w in 0..WRITERS {
+            for j in 0..EVENTS_PER_WRITER {
+                let (account, n, offset) = event(w, j);
+                if offset / resolution.bucket_ms + resolution.buckets as u64 > last {
+                    kind_windows[KINDS.iter().position(|&k| k == kind(account, j)).expect("listed")] += n;
+                }
+            }
+        }
+        for (i, name) in KINDS.iter().enumerate() {
+            let stats = snap.types.iter().find(|t| &*t.name == *name).expect("type");
+            assert_eq!(
+                (stats.total, stats.window_total),
+                (kind_totals[i], kind_windows[i]),
+                "{name} over all accounts at {resolution}"
+            );
+        }
         for (i, name) in names.iter().enumerate() {
             let stats = snap
                 .accounts

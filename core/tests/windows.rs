@@ -186,3 +186,52 @@ fn only_bodies_updated_since_the_last_look_are_copied_again() {
     engine.recorder().record(&timing(5_500));
     assert_eq!(changed(&engine), [(5, 5), (300, 0), (360, 0)]);
 }
+
+/// A type one account sends is counted over all accounts in that account's series alone: a
+/// restart restores it once (its saved copy over all accounts is not added again), and an
+/// account that sends it after the restart takes it over as before the restart.
+#[test]
+fn a_type_of_one_account_is_restored_once_and_shared_after() {
+    let config = EngineConfig::default();
+    let event = |account: &'static str, kind: &'static str, ms: u64| Event {
+        account,
+        event_type: kind,
+        app: None,
+        value: Value::Count(3),
+        time: at(ms),
+    };
+    let before = |engine: &Arc<Engine>| {
+        let mut recorder = engine.recorder();
+        for ms in (0..HOUR).step_by(90_000) {
+            recorder.record(&event("acme", "signup", ms));
+            recorder.record(&event("acme", "view", ms));
+            recorder.record(&event("globex", "view", ms + 1));
+        }
+    };
+    let after = |engine: &Arc<Engine>| {
+        let mut recorder = engine.recorder();
+        recorder.record(&event("globex", "signup", HOUR + 60_000));
+        recorder.record(&event("acme", "signup", HOUR + 61_000));
+    };
+    let never_stopped = Engine::new(config.clone(), at(0)).expect("valid");
+    let stopped = Engine::new(config, at(0)).expect("valid");
+    for engine in [&never_stopped, &stopped] {
+        before(engine);
+    }
+    let signup = |engine: &Engine, now| {
+        let views = views(engine, now);
+        let stats = (views[3].types.iter())
+            .find(|t| &*t.name == "signup")
+            .expect("listed");
+        (stats.total, stats.window_total)
+    };
+    let restarted = restore(&save(&stopped));
+    assert_eq!(signup(&restarted, at(HOUR)), (120, 120), "40 events of 3, once");
+    assert_eq!(views(&restarted, at(HOUR)), views(&never_stopped, at(HOUR)));
+    for engine in [&never_stopped, &restarted] {
+        after(engine);
+    }
+    let now = at(HOUR + 120_000);
+    assert_eq!(signup(&restarted, now), (126, 126));
+    assert_eq!(views(&restarted, now), views(&never_stopped, now));
+}
