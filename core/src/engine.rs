@@ -306,7 +306,7 @@ impl Engine {
             account_sums: Vec::new(),
             type_sums: Vec::new(),
             pending_all: 0,
-            published_ms: 0,
+            waiting_since_ms: None,
         }
     }
 
@@ -847,8 +847,9 @@ pub const PUBLISH_EVERY_MS: u64 = 50;
 ///
 /// Counts are added up per (account, type) in the recorder and published to the shared rings
 /// together: when the time moves to another bucket, on [`Recorder::flush`] (which most inputs
-/// call after each receive), when [`Recorder::publish_if_due`] finds [`PUBLISH_EVERY_MS`]
-/// passed (a busy UDP receiver, which flushes only when its socket drains), and on drop. So a
+/// call after each receive), when [`Recorder::publish_if_due`] finds they have waited
+/// [`PUBLISH_EVERY_MS`] (a busy UDP receiver, which flushes only when its socket drains), and
+/// on drop. So a
 /// pair costs one series lock per publication instead of atomics per event, however many
 /// pairs a stream rotates through, and threads recording the same account rarely contend;
 /// the periodic publication does not even wait then (a busy series' count waits here).
@@ -873,8 +874,9 @@ pub struct Recorder {
     type_sums: Vec<(u32, u64)>,
     /// Events not yet published to the all-events series.
     pending_all: u64,
-    /// When [`Recorder::publish_if_due`] last published (ms since the Unix epoch).
-    published_ms: u64,
+    /// When [`Recorder::publish_if_due`] first found counts waiting since the last
+    /// publication (ms since the Unix epoch).
+    waiting_since_ms: Option<u64>,
 }
 
 impl std::fmt::Debug for Recorder {
@@ -1078,16 +1080,33 @@ impl Recorder {
         if self.pending_all > 0 && engine.add_to(&engine.all, buckets, self.pending_all, wait, false) {
             self.pending_all = 0;
         }
+        if !self.holds_counts() {
+            self.waiting_since_ms = None;
+        }
     }
 
-    /// Publishes the pending counts if [`PUBLISH_EVERY_MS`] passed since it last did, as of
-    /// `now`.
+    /// Publishes the pending counts if they have waited [`PUBLISH_EVERY_MS`], as of `now`:
+    /// since the first call that found them waiting. Counts that come after a quiet spell are
+    /// not published at once, only to be published again with the rest of their burst.
     pub fn publish_if_due(&mut self, now: Timestamp) {
         let now = now.as_millis();
-        if now.saturating_sub(self.published_ms) >= PUBLISH_EVERY_MS || now < self.published_ms {
-            self.publish(Wait::No);
-            self.published_ms = now;
+        if !self.holds_counts() {
+            return;
         }
+        let since = *self.waiting_since_ms.get_or_insert(now);
+        if now.saturating_sub(since) >= PUBLISH_EVERY_MS || now < since {
+            self.publish(Wait::No);
+            if self.holds_counts() {
+                // Left by a busy series: they wait from now.
+                self.waiting_since_ms = Some(now);
+            }
+        }
+    }
+
+    /// Whether counts wait to be published.
+    fn holds_counts(&self) -> bool {
+        let sums = self.account_sums.len() + self.type_sums.len();
+        !self.pending.is_empty() || sums > 0 || self.pending_all > 0
     }
 
     fn in_current_buckets(&self, time: Timestamp) -> bool {
@@ -1428,6 +1447,7 @@ mod tests {
         recorder.flush();
         recorder.record(&count("acme", 1100));
         recorder.record(&count("globex", 1200));
+        recorder.publish_if_due(Timestamp::from_millis(1200));
         {
             // Another writer holds the all-events series and acme's own.
             let _all = engine.all.rings.lock();
@@ -1446,6 +1466,29 @@ mod tests {
         assert_eq!((engine.all.total(), acme.total()), (3, 2), "published once free");
         let sums_left = recorder.account_sums.len() + recorder.type_sums.len();
         assert_eq!((sums_left, recorder.pending_all), (0, 0));
+    }
+
+    /// Counts that come after a quiet spell wait [`PUBLISH_EVERY_MS`] from when they were
+    /// first found waiting, not from the last publication, which may be long past: published
+    /// at once, they would be published again with the rest of their burst.
+    #[test]
+    fn a_periodic_publication_counts_the_wait_from_the_first_count_waiting() {
+        let engine = Engine::new(EngineConfig::default(), Timestamp::from_millis(0)).expect("valid");
+        let mut recorder = engine.recorder();
+        recorder.publish_if_due(Timestamp::from_millis(1000));
+        recorder.record(&count("acme", 5000));
+        recorder.publish_if_due(Timestamp::from_millis(5000));
+        assert_eq!(engine.all.total(), 0, "waited no time yet");
+        recorder.record(&count("acme", 5020));
+        recorder.publish_if_due(Timestamp::from_millis(5049));
+        assert_eq!(engine.all.total(), 0, "waited 49 ms");
+        recorder.publish_if_due(Timestamp::from_millis(5050));
+        assert_eq!(engine.all.total(), 2, "waited 50 ms");
+        recorder.record(&count("acme", 9000));
+        recorder.publish_if_due(Timestamp::from_millis(9000));
+        assert_eq!(engine.all.total(), 2, "the wait starts again");
+        recorder.publish_if_due(Timestamp::from_millis(9050));
+        assert_eq!(engine.all.total(), 3);
     }
 
     /// A type only one account sends is published to that account's series alone, which is
