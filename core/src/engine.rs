@@ -468,11 +468,9 @@ impl Engine {
     /// it (before any of its counts is published).
     pub(crate) fn overall_for(&self, account: usize, kind: usize) -> usize {
         let (account, kind) = (account as u32, kind as u32);
-        let Some(entry) = self.pair_entry(account, kind) else {
-            return self.types.resolve(OTHER, &self.layout);
-        };
         // The account's own name for the type: `(other)` past its cap.
-        let overall = self.types.resolve(&entry.name, &self.layout);
+        let name = self.pair_entry(account, kind).map_or(OTHER, |t| &*t.name);
+        let overall = self.types.resolve(name, &self.layout);
         self.join_overall(overall, account, kind);
         overall
     }

@@ -764,12 +764,16 @@ fn buffered_counts_reach_the_rings_without_an_explicit_flush() {
         recorder.record(&count("acme", &format!("x{}", i % 100), 1, at(100)));
     }
     assert_eq!(total(&engine), 100, "buffered in the recorder");
+    let every = tally_core::PUBLISH_EVERY_MS;
     recorder.publish_if_due(at(100));
+    assert_eq!(total(&engine), 100, "waiting from now");
+    recorder.publish_if_due(at(100 + every));
     assert_eq!(total(&engine), 1100, "published when due");
     recorder.record(&count("acme", "x", 1, at(100)));
-    recorder.publish_if_due(at(100 + tally_core::PUBLISH_EVERY_MS - 1));
+    recorder.publish_if_due(at(300));
+    recorder.publish_if_due(at(300 + every - 1));
     assert_eq!(total(&engine), 1100, "not due yet");
-    recorder.publish_if_due(at(100 + tally_core::PUBLISH_EVERY_MS));
+    recorder.publish_if_due(at(300 + every));
     assert_eq!(total(&engine), 1101, "due");
     for _ in 0..256 {
         recorder.record(&count("acme", "x", 1, at(100)));
