@@ -59,10 +59,10 @@ impl Engine {
             }
         }
         for (kind_index, entry) in self.types.entries.iter().enumerate() {
-            let total = self.overall_counts(kind_index).map_or(0, Series::total);
             let id = SeriesId::Overall {
                 kind: kind_index as u32,
             };
+            let total = self.type_counts(id).map_or(0, Series::total);
             each(id, None, &entry.name, total);
         }
     }
