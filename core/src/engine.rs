@@ -456,12 +456,15 @@ impl Engine {
         let Some(own) = self.own_entry(key) else {
             return Some(true);
         };
-        let pair = StandIn::Pair {
-            account: key.account,
-            kind: key.type_index,
-        };
-        let overall_too = || self.types.stand_in(key.overall as usize) != pair;
+        let overall_too = || self.overall_needs(key.overall as usize, key.account, key.type_index);
         self.add_to_then(&own.counts, buckets, n, wait, true, overall_too)
+    }
+
+    /// Whether type `overall` over all accounts must have the counts of pair (`account`,
+    /// `kind`) too: not while that pair's series stands in for it. Asked under the pair
+    /// series' lock by writers, where a hand-over changes the answer.
+    pub(crate) fn overall_needs(&self, overall: usize, account: u32, kind: u32) -> bool {
+        self.types.stand_in(overall) != StandIn::Pair { account, kind }
     }
 
     /// The type over all accounts that `account`'s type `kind` counts in, the pair joined to

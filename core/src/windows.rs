@@ -202,11 +202,10 @@ impl Engine {
                 let overall = self.overall_for(index, kind);
                 restore(&entry.counts);
                 // Before any event, so no hand-over can come between the two.
-                if let Some(counts) = self
-                    .overall_counts(overall)
-                    .filter(|c| !std::ptr::eq(*c, &entry.counts))
+                if self.overall_needs(overall, index as u32, kind as u32)
+                    && let Some(overall) = self.types.entries.get(overall)
                 {
-                    restore(counts);
+                    restore(&overall.counts);
                 }
                 if let Some(gauge) = copy.gauge {
                     entry.gauge.set(gauge);
