@@ -100,6 +100,19 @@ impl Level {
         }
     }
 
+    /// The slot of the epoch `steps` after `bucket`'s, for fewer steps than the ring has
+    /// buckets: without [`Level::bucket`]'s division, for loops over many series.
+    pub(crate) fn slot_after(&self, bucket: Bucket, steps: usize) -> usize {
+        debug_assert!(steps < self.buckets());
+        let index = bucket.slot - self.offset + steps;
+        let index = if index >= self.buckets() {
+            index - self.buckets()
+        } else {
+            index
+        };
+        self.offset + index
+    }
+
     /// The lap of our ring that the finest epoch `fine` falls in.
     fn lap_of(&self, fine: u64) -> u64 {
         fine / self.lap_epochs
@@ -445,11 +458,22 @@ impl RingReader<'_> {
     /// first. The run must not be longer than the ring. This is the snapshot's inner loop: the
     /// run is read as (at most) two contiguous stretches of slots, each within one lap, and the
     /// accumulator passes by value (a running sum stays in a register, not in memory).
-    fn fold<A>(&self, level: &Level, first: u64, last: u64, init: A, mut f: impl FnMut(A, u64) -> A) -> A {
-        let buckets = level.buckets();
+    fn fold<A>(&self, level: &Level, first: u64, last: u64, init: A, f: impl FnMut(A, u64) -> A) -> A {
         let len = (last + 1 - first) as usize;
+        self.fold_from(level, level.bucket(first), len, init, f)
+    }
+
+    /// [`RingReader::fold`] over the `len` buckets from `start`.
+    fn fold_from<A>(
+        &self,
+        level: &Level,
+        start: Bucket,
+        len: usize,
+        init: A,
+        mut f: impl FnMut(A, u64) -> A,
+    ) -> A {
+        let buckets = level.buckets();
         debug_assert!(len <= buckets);
-        let start = level.bucket(first);
         let run = (buckets - (start.slot - level.offset)).min(len);
         let folded = self.stretch(level, start.slot, run, start.lap, init, &mut f);
         self.stretch(level, level.offset, len - run, start.lap + 1, folded, &mut f)
@@ -490,6 +514,12 @@ impl RingReader<'_> {
     /// Sum of buckets `first..=last` (no more than the ring holds).
     pub(crate) fn sum(&self, level: &Level, first: u64, last: u64) -> u64 {
         self.fold(level, first, last, 0, |sum, count| sum + count)
+    }
+
+    /// Sum of the `len` buckets from `start` (no more than the ring holds): for a run that
+    /// many series are read over, its first bucket found once.
+    pub(crate) fn sum_from(&self, level: &Level, start: Bucket, len: usize) -> u64 {
+        self.fold_from(level, start, len, 0, |sum, count| sum + count)
     }
 
     /// Writes the counts of the `out.len()` buckets ending at `last` into `out`, oldest first
@@ -690,6 +720,20 @@ mod tests {
             Timestamp::from_millis(0),
         )
         .expect("valid layout")
+    }
+
+    #[test]
+    fn a_slot_after_is_the_slot_of_the_later_epoch_at_every_level() {
+        let layout = layout();
+        for level in layout.levels() {
+            for epoch in 0..20 {
+                for steps in 0..level.buckets() {
+                    let start = level.bucket(epoch);
+                    let later = level.bucket(epoch + steps as u64).slot;
+                    assert_eq!(level.slot_after(start, steps), later, "{epoch} + {steps}");
+                }
+            }
+        }
     }
 
     fn record(rings: &CountRings, layout: &Layout, fine: u64, delta: u64) -> Vec<Write> {
