@@ -79,8 +79,8 @@ impl Series {
         self.total.load(Relaxed)
     }
 
-    /// Loads the buckets a [`Series::record`] at `buckets` writes, and discards them: a hint
-    /// that lets a block of series' cache misses overlap before any is written.
+    /// Asks for the buckets a [`Series::record`] at `buckets` writes: a hint that lets a block
+    /// of series' cache misses overlap before any is written.
     pub(crate) fn touch(&self, buckets: &[Bucket]) {
         self.rings.touch(buckets.iter().map(|b| b.slot));
     }
