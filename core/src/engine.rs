@@ -494,7 +494,7 @@ impl Engine {
         };
         match self.types.stand_in(overall) {
             StandIn::Nobody => cell.store(pair.pack(), Release),
-            StandIn::Pair { account, kind } if StandIn::Pair { account, kind } != pair => {
+            standing @ StandIn::Pair { account, kind } if standing != pair => {
                 let standing = self.pair_entry(account, kind).map(|t| &t.counts);
                 let own = || cell.store(StandIn::OWN, Release);
                 match standing {

@@ -359,8 +359,8 @@ impl Frame<'_> {
         }
     }
 
-    /// Loads a line of every run of buckets that [`Frame::window_sum`] and [`RateFrame::rate`]
-    /// will read for `series`, so that a few accounts' cache misses overlap. `slots` is room
+    /// Asks for a line of every run of buckets that [`Frame::window_sum`] and
+    /// [`RateFrame::rate`] will read for `series`, so that a few accounts' cache misses overlap. `slots` is room
     /// for the slots to load, kept from one account to the next.
     fn touch(&self, series: &Series, slots: &mut Vec<usize>) {
         slots.clear();
@@ -513,22 +513,21 @@ impl Engine {
         let mut ranks: Vec<Rank<'_>> = Vec::with_capacity(self.accounts.len());
         // The next block's buckets are asked for before this one's are read: the hints are in
         // flight while this block is summed.
-        let accounts: Vec<&Account> = self.accounts.iter().collect();
+        let mut accounts = self.accounts.iter();
         let mut slots = Vec::new();
-        let mut touch = |block: &[&Account]| {
+        let (mut block, mut next): (Vec<&Account>, Vec<&Account>) =
+            (Vec::with_capacity(BLOCK), Vec::with_capacity(BLOCK));
+        let mut take_and_touch = |block: &mut Vec<_>| {
+            block.clear();
+            block.extend(accounts.by_ref().take(BLOCK));
             for account in block.iter().filter(|a| frame.active(&a.counts)) {
                 frame.touch(&account.counts, &mut slots);
             }
         };
-        let mut blocks = accounts.chunks(BLOCK).peekable();
-        if let Some(first) = blocks.peek() {
-            touch(first);
-        }
-        while let Some(block) = blocks.next() {
-            if let Some(next) = blocks.peek() {
-                touch(next);
-            }
-            for &account in block {
+        take_and_touch(&mut block);
+        while !block.is_empty() {
+            take_and_touch(&mut next);
+            for &account in &block {
                 let counts = &account.counts;
                 let window_total = frame.window_sum(counts);
                 let rate = frame.rate.rate(counts);
@@ -553,6 +552,7 @@ impl Engine {
                     detail: None,
                 });
             }
+            std::mem::swap(&mut block, &mut next);
         }
         let bucket_seconds = level.resolution.bucket_ms as f64 / 1000.0;
         let complete_heights = if len > 1 {
